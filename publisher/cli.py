@@ -1,0 +1,291 @@
+"""The ``publish`` command: a thin click layer over the pipeline.
+
+It reads the configuration, calls one step, prints the report (or ``--json``), and
+is the only place that turns errors into messages and exit codes: 2 for bad
+configuration or usage, 1 for a failed run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from publisher import config as configuration
+from publisher import pipeline
+from publisher import subscribers as audience
+from publisher.errors import PublisherError
+from publisher.store import Store
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"publish: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PublisherError as exc:
+            _fail(str(exc), exc.exit_code)
+
+    return wrapper
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="The site's config.toml (default: ./config.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log each step.")
+@click.version_option(package_name="publisher")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Publish a newsroom's articles as feeds, a web edition and an email digest."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> configuration.Config:
+    try:
+        return configuration.load(ctx.obj)
+    except PublisherError as exc:
+        _fail(str(exc), exc.exit_code)
+        raise  # unreachable
+
+
+def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
+    cfg = _config(ctx)
+    report = pipeline.run(cfg, options, steps=steps)
+    if as_json:
+        click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(_summary(cfg, report))
+    if report.collect and report.collect.failed_sources and not (report.collect.new or report.collect.unchanged or report.collect.updated):
+        sys.exit(1)
+
+
+def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
+    data = dataclasses.asdict(report)
+    if report.collect is not None:
+        data["collect"] = {k: v for k, v in data["collect"].items()}
+    return data
+
+
+def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
+    lines = []
+    prefix = "dry run: " if r.dry_run else ""
+    if r.collect is not None:
+        c = r.collect
+        lines.append(
+            f"{prefix}articles: {c.new} new, {c.updated} updated, {c.unchanged} unchanged, "
+            f"{c.skipped} skipped" + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+        )
+    if r.files_written or r.files_unchanged:
+        lines.append(
+            f"{prefix}files: {len(r.files_written)} written, {r.files_unchanged} unchanged in {cfg.output.dir}"
+        )
+    if r.digest:
+        lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+    d = r.delivery
+    if d.sent or d.failed or d.deferred or d.skipped:
+        where = cfg.delivery.maildir if cfg.delivery.transport == "maildir" else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
+        lines.append(f"delivered: {d.sent} sent, {d.failed} failed, {d.deferred} queued for retry ({where})")
+    elif not r.digest:
+        lines.append("digest: nothing new to send")
+    return "\n".join(lines)
+
+
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")(func)
+    return click.option("--dry-run", is_flag=True, help="Render everything, send and change nothing.")(func)
+
+
+@main.command()
+@_run_options
+@click.option("--no-email", is_flag=True, help="Collect and rebuild feeds, send no digest.")
+@click.pass_context
+@handles_errors
+def now(ctx: click.Context, dry_run: bool, as_json: bool, no_email: bool) -> None:
+    """Collect, rebuild feeds and pages, send the digest of articles not yet sent."""
+    _run(ctx, ("collect", "feeds", "digest"), pipeline.Options(dry_run=dry_run, email=not no_email), as_json)
+
+
+@main.command()
+@_run_options
+@click.pass_context
+@handles_errors
+def collect(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Read the sources into the store."""
+    _run(ctx, ("collect",), pipeline.Options(dry_run=dry_run, email=False), as_json)
+
+
+@main.command()
+@_run_options
+@click.pass_context
+@handles_errors
+def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Rebuild the feeds and the web edition from the store."""
+    _run(ctx, ("feeds",), pipeline.Options(dry_run=dry_run, email=False), as_json)
+
+
+@main.command()
+@_run_options
+@click.option("--preview", type=click.Path(dir_okay=False), help="Write the digest's HTML here; send nothing.")
+@click.pass_context
+@handles_errors
+def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
+    """Send the digest of articles not yet sent (no collect)."""
+    _run(ctx, ("digest",), pipeline.Options(dry_run=dry_run, preview=preview), as_json)
+    if preview:
+        click.echo(f"preview written to {preview}")
+
+
+@main.group()
+def subscribers() -> None:
+    """Manage who receives the digest."""
+
+
+def _store(ctx: click.Context) -> Store:
+    return Store.open(_config(ctx).store_url)
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.option("--resubscribe", is_flag=True, help="Reactivate an unsubscribed or bounced address.")
+@click.pass_context
+@handles_errors
+def subscribers_add(ctx: click.Context, email: str, name: str, resubscribe: bool) -> None:
+    """Add an active subscriber."""
+    sub, outcome = audience.add(_store(ctx), email, name, resubscribe=resubscribe)
+    click.echo({"added": "added", "already": "already subscribed:", "reactivated": "reactivated"}[outcome] + f" {sub.email}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_context
+@handles_errors
+def subscribers_remove(ctx: click.Context, email: str) -> None:
+    """Unsubscribe an address (kept, so it is never mailed again by mistake)."""
+    sub = audience.remove(_store(ctx), email)
+    click.echo(f"unsubscribed {sub.email}")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]))
+@click.pass_context
+@handles_errors
+def subscribers_list(ctx: click.Context, status: str | None) -> None:
+    """List subscribers with their status."""
+    for s in _store(ctx).subscribers.all(status):
+        click.echo(f"{s.email}\t{s.status}\t{s.name}")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--resubscribe", is_flag=True, help="Reactivate unsubscribed addresses in the file.")
+@click.pass_context
+@handles_errors
+def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None:
+    """Import a CSV file with an 'email' column (and optionally 'name')."""
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise audience.UsageError(f"{file}: cannot read: {exc}") from None
+    report = audience.import_csv(_store(ctx), text, file, resubscribe=resubscribe)
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    click.echo(f"{report.added} added, {report.reactivated} reactivated, {report.already} already subscribed, {len(report.problems)} rejected")
+
+
+@subscribers.command("export")
+@click.pass_context
+@handles_errors
+def subscribers_export(ctx: click.Context) -> None:
+    """Write all subscribers as CSV to stdout."""
+    click.echo(audience.export_csv(_store(ctx).subscribers.all()), nl=False)
+
+
+@main.command()
+@click.pass_context
+@handles_errors
+def status(ctx: click.Context) -> None:
+    """Counts of articles, subscribers, digests and deliveries."""
+    from datetime import UTC, datetime
+
+    store = _store(ctx)
+    counts = store.articles.counts(datetime.now(UTC))
+    subs = store.subscribers.counts()
+    deliveries = store.ledger.delivery_counts()
+    click.echo(f"articles: {counts['articles']} stored, {counts['published']} published")
+    click.echo("subscribers: " + ", ".join(f"{v} {k}" for k, v in subs.items()))
+    click.echo(f"digests: {counts['digests']}")
+    click.echo("deliveries: " + (", ".join(f"{v} {k}" for k, v in sorted(deliveries.items())) or "none"))
+    for d in store.ledger.all_digests()[:5]:
+        click.echo(f"  {d.key}  {d.status:8} {d.subject}")
+
+
+EXAMPLE_ARTICLE = """\
++++
+title = "Welcome to your new publication"
+published = {published}
+authors = ["The Editors"]
+tags = ["News"]
++++
+This is an example article. Put your articles in `articles/` as Markdown with
+front matter like this one, or as plain-text exports, then run `publish now`.
+"""
+
+INIT_CONFIG = """\
+[site]
+title = "{title}"
+description = "News from {title}"
+base_url = "http://127.0.0.1:8000/"
+language = "en"
+timezone = "UTC"
+
+[[sources]]
+type = "directory"
+path = "articles"
+
+[digest]
+from = "{title} <digest@example.com>"
+postal_address = "Street, City, Country"
+"""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--title", default="My Newsroom", help="The publication's name.")
+@click.option("--templates", "copy_templates", is_flag=True, help="Copy the default theme to customise it.")
+@handles_errors
+def init(directory: str, title: str, copy_templates: bool) -> None:
+    """Create a new site folder with config.toml and an example article."""
+    from datetime import UTC, datetime
+
+    from publisher.render import default_templates
+
+    root = Path(directory)
+    cfg = root / "config.toml"
+    if cfg.exists():
+        raise audience.UsageError(f"{cfg} already exists; not overwriting it")
+    (root / "articles").mkdir(parents=True, exist_ok=True)
+    safe_title = title.replace("\\", "").replace('"', "'")
+    cfg.write_text(INIT_CONFIG.format(title=safe_title), encoding="utf-8")
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    (root / "articles" / "welcome.md").write_text(EXAMPLE_ARTICLE.format(published=stamp), encoding="utf-8")
+    if copy_templates:
+        shutil.copytree(default_templates(), root / "templates", dirs_exist_ok=False)
+    click.echo(f"created {cfg}; next: cd {root} && publish subscribers add you@example.com && publish now")

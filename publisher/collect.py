@@ -1,0 +1,88 @@
+"""Collect: read every source and bring the store up to date.
+
+Each article is classified new, updated or unchanged by its content hash under its
+stable id; files that cannot be used are skipped with a warning naming them, and
+articles whose file disappeared are withdrawn. A failing source is reported and the
+others are still collected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from publisher.config import Config
+from publisher.errors import PublisherError
+from publisher.sources import Entry, Skipped, open_source
+from publisher.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CollectReport:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    withdrawn: int = 0
+    warnings: list[str] = field(default_factory=list)
+    failed_sources: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.withdrawn)
+
+
+def collect(config: Config, store: Store, now: datetime, *, dry_run: bool = False) -> CollectReport:
+    report = CollectReport()
+    for cfg in config.sources:
+        try:
+            source = open_source(cfg, config.tz)
+            known = store.articles.file_states(source.name)
+            seen: list[str] = []
+            for event in source.scan(known):
+                if isinstance(event, Skipped):
+                    report.skipped += 1
+                    _warn(report, f"{event.where}: skipped: {event.reason}")
+                    continue
+                seen.append(event.id)
+                _save(store, event, now, report, known if dry_run else None)
+            if not dry_run:
+                for gone in store.articles.withdraw_missing(source.name, seen, now):
+                    report.withdrawn += 1
+                    log.info("%s: withdrawn (its source no longer has it)", gone)
+        except (OSError, PublisherError, NotImplementedError) as exc:
+            where = cfg.url or str(cfg.path)
+            report.failed_sources.append(where)
+            _warn(report, f"{where}: source failed: {exc}")
+    return report
+
+
+def _save(
+    store: Store, entry: Entry, now: datetime, report: CollectReport, dry_run_known: dict | None
+) -> None:
+    for warning in entry.warnings:
+        _warn(report, f"{entry.id}: {warning}")
+    if entry.article is None:
+        report.unchanged += 1
+        return
+    if dry_run_known is not None:  # classify as a real run would, store nothing
+        state = dry_run_known.get(entry.id)
+        if state is None:
+            report.new += 1
+        elif state.content_hash == entry.article.content_hash and not state.withdrawn:
+            report.unchanged += 1
+        else:
+            report.updated += 1
+        return
+    outcome = store.articles.save(
+        entry.article, now, file_size=entry.file_size, file_mtime_ns=entry.file_mtime_ns
+    )
+    setattr(report, outcome, getattr(report, outcome) + 1)
+
+
+def _warn(report: CollectReport, message: str) -> None:
+    report.warnings.append(message)
+    log.warning(message)

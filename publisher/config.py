@@ -1,0 +1,353 @@
+"""Configuration: one table of settings (key, default, type, help) -> a frozen Config.
+
+Each ``[section]`` of config.toml is a frozen dataclass below; its fields are the
+keys, their defaults, their types and (in ``help``) what they mean. The README's
+configuration reference is generated from these same fields (``publisher.config
+.reference()``), so the two cannot drift. Unknown keys, wrong types, an unknown
+timezone or a malformed URL stop with one line naming the file, the key and the
+problem (``ConfigError``, exit code 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from publisher.errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def _h(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: default.copy(), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str = _h("My Newsroom", "Publication name, shown in feeds, pages and the digest.")
+    description: str = _h("", "One line about the publication (feed description).")
+    base_url: str = _h(
+        "http://127.0.0.1:8000/", "Absolute URL where output.dir is served.", check="url"
+    )
+    language: str = _h("en", "Language tag of the content (RSS language, html lang).")
+    timezone: str = _h(
+        "UTC", "IANA zone for dates without an offset and for the schedule.", check="tz"
+    )
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    type: str = _h("directory", 'Source kind: "directory" (files) or "feed" (RSS/Atom URL).')
+    name: str = _h("", "Name used in article ids and logs; default: the path or URL.")
+    path: Path | None = _h(None, "directory: folder holding the article files.", path=True)
+    pattern: list[str] = _h(["**/*.txt", "**/*.md"], "directory: glob patterns of files.")
+    url: str = _h("", "feed: the RSS/Atom URL to fetch.")
+    category: str = _h("", "Category given to every article of this source that has none.")
+    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = _h("sqlite:///publisher.db", "SQLAlchemy URL; a relative SQLite path is beside config.toml.")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: Path = _h(Path("public"), "Folder the feeds and web edition are written to.", path=True)
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    items: int = _h(50, "Newest N articles per feed.", minimum=1)
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    from_: str = _h(
+        "Publisher <digest@localhost>", "From header of the digest.", key="from", check="address"
+    )
+    subject: str = _h(
+        "{{ site.title }} — {{ date }}",
+        "Jinja2 template of the subject; site, date and articles are available.",
+    )
+    max_articles: int = _h(20, "Most articles shown in one digest.", minimum=1)
+    skip_if_empty: bool = _h(True, "Send nothing when there are no new articles.")
+    postal_address: str = _h("", "Postal address shown in the footer (required by CAN-SPAM).")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = _h("localhost", "SMTP server.")
+    port: int = _h(587, "SMTP port.", minimum=1)
+    security: str = _h("starttls", '"starttls", "ssl" or "none".', choices=("starttls", "ssl", "none"))
+    username: str = _h("", "AUTH user name; empty: no AUTH.")
+    password_env: str = _h("PUBLISHER_SMTP_PASSWORD", "Environment variable holding the password.")
+    connections: int = _h(4, "Parallel connections, each reused for many messages.", minimum=1)
+    rate: float = _h(0.0, "Messages per second over all connections; 0 = unlimited.", minimum=0)
+    timeout: float = _h(30.0, "Seconds before a silent server is given up on.", minimum=1)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    transport: str = _h("maildir", '"maildir" or "smtp".', choices=("maildir", "smtp"))
+    maildir: Path = _h(Path("outbox"), "Maildir the maildir transport delivers into.", path=True)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig, metadata={"help": "SMTP transport."})
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    collect: str = _h("*/15 * * * *", "Cron (site timezone): collect and rebuild feeds.")
+    digest: str = _h("0 7 * * *", "Cron (site timezone): send the digest.")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _h("127.0.0.1", "Address publish serve listens on.")
+    port: int = _h(8000, "Port publish serve listens on.", minimum=1)
+    secret_env: str = _h(
+        "PUBLISHER_SECRET",
+        "Environment variable with the signing secret; unset: one is kept in the store.",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole site's settings; ``root`` is the folder holding config.toml."""
+
+    path: Path
+    root: Path
+    site: SiteConfig = field(default_factory=SiteConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    store: StoreConfig = field(default_factory=StoreConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @property
+    def templates_dir(self) -> Path:
+        """The site's own templates folder (may be absent: the packaged theme is used)."""
+        return self.root / "templates"
+
+    @property
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path resolved beside config.toml."""
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rest = url[len(prefix) :]
+            if rest and rest != ":memory:" and not rest.startswith(":"):
+                return prefix + str(self.root / rest)
+        return url
+
+
+SECTIONS: dict[str, type] = {
+    "site": SiteConfig,
+    "store": StoreConfig,
+    "output": OutputConfig,
+    "feeds": FeedsConfig,
+    "digest": DigestConfig,
+    "delivery": DeliveryConfig,
+    "schedule": ScheduleConfig,
+    "server": ServerConfig,
+}
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and check a site's config.toml; raise ConfigError on any problem."""
+    cfg_path = Path(path if path is not None else DEFAULT_CONFIG)
+    try:
+        raw = cfg_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            cfg_path, None, "no such file (run 'publish init' or pass --config PATH)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(cfg_path, None, f"cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(cfg_path, None, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(cfg_path, None, f"invalid TOML: {exc}") from None
+    return from_dict(data, cfg_path)
+
+
+def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
+    root = cfg_path.resolve().parent
+    reader = _Reader(cfg_path, root)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "sources":
+            if not isinstance(value, list):
+                raise ConfigError(cfg_path, "sources", "must be an array of tables ([[sources]])")
+            kwargs["sources"] = tuple(
+                reader.section(SourceConfig, item, f"sources[{i}]") for i, item in enumerate(value)
+            )
+        elif key in SECTIONS:
+            kwargs[key] = reader.section(SECTIONS[key], value, key)
+        else:
+            raise ConfigError(cfg_path, key, f"unknown section (known: {_known(SECTIONS, 'sources')})")
+    config = Config(path=cfg_path, root=root, **kwargs)
+    for i, source in enumerate(config.sources):
+        _check_source(cfg_path, i, source)
+    return config
+
+
+def _check_source(cfg_path: Path, i: int, source: SourceConfig) -> None:
+    if source.type == "directory":
+        if source.path is None:
+            raise ConfigError(cfg_path, f"sources[{i}].path", "required for a directory source")
+    elif source.type == "feed":
+        if not source.url:
+            raise ConfigError(cfg_path, f"sources[{i}].url", "required for a feed source")
+        _check_url(cfg_path, f"sources[{i}].url", source.url)
+    else:
+        raise ConfigError(cfg_path, f"sources[{i}].type", f'unknown source type "{source.type}" (known: directory, feed)')
+
+
+def _known(table: Any, *extra: str) -> str:
+    return ", ".join(sorted([*table, *extra]))
+
+
+def toml_key(f: dataclasses.Field[Any]) -> str:
+    return f.metadata.get("key", f.name)
+
+
+class _Reader:
+    def __init__(self, cfg_path: Path, root: Path) -> None:
+        self.cfg_path = cfg_path
+        self.root = root
+
+    def section(self, cls: type, value: Any, where: str) -> Any:
+        if not isinstance(value, dict):
+            raise ConfigError(self.cfg_path, where, "must be a table")
+        hints = typing.get_type_hints(cls)
+        fields = {toml_key(f): f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, item in value.items():
+            f = fields.get(key)
+            if f is None:
+                raise ConfigError(self.cfg_path, f"{where}.{key}", f"unknown key (known: {_known(fields)})")
+            kwargs[f.name] = self.value(f, hints[f.name], item, f"{where}.{key}")
+        return cls(**kwargs)
+
+    def value(self, f: dataclasses.Field[Any], hint: Any, item: Any, where: str) -> Any:
+        if dataclasses.is_dataclass(hint):
+            return self.section(hint, item, where)
+        meta = f.metadata
+        expected = _expected(hint)
+        if expected is Path:
+            if not isinstance(item, str) or not item:
+                raise ConfigError(self.cfg_path, where, "must be a path (a non-empty string)")
+            path = Path(item).expanduser()
+            return path if path.is_absolute() else self.root / path
+        if expected is list:
+            if isinstance(item, str):
+                item = [item]
+            if not isinstance(item, list) or not all(isinstance(x, str) for x in item):
+                raise ConfigError(self.cfg_path, where, "must be a string or an array of strings")
+            return item
+        if expected is float and isinstance(item, int) and not isinstance(item, bool):
+            item = float(item)
+        if not isinstance(item, expected) or (expected is int and isinstance(item, bool)):
+            raise ConfigError(
+                self.cfg_path, where, f"must be {_TYPE_NAMES[expected]}, not {type(item).__name__} {item!r}"
+            )
+        if "minimum" in meta and item < meta["minimum"]:
+            raise ConfigError(self.cfg_path, where, f"must be at least {meta['minimum']}, not {item}")
+        if "choices" in meta and item not in meta["choices"]:
+            raise ConfigError(self.cfg_path, where, f"must be one of {', '.join(meta['choices'])}, not {item!r}")
+        check = meta.get("check")
+        if check == "tz":
+            try:
+                ZoneInfo(item)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(self.cfg_path, where, f"unknown timezone {item!r} (use an IANA name such as Asia/Seoul)") from None
+        elif check == "url":
+            _check_url(self.cfg_path, where, item)
+        elif check == "address":
+            _check_address(self.cfg_path, where, item)
+        return item
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _expected(hint: Any) -> type:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return list
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _expected(args[0])
+    return hint
+
+
+def _check_url(cfg_path: Path, where: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+        raise ConfigError(cfg_path, where, f"must be an absolute http(s) URL, not {value!r}")
+
+
+def _check_address(cfg_path: Path, where: str, value: str) -> None:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, addr = parseaddr(value)
+    if "@" not in addr or any(c in value for c in "\r\n"):
+        raise ConfigError(cfg_path, where, f"must be an address such as 'Name <user@example.com>', not {value!r}")
+    try:
+        Address(display_name=name, addr_spec=addr)
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(cfg_path, where, f"not a valid address {value!r}: {exc}") from None
+
+
+def reference() -> str:
+    """The configuration reference as Markdown, generated from the settings table."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+
+    def walk(cls: type, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            key = f"{prefix}.{toml_key(f)}"
+            if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+                walk(f.default_factory, key)  # type: ignore[arg-type]
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            shown = _show_default(default)
+            lines.append(f"| `{key}` | {shown} | {f.metadata.get('help', '')} |")
+
+    for name, cls in SECTIONS.items():
+        walk(cls, name)
+        if name == "site":
+            walk(SourceConfig, "[[sources]]")
+    return "\n".join(lines)
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, bool):
+        return f"`{'true' if value else 'false'}`"
+    if isinstance(value, str):
+        return f'`"{value}"`' if value else '`""`'
+    if isinstance(value, list):
+        return "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
+    return f"`{value}`"

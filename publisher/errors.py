@@ -1,0 +1,47 @@
+"""Errors that explain themselves.
+
+Every error carries a message a user can act on. Only the CLI prints them and chooses
+the exit code: 2 for configuration and usage problems, 1 for a failed run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PublisherError(Exception):
+    """Base class: ``str(error)`` is a complete one-line explanation."""
+
+    exit_code = 1
+
+
+class ConfigError(PublisherError):
+    """The configuration file is missing, malformed or holds a wrong value."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str, key: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: {key}" if key else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class UsageError(PublisherError):
+    """A command was given an argument it cannot use (bad address, missing file)."""
+
+    exit_code = 2
+
+
+class LockBusy(PublisherError):
+    """Another process holds the site's lock."""
+
+
+class DeliveryError(PublisherError):
+    """A message could not be handed to the transport."""
+
+    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code

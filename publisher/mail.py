@@ -1,0 +1,130 @@
+"""Message bytes: one digest, personalised cheaply for each subscriber.
+
+``MessageTemplate`` is built once per digest: the shared headers are encoded and
+folded (RFC 2047 for non-ASCII) with the standard library's SMTP policy, and the
+HTML (already inlined by premailer) and text parts are kept with placeholders for the
+personal fields. ``personalise`` then fills those fields, quoted-printable encodes the
+two parts (binascii, in C) and joins ready bytes: no template rendering, premailer
+or ``email.message`` build per recipient.
+
+Nothing from content reaches a header as a new line: every header value passes
+``single_line`` first, and bodies are emitted with CRLF line endings only.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.utils import format_datetime, formataddr, parseaddr
+
+from publisher.text import single_line
+
+UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
+RECIPIENT = "@@RECIPIENT@@"
+PLACEHOLDERS = (UNSUBSCRIBE_URL, RECIPIENT)
+_SMTP = policy.SMTP
+
+
+def encoded_header(name: str, value: str) -> bytes:
+    """One header line, folded and RFC 2047-encoded where it is not ASCII."""
+    folded = _SMTP.header_factory(name, single_line(value)).fold(policy=_SMTP)
+    return folded.encode("ascii")
+
+
+def raw_header(name: str, value: str) -> bytes:
+    """An ASCII header we composed ourselves (ids, URLs): no encoding, one line."""
+    value = single_line(value)
+    value.encode("ascii")  # raises on anything we did not expect
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    shared_headers: bytes  # From, Subject, Date, List-Id, ... (CRLF-terminated lines)
+    html: str  # with placeholders
+    text: str  # with placeholders
+    boundary: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        sender: str,
+        subject: str,
+        date: datetime,
+        list_id: str,
+        html_body: str,
+        text_body: str,
+        extra_headers: dict[str, str] | None = None,
+    ) -> MessageTemplate:
+        name, addr = parseaddr(single_line(sender))
+        headers = [
+            encoded_header("From", formataddr((name, addr))),
+            encoded_header("Subject", subject),
+            raw_header("Date", format_datetime(date)),
+            raw_header("List-Id", list_id),
+            raw_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            raw_header("MIME-Version", "1.0"),
+            *(raw_header(k, v) for k, v in (extra_headers or {}).items()),
+        ]
+        seed = hashlib.sha256((html_body + text_body).encode("utf-8")).hexdigest()[:24]
+        return cls(b"".join(headers), html_body, text_body, f"==publisher-{seed}")
+
+    def personalise(self, to: Recipient) -> bytes:
+        """The complete RFC 5322 message for one recipient, CRLF line endings."""
+        values_html = {
+            UNSUBSCRIBE_URL: html.escape(to.unsubscribe_url),
+            RECIPIENT: html.escape(to.email),
+        }
+        values_text = {UNSUBSCRIBE_URL: to.unsubscribe_url, RECIPIENT: to.email}
+        headers = b"".join(
+            [
+                encoded_header("To", formataddr((single_line(to.name), to.email))),
+                raw_header("Message-ID", to.message_id),
+                raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"),
+            ]
+        )
+        b = self.boundary.encode("ascii")
+        return b"".join(
+            [
+                self.shared_headers,
+                headers,
+                b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n',
+                b"--" + b + b"\r\n",
+                _part("text/plain", _fill(self.text, values_text)),
+                b"--" + b + b"\r\n",
+                _part("text/html", _fill(self.html, values_html)),
+                b"--" + b + b"--\r\n",
+            ]
+        )
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        template = template.replace(key, value)
+    return template
+
+
+def _part(content_type: str, body: str) -> bytes:
+    data = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if not encoded.endswith(b"\r\n"):
+        encoded += b"\r\n"
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + encoded

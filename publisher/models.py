@@ -1,0 +1,98 @@
+"""The domain's plain data: frozen dataclasses with derived properties, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as a source describes it, before the store gives it a slug.
+
+    ``id`` is stable for the life of the article: the file path relative to the
+    source root, or the upstream entry id, prefixed with the source name.
+    ``published`` may be ``None`` when the source gave no usable date; collect then
+    uses the time it first saw the article.
+    """
+
+    id: str
+    source: str
+    title: str
+    body: str  # sanitised HTML
+    published: datetime | None = None
+    updated: datetime | None = None
+    authors: tuple[Author, ...] = ()
+    summary: str = ""
+    categories: tuple[str, ...] = ()
+    image: str | None = None
+    credits: tuple[str, ...] = ()
+    url: str | None = None  # the article's own canonical URL, when the source has one
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of everything a reader sees: equal hashes mean nothing changed."""
+        payload = json.dumps(
+            [
+                self.title,
+                self.body,
+                self.published.isoformat() if self.published else None,
+                self.updated.isoformat() if self.updated else None,
+                [(a.name, a.email) for a in self.authors],
+                self.summary,
+                list(self.categories),
+                self.image,
+                list(self.credits),
+                self.url,
+            ],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as the store keeps it: the source's fields plus what publishing adds."""
+
+    article: Article
+    slug: str
+    published: datetime  # always set: the source's date or the first-collected time
+    updated: datetime  # last content change (equals published until one happens)
+    first_seen: datetime
+    withdrawn: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.article.id
+
+    @property
+    def title(self) -> str:
+        return self.article.title
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    public_id: str  # opaque, random; what tokens sign (never the address)
+    email: str
+    name: str = ""
+    status: str = "active"  # pending | active | unsubscribed | bounced
+    created: datetime | None = None
+
+
+@dataclass
+class Counts:
+    """Counts a stage reports; plain data for the CLI and --json."""
+
+    values: dict[str, int] = field(default_factory=dict)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + n

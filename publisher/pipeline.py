@@ -1,0 +1,172 @@
+"""The whole run, as a story: collect -> digest record -> feeds and pages -> delivery.
+
+The stages never import each other; they meet here. The CLI, the scheduler and the
+web server call ``run`` (or one of its steps) and print or log the report.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
+from publisher import digest as digests
+from publisher import feeds, site
+from publisher.collect import CollectReport, collect
+from publisher.config import Config
+from publisher.delivery import open_transport
+from publisher.delivery.sender import SendReport, send_queued
+from publisher.errors import LockBusy
+from publisher.links import Links
+from publisher.mail import MessageTemplate, Recipient
+from publisher.models import Subscriber
+from publisher.output import Writer
+from publisher.store import Store
+from publisher.store.ledger import DigestItem, DigestRecord
+from publisher.tokens import signer_for
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    email: bool = True
+    preview: str | None = None  # write the digest HTML here, send nothing
+
+
+@dataclass
+class RunReport:
+    collect: CollectReport | None = None
+    files_written: list[str] = field(default_factory=list)
+    files_unchanged: int = 0
+    digest: str | None = None  # the key of the digest created in this run
+    digest_articles: int = 0
+    delivery: SendReport = field(default_factory=SendReport)
+    dry_run: bool = False
+
+
+def run(config: Config, options: Options, *, steps: tuple[str, ...] = ("collect", "feeds", "digest")) -> RunReport:
+    report = RunReport(dry_run=options.dry_run)
+    now = datetime.now(UTC)
+    store = Store.open(config.store_url)
+    try:
+        with site_lock(store, dry_run=options.dry_run):
+            if "collect" in steps:
+                report.collect = collect(config, store, now, dry_run=options.dry_run)
+            if "digest" in steps and options.email:
+                prepare_digest(config, store, now, options, report)
+            if "feeds" in steps or "digest" in steps:
+                write_outputs(config, store, now, options, report)
+            if "digest" in steps and options.email and not options.dry_run and not options.preview:
+                deliver(config, store, report)
+    finally:
+        store.close()
+    return report
+
+
+def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
+    """Select and render the next digest; record it and its queue unless previewing."""
+    selection = digests.select(store.articles.not_yet_in_digest(now), config.digest.max_articles)
+    if selection.empty and config.digest.skip_if_empty:
+        return
+    day = now.astimezone(config.tz).strftime("%Y-%m-%d")
+    key = store.ledger.next_key(day)
+    rendered = digests.render(config, selection, key, now)
+    if options.preview:
+        with open(options.preview, "w", encoding="utf-8") as fh:
+            fh.write(site.archived(rendered.html, Links(config.site.base_url)))
+    if options.dry_run or options.preview:
+        report.digest, report.digest_articles = key, len(selection.shown)
+        return
+    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown]
+    items += [DigestItem(a.id, a.article.content_hash, False) for a in selection.hidden]
+    record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
+    report.digest, report.digest_articles = record.key, len(selection.shown)
+
+
+def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
+    writer = Writer(config.output.dir, dry_run=options.dry_run)
+    newest = store.articles.published(now, limit=config.feeds.items)
+    for path, data in feeds.build(config, newest).items():
+        writer.write(path, data)
+    pages = site.build(config, store.articles.published(now), store.ledger.all_digests())
+    for path, html in pages.items():
+        writer.write(path, html)
+    report.files_written = writer.written
+    report.files_unchanged = len(writer.unchanged)
+
+
+def deliver(config: Config, store: Store, report: RunReport, progress: Callable[[], None] | None = None) -> None:
+    """Send every queued delivery of every unfinished digest, oldest digest first."""
+    pending = store.ledger.unfinished()
+    if not pending:
+        return
+    transport = open_transport(config.delivery)
+    try:
+        for record in pending:
+            part = send_queued(
+                store.ledger,
+                record.id,
+                parseaddr(config.digest.from_)[1],
+                message_maker(config, store, record),
+                transport,
+                progress,
+            )
+            for name in ("sent", "failed", "deferred", "skipped"):
+                setattr(report.delivery, name, getattr(report.delivery, name) + getattr(part, name))
+            report.delivery.errors += part.errors
+    finally:
+        transport.close()
+
+
+def message_maker(config: Config, store: Store, record: DigestRecord) -> Callable[[Subscriber], bytes]:
+    """Build the digest's shared message once; return the cheap per-recipient step."""
+    links = Links(config.site.base_url)
+    host = urlsplit(links.base).hostname or "localhost"
+    sender_addr = parseaddr(config.digest.from_)[1]
+    signer = signer_for(config.server.secret_env, store.meta.get_or_create_secret)
+    template = MessageTemplate.build(
+        sender=config.digest.from_,
+        subject=record.subject,
+        date=record.created,
+        list_id=f"{config.site.title} <digest.{host}>",
+        html_body=record.html,
+        text_body=record.text,
+    )
+
+    def make(sub: Subscriber) -> bytes:
+        token = signer.sign("unsubscribe", sub.public_id)
+        return template.personalise(
+            Recipient(
+                email=sub.email,
+                name=sub.name,
+                unsubscribe_url=links.url(f"unsubscribe/{token}"),
+                unsubscribe_mailto=f"mailto:{sender_addr}?subject=unsubscribe%20{token}",
+                message_id=f"<{record.key}.{sub.public_id}@{host}>",
+            )
+        )
+
+    return make
+
+
+@contextmanager
+def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Iterator[None]:
+    """The one lock every writer of a site shares (a lease row in the store)."""
+    if dry_run:
+        yield
+        return
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    deadline = time.monotonic() + wait
+    while (holder := store.meta.try_lease("publish", owner, timedelta(minutes=30))) is not None:
+        if time.monotonic() > deadline:
+            raise LockBusy(f"another publisher holds the site's lock ({holder}); try again when it is done")
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        store.meta.release_lease("publish", owner)

@@ -1,0 +1,64 @@
+"""Publication dates as newsrooms write them, made timezone-aware.
+
+Accepted: the export's own form ("26 May. 2025, 14:50"), ISO 8601 ("2025-05-26T14:50",
+"2025-05-26 14:50:00+09:00", "2025-05-26"), RFC 2822 ("Mon, 26 May 2025 14:50:00 +0900")
+and common English forms ("May 26, 2025 2:50 PM", "26 May 2025"). A date without an
+offset is in the site's timezone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
+
+_FORMATS = (
+    "%d %b %Y, %H:%M",
+    "%d %b %Y %H:%M",
+    "%d %B %Y, %H:%M",
+    "%d %B %Y %H:%M",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y, %H:%M",
+    "%b %d, %Y %H:%M",
+    "%b %d, %Y %I:%M %p",
+    "%B %d, %Y %I:%M %p",
+    "%B %d, %Y, %H:%M",
+    "%B %d, %Y %H:%M",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%Y/%m/%d %H:%M",
+    "%Y.%m.%d %H:%M",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+)
+
+
+def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
+    """An aware datetime, or None when ``value`` is no date we recognise."""
+    text = " ".join(value.split())
+    if not text:
+        return None
+    # "26 May. 2025" / "Sept. 3, 2025": abbreviations with a full stop.
+    text = re.sub(r"\b([A-Za-z]{3,4})\.", lambda m: m.group(1)[:3], text)
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        pass
+    if parsed is None:
+        for fmt in _FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed

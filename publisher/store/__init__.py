@@ -1,0 +1,57 @@
+"""The store: the only module that speaks SQL (SQLAlchemy Core).
+
+``Store.open(url)`` connects and migrates; its parts group the statements by what
+they are about: ``articles``, ``subscribers``, ``ledger`` (digests and deliveries)
+and ``meta`` (settings kept between runs, the shared lock).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+
+from publisher.errors import PublisherError
+from publisher.store import schema
+from publisher.store.articles import Articles
+from publisher.store.ledger import Ledger
+from publisher.store.meta import Meta
+from publisher.store.subscribers import Subscribers
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.articles = Articles(engine)
+        self.subscribers = Subscribers(engine)
+        self.ledger = Ledger(engine)
+        self.meta = Meta(engine)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            with engine.begin() as conn:
+                schema.migrate(conn)
+        except PublisherError:
+            raise
+        except Exception as exc:  # the URL's database cannot be opened or read
+            raise PublisherError(f"cannot open the store {url}: {exc}") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    """WAL with synchronous=NORMAL: every commit survives a killed process without an
+    fsync per commit; a busy timeout lets concurrent publishers wait their turn."""
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+__all__ = ["Store"]

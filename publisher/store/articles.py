@@ -1,0 +1,200 @@
+"""Articles: insert, update, withdraw, and the queries feeds, pages and digests need."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, Row, exists, func, insert, select, update
+
+from publisher.models import Article, Author, StoredArticle
+from publisher.store.schema import articles, digest_articles, digests
+from publisher.text import slugify
+
+
+@dataclass(frozen=True)
+class FileState:
+    size: int | None
+    mtime_ns: int | None
+    content_hash: str
+    withdrawn: bool
+
+
+class Articles:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def file_states(self, source: str) -> dict[str, FileState]:
+        """What the store knows of each file of a source, to skip unchanged files."""
+        q = select(
+            articles.c.id,
+            articles.c.file_size,
+            articles.c.file_mtime_ns,
+            articles.c.content_hash,
+            articles.c.withdrawn,
+        ).where(articles.c.source == source)
+        with self.engine.connect() as conn:
+            return {
+                r.id: FileState(r.file_size, r.file_mtime_ns, r.content_hash, r.withdrawn is not None)
+                for r in conn.execute(q)
+            }
+
+    def save(
+        self,
+        article: Article,
+        now: datetime,
+        *,
+        file_size: int | None = None,
+        file_mtime_ns: int | None = None,
+    ) -> str:
+        """Store one article; return "new", "updated" or "unchanged".
+
+        The id decides identity: a changed article keeps its id and slug and gets a
+        new ``updated`` time; an unchanged one only has its file state refreshed.
+        """
+        digest = article.content_hash
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(articles.c.content_hash, articles.c.published, articles.c.first_seen, articles.c.withdrawn)
+                .where(articles.c.id == article.id)
+            ).first()
+            file_cols = {"file_size": file_size, "file_mtime_ns": file_mtime_ns}
+            if row is None:
+                published = article.published or now
+                conn.execute(
+                    insert(articles).values(
+                        id=article.id,
+                        source=article.source,
+                        slug=self._free_slug(conn, article),
+                        published=published,
+                        updated=max(article.updated or published, published),
+                        first_seen=now,
+                        date_missing=article.published is None,
+                        content_hash=digest,
+                        **_content_columns(article),
+                        **file_cols,
+                    )
+                )
+                return "new"
+            if row.content_hash == digest and row.withdrawn is None:
+                conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
+                return "unchanged"
+            published = article.published or row.first_seen
+            conn.execute(
+                update(articles)
+                .where(articles.c.id == article.id)
+                .values(
+                    published=published,
+                    updated=max(article.updated or now, published),
+                    date_missing=article.published is None,
+                    content_hash=digest,
+                    withdrawn=None,
+                    **_content_columns(article),
+                    **file_cols,
+                )
+            )
+            return "updated"
+
+    @staticmethod
+    def _free_slug(conn: object, article: Article) -> str:
+        base = slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
+        slug, n = base, 1
+        while conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():  # type: ignore[attr-defined]
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+
+    def withdraw_missing(self, source: str, present: Iterable[str], now: datetime) -> list[str]:
+        """Withdraw the source's articles whose ids are not in ``present``."""
+        present = set(present)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(articles.c.id).where(articles.c.source == source, articles.c.withdrawn.is_(None))
+            ).all()
+            gone = [r.id for r in rows if r.id not in present]
+            for article_id in gone:
+                conn.execute(update(articles).where(articles.c.id == article_id).values(withdrawn=now))
+        return gone
+
+    def published(self, now: datetime, limit: int | None = None) -> list[StoredArticle]:
+        """Articles readers may see (not embargoed, not withdrawn), newest first."""
+        q = (
+            select(articles)
+            .where(articles.c.published <= now, articles.c.withdrawn.is_(None))
+            .order_by(articles.c.published.desc(), articles.c.id)
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(q)]
+
+    def not_yet_in_digest(self, now: datetime) -> list[StoredArticle]:
+        """Published articles that no earlier digest included, newest first."""
+        sent = exists().where(digest_articles.c.article_id == articles.c.id)
+        q = (
+            select(articles)
+            .where(articles.c.published <= now, articles.c.withdrawn.is_(None), ~sent)
+            .order_by(articles.c.published.desc(), articles.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(q)]
+
+    def in_digest(self, digest_id: int) -> list[StoredArticle]:
+        q = (
+            select(articles)
+            .join(digest_articles, digest_articles.c.article_id == articles.c.id)
+            .where(digest_articles.c.digest_id == digest_id, digest_articles.c.shown)
+            .order_by(articles.c.published.desc(), articles.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(q)]
+
+    def counts(self, now: datetime) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(articles)).scalar_one()
+            live = conn.execute(
+                select(func.count()).where(articles.c.published <= now, articles.c.withdrawn.is_(None))
+            ).scalar_one()
+            digests_n = conn.execute(select(func.count()).select_from(digests)).scalar_one()
+        return {"articles": total, "published": live, "digests": digests_n}
+
+
+def _content_columns(article: Article) -> dict[str, object]:
+    return {
+        "title": article.title,
+        "url": article.url,
+        "authors": json.dumps([[a.name, a.email] for a in article.authors], ensure_ascii=False),
+        "summary": article.summary,
+        "body": article.body,
+        "categories": json.dumps(list(article.categories), ensure_ascii=False),
+        "image": article.image,
+        "credits": json.dumps(list(article.credits), ensure_ascii=False),
+    }
+
+
+def _stored(r: Row) -> StoredArticle:
+    article = Article(
+        id=r.id,
+        source=r.source,
+        title=r.title,
+        body=r.body,
+        published=None if r.date_missing else r.published,
+        updated=r.updated,
+        authors=tuple(Author(name, email) for name, email in json.loads(r.authors)),
+        summary=r.summary,
+        categories=tuple(json.loads(r.categories)),
+        image=r.image,
+        credits=tuple(json.loads(r.credits)),
+        url=r.url,
+    )
+    return StoredArticle(
+        article=article,
+        slug=r.slug,
+        published=r.published,
+        updated=r.updated,
+        first_seen=r.first_seen,
+        withdrawn=r.withdrawn is not None,
+    )

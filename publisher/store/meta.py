@@ -1,0 +1,70 @@
+"""Small values kept between runs (the signing secret, source state) and leases."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from publisher.store.schema import leases, meta
+
+
+class Meta:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
+        return None if row is None else row.value
+
+    def set(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+            if done.rowcount == 0:
+                conn.execute(insert(meta).values(key=key, value=value))
+
+    def get_or_create_secret(self, key: str = "secret") -> str:
+        """A random secret created once and kept: links already mailed keep working."""
+        current = self.get(key)
+        if current is not None:
+            return current
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(meta).values(key=key, value=secrets.token_urlsafe(48)))
+        except IntegrityError:
+            pass  # another process created it first; use theirs
+        value = self.get(key)
+        assert value is not None
+        return value
+
+    # -- leases: one lock shared by every writer of a site -----------------------------
+
+    def try_lease(self, name: str, owner: str, ttl: timedelta) -> str | None:
+        """Take or renew lease ``name`` for ``owner``; return None on success, else the
+        current holder. An expired lease (its holder died) is taken over."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(leases)
+                .where(leases.c.name == name)
+                .where(or_(leases.c.owner == owner, leases.c.expires < now))
+                .values(owner=owner, expires=now + ttl)
+            )
+            if taken.rowcount:
+                return None
+            holder = conn.execute(select(leases.c.owner).where(leases.c.name == name)).first()
+            if holder is not None:
+                return holder.owner
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(leases).values(name=name, owner=owner, expires=now + ttl))
+            return None
+        except IntegrityError:
+            return self.try_lease(name, owner, ttl)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))

@@ -1,0 +1,164 @@
+"""The store's tables and their version.
+
+``SCHEMA_VERSION`` counts schema changes. ``migrate`` brings an older database up to
+date, one step at a time (``MIGRATIONS[n]`` turns version n into n + 1), and refuses
+a database written by a newer publisher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    select,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as UTC ISO 8601 text: sortable, the same on every backend."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def process_result_value(self, value: str | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(512), primary_key=True),  # stable: source name + path or entry id
+    Column("source", String(200), nullable=False),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("url", Text),  # the article's own canonical URL, if the source gave one
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("date_missing", Boolean, nullable=False, default=False),
+    Column("authors", Text, nullable=False, default="[]"),  # JSON [[name, email], ...]
+    Column("summary", Text, nullable=False, default=""),
+    Column("body", Text, nullable=False),
+    Column("categories", Text, nullable=False, default="[]"),  # JSON [name, ...]
+    Column("image", Text),
+    Column("credits", Text, nullable=False, default="[]"),  # JSON [line, ...]
+    Column("content_hash", String(64), nullable=False),
+    Column("file_size", Integer),  # directory sources: skip unchanged files cheaply
+    Column("file_mtime_ns", Integer),
+    Column("withdrawn", UTCDateTime),  # set when the source no longer has it
+)
+Index("ix_articles_published", articles.c.published)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalised, lower-case domain
+    Column("name", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # pending|active|unsubscribed|bounced
+    Column("created", UTCDateTime, nullable=False),
+    Column("changed", UTCDateTime, nullable=False),
+    Column("hard_failures", Integer, nullable=False, default=0),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(32), nullable=False, unique=True),  # YYYY-MM-DD[-N], the archive name
+    Column("created", UTCDateTime, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # sending | done
+    Column("html", Text, nullable=False),  # inlined, with personal placeholders
+    Column("text", Text, nullable=False),
+)
+
+digest_articles = Table(
+    "digest_articles",
+    metadata,
+    Column("digest_id", Integer, ForeignKey("digests.id"), primary_key=True),
+    Column("article_id", String(512), ForeignKey("articles.id"), primary_key=True),
+    Column("content_hash", String(64), nullable=False),  # the version that went out
+    Column("shown", Boolean, nullable=False),  # false: past max_articles, counted only
+)
+Index("ix_digest_articles_article", digest_articles.c.article_id)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("digest_id", Integer, ForeignKey("digests.id"), primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("status", String(16), nullable=False),  # queued | sent | failed | skipped
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("changed", UTCDateTime, nullable=False),
+)
+Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("expires", UTCDateTime, nullable=False),
+)
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def migrate(conn: Connection) -> int:
+    """Create or upgrade the schema; return the version the database is now at."""
+    metadata.create_all(conn, tables=[meta])
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    if row is None:
+        metadata.create_all(conn)
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return SCHEMA_VERSION
+    version = int(row.value)
+    if version > SCHEMA_VERSION:
+        from publisher.errors import PublisherError
+
+        raise PublisherError(
+            f"the store is at schema version {version}, newer than this publisher "
+            f"understands ({SCHEMA_VERSION}): upgrade publisher"
+        )
+    while version < SCHEMA_VERSION:
+        MIGRATIONS[version](conn)
+        version += 1
+        conn.execute(
+            meta.update().where(meta.c.key == "schema_version").values(value=str(version))
+        )
+    return version

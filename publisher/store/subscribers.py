@@ -1,0 +1,78 @@
+"""Subscribers: who gets the digest, and in which state."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Engine, Row, func, insert, select, update
+
+from publisher.models import Subscriber
+from publisher.store.schema import subscribers
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced")
+
+
+class Subscribers:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, email: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+        return None if row is None else _subscriber(row)
+
+    def by_public_id(self, public_id: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.public_id == public_id)).first()
+        return None if row is None else _subscriber(row)
+
+    def add(self, email: str, name: str, status: str, now: datetime) -> Subscriber:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(subscribers).values(
+                    public_id=secrets.token_hex(12),
+                    email=email,
+                    name=name,
+                    status=status,
+                    created=now,
+                    changed=now,
+                )
+            )
+        found = self.get(email)
+        assert found is not None
+        return found
+
+    def set_status(self, email: str, status: str, now: datetime, name: str | None = None) -> None:
+        assert status in STATUSES
+        values: dict[str, object] = {"status": status, "changed": now}
+        if name is not None:
+            values["name"] = name
+        if status == "active":
+            values["hard_failures"] = 0
+        with self.engine.begin() as conn:
+            conn.execute(update(subscribers).where(subscribers.c.email == email).values(**values))
+
+    def all(self, status: str | None = None) -> list[Subscriber]:
+        q = select(subscribers).order_by(subscribers.c.email)
+        if status is not None:
+            q = q.where(subscribers.c.status == status)
+        with self.engine.connect() as conn:
+            return [_subscriber(r) for r in conn.execute(q)]
+
+    def active_ids(self) -> list[int]:
+        q = select(subscribers.c.id).where(subscribers.c.status == "active").order_by(subscribers.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def counts(self) -> dict[str, int]:
+        q = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(q).tuples().all())
+        return {status: found.get(status, 0) for status in STATUSES}
+
+
+def _subscriber(r: Row) -> Subscriber:
+    return Subscriber(
+        id=r.id, public_id=r.public_id, email=r.email, name=r.name, status=r.status, created=r.created
+    )

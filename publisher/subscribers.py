@@ -1,0 +1,95 @@
+"""Managing the subscriber list: checked addresses, explicit state changes, CSV.
+
+Addresses are checked with email-validator (syntax only, no DNS) and kept in their
+normalised form, so "Reader@Example.COM" and "Reader@example.com" are one subscriber.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from email_validator import EmailNotValidError, validate_email
+
+from publisher.errors import UsageError
+from publisher.models import Subscriber
+from publisher.store import Store
+from publisher.text import single_line
+
+
+def normalise(address: str) -> str:
+    """The canonical form of an address, or UsageError naming it and the problem."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise UsageError(f"{address!r} is not a valid email address: {exc}") from None
+
+
+def add(store: Store, address: str, name: str = "", *, resubscribe: bool = False) -> tuple[Subscriber, str]:
+    """Add an active subscriber; return it and what happened ("added", "already",
+    "reactivated"). An unsubscribed or bounced address needs ``resubscribe``."""
+    email = normalise(address)
+    name = single_line(name)
+    now = datetime.now(UTC)
+    existing = store.subscribers.get(email)
+    if existing is None:
+        return store.subscribers.add(email, name, "active", now), "added"
+    if existing.status == "active":
+        return existing, "already"
+    if existing.status in ("unsubscribed", "bounced") and not resubscribe:
+        raise UsageError(
+            f"{email} is {existing.status}; add it again only with their consent, using --resubscribe"
+        )
+    store.subscribers.set_status(email, "active", now, name=name or existing.name)
+    found = store.subscribers.get(email)
+    assert found is not None
+    return found, "reactivated"
+
+
+def remove(store: Store, address: str) -> Subscriber:
+    email = normalise(address)
+    existing = store.subscribers.get(email)
+    if existing is None:
+        raise UsageError(f"{email} is not a subscriber")
+    store.subscribers.set_status(email, "unsubscribed", datetime.now(UTC))
+    found = store.subscribers.get(email)
+    assert found is not None
+    return found
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    already: int = 0
+    reactivated: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def import_csv(store: Store, text: str, filename: str, *, resubscribe: bool = False) -> ImportReport:
+    """Import rows with an ``email`` column (and optionally ``name``); bad rows are
+    reported by line number and skipped, good ones are still imported."""
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise UsageError(f"{filename}: no 'email' column in the header line")
+    for row in reader:
+        row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+        try:
+            _, outcome = add(store, row["email"], row.get("name", ""), resubscribe=resubscribe)
+        except UsageError as exc:
+            report.problems.append(f"{filename}:{reader.line_num}: {exc}")
+            continue
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def export_csv(subscribers: Iterable[Subscriber]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["email", "name", "status", "created"])
+    for s in subscribers:
+        writer.writerow([s.email, s.name, s.status, s.created.isoformat() if s.created else ""])
+    return out.getvalue()
