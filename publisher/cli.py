@@ -12,9 +12,10 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -42,8 +43,13 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="The site's config.toml (default: ./config.toml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The site's config.toml (default: ./config.toml).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each step.")
 @click.version_option(package_name="publisher")
 @click.pass_context
@@ -72,7 +78,11 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
         click.echo(_summary(cfg, report))
-    if report.collect and report.collect.failed_sources and not (report.collect.new or report.collect.unchanged or report.collect.updated):
+    if (
+        report.collect
+        and report.collect.failed_sources
+        and not (report.collect.new or report.collect.unchanged or report.collect.updated)
+    ):
         sys.exit(1)
 
 
@@ -100,7 +110,11 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
     d = r.delivery
     if d.sent or d.failed or d.deferred or d.skipped:
-        where = cfg.delivery.maildir if cfg.delivery.transport == "maildir" else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
+        where = (
+            cfg.delivery.maildir
+            if cfg.delivery.transport == "maildir"
+            else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
+        )
         lines.append(f"delivered: {d.sent} sent, {d.failed} failed, {d.deferred} queued for retry ({where})")
     elif not r.digest:
         lines.append("digest: nothing new to send")
@@ -142,7 +156,9 @@ def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 
 @main.command()
 @_run_options
-@click.option("--preview", type=click.Path(dir_okay=False), help="Write the digest's HTML here; send nothing.")
+@click.option(
+    "--preview", type=click.Path(dir_okay=False), help="Write the digest's HTML here; send nothing."
+)
 @click.pass_context
 @handles_errors
 def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
@@ -170,7 +186,10 @@ def _store(ctx: click.Context) -> Store:
 def subscribers_add(ctx: click.Context, email: str, name: str, resubscribe: bool) -> None:
     """Add an active subscriber."""
     sub, outcome = audience.add(_store(ctx), email, name, resubscribe=resubscribe)
-    click.echo({"added": "added", "already": "already subscribed:", "reactivated": "reactivated"}[outcome] + f" {sub.email}")
+    click.echo(
+        {"added": "added", "already": "already subscribed:", "reactivated": "reactivated"}[outcome]
+        + f" {sub.email}"
+    )
 
 
 @subscribers.command("remove")
@@ -207,7 +226,9 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
     report = audience.import_csv(_store(ctx), text, file, resubscribe=resubscribe)
     for problem in report.problems:
         click.echo(problem, err=True)
-    click.echo(f"{report.added} added, {report.reactivated} reactivated, {report.already} already subscribed, {len(report.problems)} rejected")
+    click.echo(
+        f"{report.added} added, {report.reactivated} reactivated, {report.already} already subscribed, {len(report.problems)} rejected"
+    )
 
 
 @subscribers.command("export")

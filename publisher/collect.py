@@ -35,7 +35,7 @@ class CollectReport:
         return bool(self.new or self.updated or self.withdrawn)
 
 
-def collect(config: Config, store: Store, now: datetime, *, dry_run: bool = False) -> CollectReport:
+def collect(config: Config, store: Store, now: datetime) -> CollectReport:
     report = CollectReport()
     for cfg in config.sources:
         try:
@@ -48,11 +48,10 @@ def collect(config: Config, store: Store, now: datetime, *, dry_run: bool = Fals
                     _warn(report, f"{event.where}: skipped: {event.reason}")
                     continue
                 seen.append(event.id)
-                _save(store, event, now, report, known if dry_run else None)
-            if not dry_run:
-                for gone in store.articles.withdraw_missing(source.name, seen, now):
-                    report.withdrawn += 1
-                    log.info("%s: withdrawn (its source no longer has it)", gone)
+                _save(store, event, now, report)
+            for gone in store.articles.withdraw_missing(source.name, seen, now):
+                report.withdrawn += 1
+                log.info("%s: withdrawn (its source no longer has it)", gone)
         except (OSError, PublisherError, NotImplementedError) as exc:
             where = cfg.url or str(cfg.path)
             report.failed_sources.append(where)
@@ -60,22 +59,11 @@ def collect(config: Config, store: Store, now: datetime, *, dry_run: bool = Fals
     return report
 
 
-def _save(
-    store: Store, entry: Entry, now: datetime, report: CollectReport, dry_run_known: dict | None
-) -> None:
+def _save(store: Store, entry: Entry, now: datetime, report: CollectReport) -> None:
     for warning in entry.warnings:
         _warn(report, f"{entry.id}: {warning}")
     if entry.article is None:
         report.unchanged += 1
-        return
-    if dry_run_known is not None:  # classify as a real run would, store nothing
-        state = dry_run_known.get(entry.id)
-        if state is None:
-            report.new += 1
-        elif state.content_hash == entry.article.content_hash and not state.withdrawn:
-            report.unchanged += 1
-        else:
-            report.updated += 1
         return
     outcome = store.articles.save(
         entry.article, now, file_size=entry.file_size, file_mtime_ns=entry.file_mtime_ns

@@ -35,13 +35,9 @@ def _h(default: Any, help: str, **kw: Any) -> Any:
 class SiteConfig:
     title: str = _h("My Newsroom", "Publication name, shown in feeds, pages and the digest.")
     description: str = _h("", "One line about the publication (feed description).")
-    base_url: str = _h(
-        "http://127.0.0.1:8000/", "Absolute URL where output.dir is served.", check="url"
-    )
+    base_url: str = _h("http://127.0.0.1:8000/", "Absolute URL where output.dir is served.", check="url")
     language: str = _h("en", "Language tag of the content (RSS language, html lang).")
-    timezone: str = _h(
-        "UTC", "IANA zone for dates without an offset and for the schedule.", check="tz"
-    )
+    timezone: str = _h("UTC", "IANA zone for dates without an offset and for the schedule.", check="tz")
 
 
 @dataclass(frozen=True)
@@ -72,9 +68,7 @@ class FeedsConfig:
 
 @dataclass(frozen=True)
 class DigestConfig:
-    from_: str = _h(
-        "Publisher <digest@localhost>", "From header of the digest.", key="from", check="address"
-    )
+    from_: str = _h("Publisher <digest@localhost>", "From header of the digest.", key="from", check="address")
     subject: str = _h(
         "{{ site.title }} — {{ date }}",
         "Jinja2 template of the subject; site, date and articles are available.",
@@ -174,9 +168,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         raw = cfg_path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
-            cfg_path, None, "no such file (run 'publish init' or pass --config PATH)"
-        ) from None
+        raise ConfigError(cfg_path, None, "no such file (run 'publish init' or pass --config PATH)") from None
     except OSError as exc:
         raise ConfigError(cfg_path, None, f"cannot read: {exc.strerror}") from None
     try:
@@ -218,7 +210,9 @@ def _check_source(cfg_path: Path, i: int, source: SourceConfig) -> None:
             raise ConfigError(cfg_path, f"sources[{i}].url", "required for a feed source")
         _check_url(cfg_path, f"sources[{i}].url", source.url)
     else:
-        raise ConfigError(cfg_path, f"sources[{i}].type", f'unknown source type "{source.type}" (known: directory, feed)')
+        raise ConfigError(
+            cfg_path, f"sources[{i}].type", f'unknown source type "{source.type}" (known: directory, feed)'
+        )
 
 
 def _known(table: Any, *extra: str) -> str:
@@ -272,13 +266,17 @@ class _Reader:
         if "minimum" in meta and item < meta["minimum"]:
             raise ConfigError(self.cfg_path, where, f"must be at least {meta['minimum']}, not {item}")
         if "choices" in meta and item not in meta["choices"]:
-            raise ConfigError(self.cfg_path, where, f"must be one of {', '.join(meta['choices'])}, not {item!r}")
+            raise ConfigError(
+                self.cfg_path, where, f"must be one of {', '.join(meta['choices'])}, not {item!r}"
+            )
         check = meta.get("check")
         if check == "tz":
             try:
                 ZoneInfo(item)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ConfigError(self.cfg_path, where, f"unknown timezone {item!r} (use an IANA name such as Asia/Seoul)") from None
+                raise ConfigError(
+                    self.cfg_path, where, f"unknown timezone {item!r} (use an IANA name such as Asia/Seoul)"
+                ) from None
         elif check == "url":
             _check_url(self.cfg_path, where, item)
         elif check == "address":
@@ -293,7 +291,7 @@ def _expected(hint: Any) -> type:
     origin = typing.get_origin(hint)
     if origin is list:
         return list
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if origin in (typing.Union, __import__("types").UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return _expected(args[0])
     return hint
@@ -311,7 +309,9 @@ def _check_address(cfg_path: Path, where: str, value: str) -> None:
 
     name, addr = parseaddr(value)
     if "@" not in addr or any(c in value for c in "\r\n"):
-        raise ConfigError(cfg_path, where, f"must be an address such as 'Name <user@example.com>', not {value!r}")
+        raise ConfigError(
+            cfg_path, where, f"must be an address such as 'Name <user@example.com>', not {value!r}"
+        )
     try:
         Address(display_name=name, addr_spec=addr)
     except (ValueError, IndexError) as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +24,7 @@ from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import open_transport
 from publisher.delivery.sender import SendReport, send_queued
-from publisher.errors import LockBusy
+from publisher.errors import LockBusy, UsageError
 from publisher.links import Links
 from publisher.mail import MessageTemplate, Recipient
 from publisher.models import Subscriber
@@ -50,23 +52,50 @@ class RunReport:
     dry_run: bool = False
 
 
-def run(config: Config, options: Options, *, steps: tuple[str, ...] = ("collect", "feeds", "digest")) -> RunReport:
+def run(
+    config: Config, options: Options, *, steps: tuple[str, ...] = ("collect", "feeds", "digest")
+) -> RunReport:
     report = RunReport(dry_run=options.dry_run)
     now = datetime.now(UTC)
-    store = Store.open(config.store_url)
-    try:
-        with site_lock(store, dry_run=options.dry_run):
-            if "collect" in steps:
-                report.collect = collect(config, store, now, dry_run=options.dry_run)
-            if "digest" in steps and options.email:
-                prepare_digest(config, store, now, options, report)
-            if "feeds" in steps or "digest" in steps:
-                write_outputs(config, store, now, options, report)
-            if "digest" in steps and options.email and not options.dry_run and not options.preview:
-                deliver(config, store, report)
-    finally:
-        store.close()
+    with open_store(config, dry_run=options.dry_run) as store, site_lock(store, dry_run=options.dry_run):
+        if "collect" in steps:
+            report.collect = collect(config, store, now)
+        if "digest" in steps and options.email:
+            prepare_digest(config, store, now, options, report)
+        if "feeds" in steps or "digest" in steps:
+            write_outputs(config, store, now, options, report)
+        if "digest" in steps and options.email and not options.dry_run and not options.preview:
+            deliver(config, store, report)
     return report
+
+
+@contextmanager
+def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
+    """The site's store; for a dry run, a scratch copy of it, so every step runs for
+    real (same counts, same rendering) and nothing of the real store changes."""
+    if not dry_run:
+        store = Store.open(config.store_url)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    url = config.store_url
+    if not url.startswith("sqlite:///"):
+        raise UsageError("--dry-run needs a SQLite store (it works on a scratch copy)")
+    source = url[len("sqlite:///") :]
+    with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
+        copy = os.path.join(scratch, "store.db")
+        if os.path.exists(source):
+            with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(copy) as dst:
+                src.backup(dst)
+            src.close()
+            dst.close()
+        store = Store.open("sqlite:///" + copy)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
@@ -101,7 +130,9 @@ def write_outputs(config: Config, store: Store, now: datetime, options: Options,
     report.files_unchanged = len(writer.unchanged)
 
 
-def deliver(config: Config, store: Store, report: RunReport, progress: Callable[[], None] | None = None) -> None:
+def deliver(
+    config: Config, store: Store, report: RunReport, progress: Callable[[], None] | None = None
+) -> None:
     """Send every queued delivery of every unfinished digest, oldest digest first."""
     pending = store.ledger.unfinished()
     if not pending:

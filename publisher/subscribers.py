@@ -1,7 +1,8 @@
 """Managing the subscriber list: checked addresses, explicit state changes, CSV.
 
-Addresses are checked with email-validator (syntax only, no DNS) and kept in their
-normalised form, so "Reader@Example.COM" and "Reader@example.com" are one subscriber.
+Addresses are checked with email-validator (syntax only, no DNS) and kept normalised
+and lower-cased (as every large mail provider treats them), so "Reader@Example.COM"
+and "reader@example.com" are one subscriber.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from publisher.text import single_line
 def normalise(address: str) -> str:
     """The canonical form of an address, or UsageError naming it and the problem."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
+        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise UsageError(f"{address!r} is not a valid email address: {exc}") from None
 

@@ -40,7 +40,7 @@ class Signer:
         return (value, "") if isinstance(value, str) else (None, "invalid")
 
 
-def signer_for(secret_env: str, stored_secret: "Callable[[], str]") -> Signer:  # noqa: F821
+def signer_for(secret_env: str, stored_secret: Callable[[], str]) -> Signer:  # noqa: F821
     """The site's signer: the environment's secret if set, else the stored one."""
     secret = os.environ.get(secret_env, "")
     previous = [s for s in os.environ.get(secret_env + "_PREVIOUS", "").split(",") if s]

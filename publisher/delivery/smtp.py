@@ -40,7 +40,9 @@ class SmtpTransport:
                 permanent=False,
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False) from exc
+            raise DeliveryError(
+                f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
+            ) from exc
         return conn
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
@@ -54,7 +56,9 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             self._reset()
             raise DeliveryError(
-                _reply(recipient, exc.smtp_code, exc.smtp_error), permanent=exc.smtp_code >= 500, code=exc.smtp_code
+                _reply(recipient, exc.smtp_code, exc.smtp_error),
+                permanent=exc.smtp_code >= 500,
+                code=exc.smtp_code,
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()

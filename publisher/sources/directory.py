@@ -48,7 +48,11 @@ class DirectorySource:
                 yield Skipped(str(path), f"cannot read: {exc.strerror}")
                 continue
             state = known.get(article_id)
-            if state is not None and not state.withdrawn and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if (
+                state is not None
+                and not state.withdrawn
+                and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            ):
                 yield Entry(article_id, None, st.st_size, st.st_mtime_ns)
                 continue
             yield self._read(path, article_id, st)

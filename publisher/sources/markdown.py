@@ -1,16 +1,16 @@
 """Markdown articles with TOML front matter between ``+++`` lines.
 
-    +++
-    title = "..."
-    published = 2025-06-02T09:00:00+09:00   # a TOML datetime or a string
-    updated = ...                            # optional
-    authors = ["Kim Min-ji", { name = "Lee Ha-eun", email = "lee@example.com" }]
-    tags = ["Culture"]
-    summary = "..."                          # default: the first paragraph
-    image = "https://..."                    # optional
-    url = "https://..."                      # optional canonical URL
-    +++
-    Body in Markdown.
++++
+title = "..."
+published = 2025-06-02T09:00:00+09:00   # a TOML datetime or a string
+updated = ...                            # optional
+authors = ["Kim Min-ji", { name = "Lee Ha-eun", email = "lee@example.com" }]
+tags = ["Culture"]
+summary = "..."                          # default: the first paragraph
+image = "https://..."                    # optional
+url = "https://..."                      # optional canonical URL
++++
+Body in Markdown.
 """
 
 from __future__ import annotations
@@ -30,7 +30,19 @@ from publisher.sources.export import LINE_ENDINGS, ParseError
 from publisher.text import single_line, summarize
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
-_KEYS = {"title", "published", "updated", "date", "authors", "author", "tags", "categories", "summary", "image", "url"}
+_KEYS = {
+    "title",
+    "published",
+    "updated",
+    "date",
+    "authors",
+    "author",
+    "tags",
+    "categories",
+    "summary",
+    "image",
+    "url",
+}
 
 
 def parse_markdown(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> tuple[Article, list[str]]:

@@ -58,8 +58,9 @@ class Articles:
         digest = article.content_hash
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(articles.c.content_hash, articles.c.published, articles.c.first_seen, articles.c.withdrawn)
-                .where(articles.c.id == article.id)
+                select(
+                    articles.c.content_hash, articles.c.published, articles.c.first_seen, articles.c.withdrawn
+                ).where(articles.c.id == article.id)
             ).first()
             file_cols = {"file_size": file_size, "file_mtime_ns": file_mtime_ns}
             if row is None:

@@ -59,16 +59,28 @@ class Ledger:
                 conn.execute(
                     insert(digest_articles),
                     [
-                        {"digest_id": digest_id, "article_id": i.article_id, "content_hash": i.content_hash, "shown": i.shown}
+                        {
+                            "digest_id": digest_id,
+                            "article_id": i.article_id,
+                            "content_hash": i.content_hash,
+                            "shown": i.shown,
+                        }
                         for i in items
                     ],
                 )
             if recipients:
-                ids = conn.execute(select(subscribers.c.id).where(subscribers.c.status == "active")).scalars().all()
+                ids = (
+                    conn.execute(select(subscribers.c.id).where(subscribers.c.status == "active"))
+                    .scalars()
+                    .all()
+                )
                 if ids:
                     conn.execute(
                         insert(deliveries),
-                        [{"digest_id": digest_id, "subscriber_id": s, "status": "queued", "changed": now} for s in ids],
+                        [
+                            {"digest_id": digest_id, "subscriber_id": s, "status": "queued", "changed": now}
+                            for s in ids
+                        ],
                     )
         return DigestRecord(digest_id, key, now, subject, "sending", html, text)
 
@@ -81,7 +93,10 @@ class Ledger:
         """Digests whose sending has not finished (oldest first): resume these first."""
         q = select(digests).where(digests.c.status == "sending").order_by(digests.c.id)
         with self.engine.connect() as conn:
-            return [DigestRecord(r.id, r.key, r.created, r.subject, r.status, r.html, r.text) for r in conn.execute(q)]
+            return [
+                DigestRecord(r.id, r.key, r.created, r.subject, r.status, r.html, r.text)
+                for r in conn.execute(q)
+            ]
 
     def queued(self, digest_id: int, batch: int = 500) -> Iterator[Subscriber]:
         """The subscribers still owed this digest, in batches (the list may be long)."""
@@ -106,10 +121,14 @@ class Ledger:
     def still_active(self, subscriber_id: int) -> bool:
         """Checked right before sending: an unsubscribe committed meanwhile wins."""
         with self.engine.connect() as conn:
-            status = conn.execute(select(subscribers.c.status).where(subscribers.c.id == subscriber_id)).scalar()
+            status = conn.execute(
+                select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
+            ).scalar()
         return status == "active"
 
-    def mark(self, digest_id: int, subscriber_id: int, status: str, now: datetime, error: str | None = None) -> None:
+    def mark(
+        self, digest_id: int, subscriber_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(deliveries)
@@ -131,7 +150,10 @@ class Ledger:
     def all_digests(self) -> list[DigestRecord]:
         q = select(digests).order_by(digests.c.id.desc())
         with self.engine.connect() as conn:
-            return [DigestRecord(r.id, r.key, r.created, r.subject, r.status, r.html, r.text) for r in conn.execute(q)]
+            return [
+                DigestRecord(r.id, r.key, r.created, r.subject, r.status, r.html, r.text)
+                for r in conn.execute(q)
+            ]
 
 
 def _next_key(conn: object, day: str) -> str:

@@ -158,7 +158,5 @@ def migrate(conn: Connection) -> int:
     while version < SCHEMA_VERSION:
         MIGRATIONS[version](conn)
         version += 1
-        conn.execute(
-            meta.update().where(meta.c.key == "schema_version").values(value=str(version))
-        )
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(version)))
     return version

@@ -1,0 +1,60 @@
+"""Shared fixtures: a real site folder (config.toml, seeds, SQLite store, Maildir
+outbox) in a temporary directory, and a way to run the real ``publish`` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def require_binary(name: str) -> str:
+    """The path of a real tool the test drives; skip locally, fail in CI if missing."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed (tests/install.sh installs it)")
+        pytest.skip(f"{name} is not installed (run tests/install.sh)")
+    return path
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A copy of the demo site (config.toml and seeds/) in a fresh folder."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    shutil.copy(ROOT / "config.toml", folder / "config.toml")
+    shutil.copytree(ROOT / "seeds", folder / "seeds")
+    return folder
+
+
+def publish(
+    site: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m publisher --config SITE/config.toml ARGS`` as a real process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), *args],
+        capture_output=True,
+        text=True,
+        cwd=site,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"publish {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture
+def run_publish():
+    return publish

@@ -1,0 +1,109 @@
+"""`publish now` end to end on a copy of the demo site: real SQLite, real Maildir."""
+
+import json
+import mailbox
+from email import policy
+from email.parser import BytesParser
+
+import feedparser
+
+
+def messages(site):
+    box = mailbox.Maildir(site / "outbox", create=False)
+    return [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in box.keys()]
+
+
+def test_first_run_publishes_feeds_and_sends_one_digest(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com", "--name", "Demo Reader")
+    result = run_publish(site, "now", "--json")
+    report = json.loads(result.stdout)
+    assert report["collect"]["new"] == 9
+    assert report["delivery"]["sent"] == 1
+    for name in ("rss.xml", "atom.xml", "index.html"):
+        assert (site / "public" / name).is_file()
+    feed = feedparser.parse((site / "public" / "rss.xml").read_bytes())
+    assert not feed.bozo
+    assert len(feed.entries) == 9
+    [msg] = messages(site)
+    assert msg["To"] == "Demo Reader <reader@example.com>"
+    assert msg.get_content_type() == "multipart/alternative"
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    assert "OpenAI to open office in Seoul" in html and "OpenAI to open office in Seoul" in text
+    assert "<style" in html and 'style="' in html  # premailer inlined the stylesheet
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "reader@example.com" not in msg["List-Unsubscribe"]
+
+
+def test_second_run_sends_nothing(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    run_publish(site, "now")
+    result = run_publish(site, "now", "--json")
+    report = json.loads(result.stdout)
+    assert report["collect"]["unchanged"] == 9 and report["collect"]["new"] == 0
+    assert report["digest"] is None and report["delivery"]["sent"] == 0
+    assert report["files_written"] == []
+    assert len(messages(site)) == 1
+
+
+def test_edited_article_is_updated_not_duplicated(site, run_publish):
+    run_publish(site, "now")
+    seed = site / "seeds" / "000_8e4dca2d4b25ece8.txt"
+    seed.write_text(
+        seed.read_text(encoding="utf-8").replace("11 global cities", "12 global cities"), encoding="utf-8"
+    )
+    report = json.loads(run_publish(site, "now", "--json").stdout)
+    assert (report["collect"]["new"], report["collect"]["updated"]) == (0, 1)
+    feed = feedparser.parse((site / "public" / "atom.xml").read_bytes())
+    assert len(feed.entries) == 9
+    titles = [e.title for e in feed.entries]
+    assert titles.count("OpenAI to open office in Seoul") == 1
+
+
+def test_dry_run_changes_nothing(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    result = run_publish(site, "now", "--dry-run", "--json")
+    report = json.loads(result.stdout)
+    assert report["collect"]["new"] == 9 and report["digest"]
+    assert not (site / "public").exists()
+    assert not (site / "outbox").exists()
+    report = json.loads(run_publish(site, "now", "--json").stdout)
+    assert report["collect"]["new"] == 9 and report["delivery"]["sent"] == 1
+
+
+def test_no_email_builds_feeds_only(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    run_publish(site, "now", "--no-email")
+    assert (site / "public" / "rss.xml").exists()
+    assert not (site / "outbox").exists()
+
+
+def test_preview_writes_html_and_sends_nothing(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    run_publish(site, "collect")
+    preview = site / "preview.html"
+    run_publish(site, "digest", "--preview", str(preview))
+    assert "Kospi rebounds" in preview.read_text(encoding="utf-8")
+    assert not (site / "outbox").exists()
+
+
+def test_init_creates_a_site_that_publishes(tmp_path, run_publish):
+    folder = tmp_path / "newsite"
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "publisher", "init", str(folder)], check=True)
+    run_publish(folder, "subscribers", "add", "me@example.com")
+    report = json.loads(run_publish(folder, "now", "--json").stdout)
+    assert report["collect"]["new"] == 1 and report["delivery"]["sent"] == 1
+
+
+def test_subscriber_commands(site, run_publish):
+    assert run_publish(site, "subscribers", "add", "not-an-address", check=False).returncode == 2
+    run_publish(site, "subscribers", "add", "Reader@Example.COM", "--name", "R")
+    assert "already" in run_publish(site, "subscribers", "add", "reader@example.com").stdout
+    run_publish(site, "subscribers", "remove", "reader@example.com")
+    listed = run_publish(site, "subscribers", "list").stdout
+    assert "unsubscribed" in listed
+    again = run_publish(site, "subscribers", "add", "reader@example.com", check=False)
+    assert again.returncode == 2 and "--resubscribe" in again.stderr
