@@ -45,7 +45,7 @@ def publish(
         capture_output=True,
         text=True,
         cwd=site,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         timeout=120,
     )
     if check and result.returncode != 0:
