@@ -20,8 +20,8 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
                 return data[2:].decode(codec), f"decoded as {codec} (not UTF-8)"
             except UnicodeDecodeError:
                 return None, f"starts with a {codec} byte order mark but is not {codec}"
-    if b"\x00" in data:
-        return None, "binary file (contains NUL bytes)"
+    if _looks_binary(data):
+        return None, "binary file (control bytes such as NUL throughout)"
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError:
@@ -40,3 +40,14 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
             except UnicodeDecodeError:
                 continue
     return str(best), f"decoded as {best.encoding} (not UTF-8)"
+
+
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+
+
+def _looks_binary(data: bytes) -> bool:
+    """Images, archives and other binary files are full of control bytes; a text file
+    with a stray NUL or escape is still text (the stray bytes are removed later)."""
+    sample = data[:65536]
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    return controls > 0 and controls * 20 > len(sample)
