@@ -88,7 +88,7 @@ COLLECTED = {
         "Unsafe <script>alert(1)</script> title",  # plain text: every output escapes it
         KST(2025, 5, 30, 10, 0),
         [["Kim Min-ji", None], ["Lee Ha-eun", "lee@example.com"], ["No Mail", None]],
-        "<p>Hello &lt;script&gt;alert(1)&lt;/script&gt; and &lt;img src=x onerror=&quot;alert(2)&quot;&gt;.</p>\n"
+        '<p>Hello &lt;script&gt;alert(1)&lt;/script&gt; and &lt;img src=x onerror="alert(2)"&gt;.</p>\n'
         "<p>[click](javascript:alert(3)) [data](data:text/html;base64,PHNjcmlwdD4=) "
         '<a href="https://example.com/ok" rel="noopener noreferrer">ok</a></p>\n'
         '<p><img src="https://example.com/p.png" alt="pixel"></p>\n',
