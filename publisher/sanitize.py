@@ -47,7 +47,7 @@ def clean_html(fragment: str) -> str:
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
-    return xml_safe(cleaned)
+    return xml_safe(cleaned).lstrip("\ufeff")  # a byte order mark is no content
 
 
 def paragraphs_html(paragraphs: list[str]) -> str:
