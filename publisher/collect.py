@@ -18,8 +18,11 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.sources import Entry, Skipped, open_source, source_name
 from publisher.store import Store
+from publisher.store.articles import Saving
 
 log = logging.getLogger(__name__)
+
+BATCH = 500  # articles saved per transaction
 
 
 @dataclass
@@ -46,6 +49,7 @@ def collect(config: Config, store: Store, now: datetime) -> CollectReport:
             source = open_source(cfg, config.tz, store.sources.get(name).state)
             known = store.articles.file_states(source.name)
             seen: list[str] = []
+            pending: list[Entry] = []
             for event in source.scan(known):
                 if isinstance(event, Skipped):
                     report.skipped += 1
@@ -54,7 +58,15 @@ def collect(config: Config, store: Store, now: datetime) -> CollectReport:
                     _warn(report, f"{event.where}: skipped: {event.reason}")
                     continue
                 seen.append(event.id)
-                _save(store, event, now, report)
+                for warning in event.warnings:
+                    _warn(report, f"{event.id}: {warning}")
+                if event.article is None:
+                    report.unchanged += 1
+                    continue
+                pending.append(event)
+                if len(pending) >= BATCH:
+                    _save(store, pending, now, report)
+            _save(store, pending, now, report)
             if source.withdraws_missing:
                 for gone in store.articles.withdraw_missing(source.name, seen, now):
                     report.withdrawn += 1
@@ -68,20 +80,18 @@ def collect(config: Config, store: Store, now: datetime) -> CollectReport:
     return report
 
 
-def _save(store: Store, entry: Entry, now: datetime, report: CollectReport) -> None:
-    for warning in entry.warnings:
-        _warn(report, f"{entry.id}: {warning}")
-    if entry.article is None:
-        report.unchanged += 1
+def _save(store: Store, pending: list[Entry], now: datetime, report: CollectReport) -> None:
+    """Store the articles read so far, in one transaction; empty ``pending``."""
+    if not pending:
         return
-    outcome = store.articles.save(
-        entry.article, now, file_size=entry.file_size, file_mtime_ns=entry.file_mtime_ns
-    )
-    setattr(report, outcome, getattr(report, outcome) + 1)
-    published = entry.article.published
-    if outcome != "unchanged" and published is not None and published > now:
-        report.embargoed += 1
-        log.info("%s: embargoed until %s", entry.id, published.isoformat())
+    batch = [Saving(e.article, e.file_size, e.file_mtime_ns) for e in pending if e.article is not None]
+    for entry, outcome in zip(pending, store.articles.save_many(batch, now), strict=True):
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        published = entry.article.published if entry.article else None
+        if outcome != "unchanged" and published is not None and published > now:
+            report.embargoed += 1
+            log.info("%s: embargoed until %s", entry.id, published.isoformat())
+    pending.clear()
 
 
 def _warn(report: CollectReport, message: str) -> None:

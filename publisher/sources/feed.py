@@ -128,8 +128,15 @@ class FeedSource:
         if not parsed.get("version") and not parsed.entries:
             problem = parsed.get("bozo_exception") or "no RSS or Atom document"
             raise SourceError(f"{self.url}: not a feed ({problem})")
+        ids: set[str] = set()
         for i, item in enumerate(parsed.entries):
-            yield self._entry(item, i)
+            event = self._entry(item, i)
+            if event.id in ids:
+                yield Skipped(f"{self.url} entry {i + 1}", f"repeats the id of an earlier entry ({event.id})")
+                continue
+            if event.id is not None:
+                ids.add(event.id)
+            yield event
         self.state = {k: v for k, v in self._validators(got.headers).items() if v}
 
     @staticmethod
