@@ -48,7 +48,11 @@ class SourceConfig:
     pattern: list[str] = _h(["**/*.txt", "**/*.md"], "directory: glob patterns of files.")
     url: str = _h("", "feed: the RSS/Atom URL to fetch.")
     category: str = _h("", "Category given to every article of this source that has none.")
-    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.")
+    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.", minimum=1)
+    max_feed_bytes: int = _h(10 * 1024 * 1024, "feed: a larger download fails the source.", minimum=1)
+    timeout: float = _h(
+        20.0, "feed: seconds to wait for the server (the whole fetch: 3 times this).", minimum=0.1
+    )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Accepted: the export's own form ("26 May. 2025, 14:50"), ISO 8601 ("2025-05-26T14:50",
 "2025-05-26 14:50:00+09:00", "2025-05-26"), RFC 2822 ("Mon, 26 May 2025 14:50:00 +0900")
 and common English forms ("May 26, 2025 2:50 PM", "26 May 2025"). A date without an
-offset is in the site's timezone.
+offset is in the site's timezone. Implausible dates (before 1900, after 9000) are
+refused like unreadable ones.
 """
 
 from __future__ import annotations
@@ -61,4 +62,16 @@ def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return sane(parsed)
+
+
+def sane(when: datetime) -> datetime | None:
+    """``when`` if it is a plausible publication time (years 1900 to 9000, an offset
+    within a day), else None: a typo must not become an unstorable date."""
+    try:
+        offset = when.utcoffset()
+    except (ValueError, OverflowError):
+        return None
+    if offset is None or abs(offset.total_seconds()) >= 86400 or not 1900 <= when.year <= 9000:
+        return None
+    return when

@@ -23,6 +23,22 @@ class FileState:
     withdrawn: bool
 
 
+@dataclass(frozen=True)
+class Saving:
+    """One article to save, with the file state that lets the next run skip it."""
+
+    article: Article
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class _Seen:
+    content_hash: str
+    first_seen: datetime
+    withdrawn: datetime | None
+
+
 class Articles:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -55,55 +71,77 @@ class Articles:
         The id decides identity: a changed article keeps its id and slug and gets a
         new ``updated`` time; an unchanged one only has its file state refreshed.
         """
-        digest = article.content_hash
+        return self.save_many([Saving(article, file_size, file_mtime_ns)], now)[0]
+
+    def save_many(self, batch: list[Saving], now: datetime) -> list[str]:
+        """``save`` for many articles in one transaction (a first collect of a large
+        archive); returns each one's outcome, in order."""
+        outcomes: list[str] = []
+        inserts: list[dict[str, object]] = []
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(
-                    articles.c.content_hash, articles.c.published, articles.c.first_seen, articles.c.withdrawn
-                ).where(articles.c.id == article.id)
-            ).first()
-            file_cols = {"file_size": file_size, "file_mtime_ns": file_mtime_ns}
-            if row is None:
-                published = article.published or now
-                conn.execute(
-                    insert(articles).values(
-                        id=article.id,
-                        source=article.source,
-                        slug=self._free_slug(conn, article),
-                        published=published,
-                        updated=max(article.updated or published, published),
-                        first_seen=now,
-                        date_missing=article.published is None,
-                        content_hash=digest,
-                        **_content_columns(article),
-                        **file_cols,
+            ids = [item.article.id for item in batch]
+            existing = {}
+            for i in range(0, len(ids), 500):
+                q = select(
+                    articles.c.id,
+                    articles.c.content_hash,
+                    articles.c.first_seen,
+                    articles.c.withdrawn,
+                ).where(articles.c.id.in_(ids[i : i + 500]))
+                existing.update({r.id: r for r in conn.execute(q)})
+            taken: set[str] = set()
+            for item in batch:
+                article, digest = item.article, item.article.content_hash
+                file_cols = {"file_size": item.file_size, "file_mtime_ns": item.file_mtime_ns}
+                row = existing.get(article.id)
+                if row is None:
+                    published = article.published or now
+                    slug = self._free_slug(conn, article, taken)
+                    taken.add(slug)
+                    inserts.append(
+                        {
+                            "id": article.id,
+                            "source": article.source,
+                            "slug": slug,
+                            "published": published,
+                            "updated": max(article.updated or published, published),
+                            "first_seen": now,
+                            "date_missing": article.published is None,
+                            "content_hash": digest,
+                            **_content_columns(article),
+                            **file_cols,
+                        }
                     )
-                )
-                return "new"
-            if row.content_hash == digest and row.withdrawn is None:
-                conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
-                return "unchanged"
-            published = article.published or row.first_seen
-            conn.execute(
-                update(articles)
-                .where(articles.c.id == article.id)
-                .values(
-                    published=published,
-                    updated=max(article.updated or now, published),
-                    date_missing=article.published is None,
-                    content_hash=digest,
-                    withdrawn=None,
-                    **_content_columns(article),
-                    **file_cols,
-                )
-            )
-            return "updated"
+                    existing[article.id] = _Seen(digest, now, None)
+                    outcomes.append("new")
+                elif row.content_hash == digest and row.withdrawn is None:
+                    conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
+                    outcomes.append("unchanged")
+                else:
+                    published = article.published or row.first_seen
+                    conn.execute(
+                        update(articles)
+                        .where(articles.c.id == article.id)
+                        .values(
+                            published=published,
+                            updated=max(article.updated or now, published),
+                            date_missing=article.published is None,
+                            content_hash=digest,
+                            withdrawn=None,
+                            **_content_columns(article),
+                            **file_cols,
+                        )
+                    )
+                    outcomes.append("updated")
+            if inserts:
+                conn.execute(insert(articles), inserts)
+        return outcomes
 
     @staticmethod
-    def _free_slug(conn: object, article: Article) -> str:
+    def _free_slug(conn: object, article: Article, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
         base = slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
         slug, n = base, 1
-        while conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():  # type: ignore[attr-defined]
+        while slug in taken or conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():  # type: ignore[attr-defined]
             n += 1
             slug = f"{base}-{n}"
         return slug

@@ -126,6 +126,16 @@ deliveries = Table(
 )
 Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
 
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String(200), primary_key=True),  # the source's name
+    Column("state", Text, nullable=False, default="{}"),  # JSON, e.g. a feed's ETag/Last-Modified
+    Column("checked", UTCDateTime, nullable=False),  # the last run that read the source
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),  # why the last read failed, if it did
+)
+
 leases = Table(
     "leases",
     metadata,
