@@ -26,9 +26,12 @@ import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 from urllib.parse import urlsplit
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
 
 from publisher import __version__
 from publisher.categories import group
@@ -168,6 +171,26 @@ def _feedgen(ctx: Context, channel: Channel, name: str) -> FeedGenerator:
     return fg
 
 
+class _AtomLinks(BaseEntryExtension):
+    """Extra Atom entry links written with their attributes.
+
+    feedgen 1.0 writes an entry's links with ``href`` only (its loop variable
+    shadows the link data), which would turn an enclosure into a second
+    alternate link; this extension writes them whole.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def add(self, **attrs: str | None) -> None:
+        self.links.append({k: v for k, v in attrs.items() if v})
+
+    def extend_atom(self, entry: Any) -> Any:
+        for attrs in self.links:
+            xml_elem("link", entry, **attrs)
+        return entry
+
+
 def rss(ctx: Context, channel: Channel) -> bytes:
     fg = _feedgen(ctx, channel, "rss.xml")
     fg.load_extension("dc", atom=False, rss=True)
@@ -196,6 +219,7 @@ def rss(ctx: Context, channel: Channel) -> bytes:
 
 def atom(ctx: Context, channel: Channel) -> bytes:
     fg = _feedgen(ctx, channel, "atom.xml")
+    fg.register_extension("links_ext", BaseExtension, _AtomLinks, atom=True, rss=False)
     fg.author({"name": single_line(xml_safe(ctx.config.site.title))})
     if ctx.icon:
         fg.icon(ctx.icon)
@@ -207,10 +231,7 @@ def atom(ctx: Context, channel: Channel) -> bytes:
         fe.title(it.title)
         fe.link(href=it.link, rel="alternate", type="text/html")
         if it.image:
-            link = {"href": it.image.url, "rel": "enclosure"}
-            if it.image.type:
-                link["type"] = it.image.type
-            fe.link(link)
+            fe.links_ext.add(rel="enclosure", href=it.image.url, type=it.image.type)
         fe.published(it.published)
         fe.updated(it.updated)
         for x in it.authors:
