@@ -43,6 +43,7 @@ from publisher.text import single_line, summarize, xml_safe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/publisher/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 MEDIA_TYPES = {
     "rss.xml": "application/rss+xml",
@@ -191,10 +192,27 @@ class _AtomLinks(BaseEntryExtension):
         return entry
 
 
+class _RssHub(BaseExtension):
+    """``<atom:link rel="hub">`` in an RSS channel (feedgen writes only rel=self there)."""
+
+    hub: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"atom": ATOM_NS}
+
+    def extend_rss(self, feed: Any) -> Any:
+        if self.hub:
+            xml_elem(f"{{{ATOM_NS}}}link", feed[0], href=self.hub, rel="hub")
+        return feed
+
+
 def rss(ctx: Context, channel: Channel) -> bytes:
     fg = _feedgen(ctx, channel, "rss.xml")
     fg.load_extension("dc", atom=False, rss=True)
     fg.load_extension("media", atom=False, rss=True)
+    if ctx.hub:
+        fg.register_extension("rss_hub", _RssHub, atom=False, rss=True)
+        fg.rss_hub.hub = ctx.hub
     if ctx.logo or ctx.icon:
         fg.image(url=ctx.logo or ctx.icon, title=channel.title, link=channel.home)
     for it in channel.items:
