@@ -68,6 +68,11 @@ class OutputConfig:
 @dataclass(frozen=True)
 class FeedsConfig:
     items: int = _h(50, "Newest N articles per feed.", minimum=1)
+    websub_hub: str = _h(
+        "", "WebSub hub URL: feeds carry rel=hub and changed feeds are announced to it.", check="url?"
+    )
+    icon: str = _h("", "Small square icon (URL, or path under base_url) for feeds; empty: none.")
+    logo: str = _h("", "Wide logo image (URL, or path under base_url) for feeds; empty: none.")
 
 
 @dataclass(frozen=True)
@@ -281,7 +286,7 @@ class _Reader:
                 raise ConfigError(
                     self.cfg_path, where, f"unknown timezone {item!r} (use an IANA name such as Asia/Seoul)"
                 ) from None
-        elif check == "url":
+        elif check == "url" or (check == "url?" and item):
             _check_url(self.cfg_path, where, item)
         elif check == "address":
             _check_address(self.cfg_path, where, item)

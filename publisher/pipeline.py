@@ -19,7 +19,7 @@ from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from publisher import digest as digests
-from publisher import feeds, site
+from publisher import feeds, site, websub
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import open_transport
@@ -120,14 +120,18 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
     writer = Writer(config.output.dir, dry_run=options.dry_run)
-    newest = store.articles.published(now, limit=config.feeds.items)
-    for path, data in feeds.build(config, newest).items():
-        writer.write(path, data)
-    pages = site.build(config, store.articles.published(now), store.ledger.all_digests())
+    published = store.articles.published(now)
+    changed_feeds = [
+        path for path, data in feeds.build(config, published).items() if writer.write(path, data)
+    ]
+    pages = site.build(config, published, store.ledger.all_digests())
     for path, html in pages.items():
         writer.write(path, html)
     report.files_written = writer.written
     report.files_unchanged = len(writer.unchanged)
+    if config.feeds.websub_hub and changed_feeds and not options.dry_run:
+        links = Links(config.site.base_url)
+        websub.announce(config.feeds.websub_hub, [links.url(path) for path in changed_feeds])
 
 
 def deliver(
