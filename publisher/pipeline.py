@@ -22,11 +22,11 @@ from publisher import digest as digests
 from publisher import feeds, site
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
-from publisher.delivery import open_transport
-from publisher.delivery.sender import SendReport, send_queued
+from publisher.delivery import transports
+from publisher.delivery.sender import SendPolicy, SendReport, send_queued
 from publisher.errors import LockBusy, UsageError
 from publisher.links import Links
-from publisher.mail import MessageTemplate, Recipient
+from publisher.mail import DkimSigner, MessageTemplate, Recipient
 from publisher.models import Subscriber
 from publisher.output import Writer
 from publisher.store import Store
@@ -131,28 +131,26 @@ def write_outputs(config: Config, store: Store, now: datetime, options: Options,
 
 
 def deliver(
-    config: Config, store: Store, report: RunReport, progress: Callable[[], None] | None = None
+    config: Config, store: Store, report: RunReport, progress: Callable[[int, int], None] | None = None
 ) -> None:
     """Send every queued delivery of every unfinished digest, oldest digest first."""
     pending = store.ledger.unfinished()
     if not pending:
         return
-    transport = open_transport(config.delivery)
-    try:
-        for record in pending:
-            part = send_queued(
-                store.ledger,
-                record.id,
-                parseaddr(config.digest.from_)[1],
-                message_maker(config, store, record),
-                transport,
-                progress,
-            )
-            for name in ("sent", "failed", "deferred", "skipped"):
-                setattr(report.delivery, name, getattr(report.delivery, name) + getattr(part, name))
-            report.delivery.errors += part.errors
-    finally:
-        transport.close()
+    factory, workers = transports(config.delivery)
+    d = config.delivery
+    policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
+    for record in pending:
+        part = send_queued(
+            store.ledger,
+            record.id,
+            parseaddr(config.digest.from_)[1],
+            message_maker(config, store, record),
+            factory,
+            policy,
+            progress,
+        )
+        report.delivery.add(part)
 
 
 def message_maker(config: Config, store: Store, record: DigestRecord) -> Callable[[Subscriber], bytes]:
@@ -161,6 +159,8 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
     host = urlsplit(links.base).hostname or "localhost"
     sender_addr = parseaddr(config.digest.from_)[1]
     signer = signer_for(config.server.secret_env, store.meta.get_or_create_secret)
+    d = config.delivery
+    dkim = DkimSigner.from_file(d.dkim_selector, d.dkim_domain, d.dkim_key_file) if d.dkim_key_file else None
     template = MessageTemplate.build(
         sender=config.digest.from_,
         subject=record.subject,
@@ -172,7 +172,7 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
 
     def make(sub: Subscriber) -> bytes:
         token = signer.sign("unsubscribe", sub.public_id)
-        return template.personalise(
+        message = template.personalise(
             Recipient(
                 email=sub.email,
                 name=sub.name,
@@ -181,6 +181,7 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
                 message_id=f"<{record.key}.{sub.public_id}@{host}>",
             )
         )
+        return dkim.sign(message) if dkim is not None else message
 
     return make
 
