@@ -18,9 +18,9 @@ import hashlib
 import html
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from email import policy
 from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
 
 import dkim
 
@@ -35,8 +35,24 @@ _SMTP = policy.SMTP
 
 def encoded_header(name: str, value: str) -> bytes:
     """One header line, folded and RFC 2047-encoded where it is not ASCII."""
-    folded = _SMTP.header_factory(name, single_line(value)).fold(policy=_SMTP)
+    value = single_line(value)
+    if value.isascii():
+        return _fold_ascii(name, value)
+    folded = _SMTP.header_factory(name, value).fold(policy=_SMTP)
     return folded.encode("ascii")
+
+
+def _fold_ascii(name: str, value: str, width: int = 78) -> bytes:
+    """Fold at spaces, never right after the colon (the standard library's folder
+    sometimes moves the whole value to a continuation line)."""
+    lines, line = [], f"{name}:"
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > width and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def raw_header(name: str, value: str) -> bytes:

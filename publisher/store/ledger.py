@@ -193,7 +193,7 @@ class Ledger:
         if digest_id is not None:
             q = q.where(deliveries.c.digest_id == digest_id)
         with self.engine.connect() as conn:
-            return dict(conn.execute(q).tuples().all())
+            return dict((r[0], r[1]) for r in conn.execute(q))
 
     def all_digests(self) -> list[DigestRecord]:
         q = select(digests).order_by(digests.c.id.desc())
