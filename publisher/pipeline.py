@@ -195,6 +195,9 @@ def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Ite
     owner = f"{socket.gethostname()}:{os.getpid()}"
     deadline = time.monotonic() + wait
     while (holder := store.meta.try_lease("publish", owner, timedelta(minutes=30))) is not None:
+        if _died_here(holder):  # killed on this machine: its lease must not block the resume
+            store.meta.release_lease("publish", holder)
+            continue
         if time.monotonic() > deadline:
             raise LockBusy(f"another publisher holds the site's lock ({holder}); try again when it is done")
         time.sleep(0.2)
@@ -202,3 +205,17 @@ def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Ite
         yield
     finally:
         store.meta.release_lease("publish", owner)
+
+
+def _died_here(holder: str) -> bool:
+    """Whether a lease holder ("host:pid") was a process of this machine that is gone."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

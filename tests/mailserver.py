@@ -43,6 +43,7 @@ class Handler:
     commands: Counter[str] = field(default_factory=Counter)
     tried: Counter[str] = field(default_factory=Counter)
     sessions: int = 0
+    delay: float = 0.0  # seconds before each DATA reply (a slow server)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
@@ -64,6 +65,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001
+        if self.delay:
+            await asyncio.sleep(self.delay)
         [address] = envelope.rcpt_tos
         fault = self.faults.get(address)
         with self.lock:

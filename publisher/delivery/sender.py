@@ -144,17 +144,17 @@ def send_queued(
     for t in threads:
         t.start()
     writer = _Writer(ledger, digest_id, policy.bounce_limit, report, results, stop, total, progress)
+    pending = ledger.queued(digest_id)
     try:
-        for sub in ledger.queued(digest_id):
-            if stop.is_set():
-                break
-            while True:
-                try:
-                    jobs.put(sub, timeout=0.05)
+        more = True
+        while more and not stop.is_set():
+            while not jobs.full():  # keep every worker busy ...
+                sub = next(pending, None)
+                if sub is None:
+                    more = False
                     break
-                except queue.Full:
-                    writer.flush(wait=0)
-            writer.flush(wait=0)
+                jobs.put(sub)
+            writer.flush(wait=0.05)  # ... and commit each outcome as soon as it arrives
     finally:
         for _ in threads:
             jobs.put(None)

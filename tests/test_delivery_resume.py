@@ -1,0 +1,57 @@
+"""A real ``publish now`` process killed with SIGKILL while it sends, then run again:
+every subscriber ends up with exactly one copy, plus at most the ones in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from publisher import config as configuration
+from tests.conftest import ROOT
+from tests.mailserver import MailServer
+from tests.test_delivery_smtp import add_subscribers, ledger_state, smtp_site
+
+CONNECTIONS = 2
+
+
+def test_killed_send_is_resumed_without_skips_or_extra_copies(site, run_publish):
+    with MailServer() as server:
+        config = smtp_site(site, server.port)
+        assert config.delivery.smtp.connections == CONNECTIONS
+        addresses = [f"reader{i:03}@example.com" for i in range(300)]
+        add_subscribers(config, addresses)
+        server.handler.delay = 0.01  # slow enough to be caught mid-send
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
+            cwd=site,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while len(server.handler.received) < 60:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        before = len(server.handler.received)
+        assert before < len(addresses), "the run finished before it was killed"
+        counts, _ = ledger_state(configuration.load(site / "config.toml"))
+        assert counts.get("queued", 0) > 0 and counts.get("sent", 0) > 0
+
+        server.handler.delay = 0
+        report = json.loads(run_publish(site, "now", "--json").stdout)
+        assert report["digest"] is None  # the killed run's digest is resumed, not a new one
+        copies = Counter(r.rcpt_tos[0] for r in server.handler.received)
+        assert set(copies) == set(addresses)  # nobody skipped
+        extra = sum(copies.values()) - len(addresses)
+        assert extra <= CONNECTIONS, f"{extra} duplicates: more than the messages in flight"
+        assert report["delivery"]["sent"] + before - extra == len(addresses)
+        counts, _ = ledger_state(configuration.load(site / "config.toml"))
+        assert counts == {"sent": len(addresses)}
