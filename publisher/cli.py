@@ -108,6 +108,7 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         )
     if r.digest:
         lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+    lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
     if d.sent or d.failed or d.deferred or d.skipped:
         where = (

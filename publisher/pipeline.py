@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from publisher import digest as digests
 from publisher import feeds, site
+from publisher.checks import Check, check_message
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import transports
@@ -50,6 +51,10 @@ class RunReport:
     digest_articles: int = 0
     delivery: SendReport = field(default_factory=SendReport)
     dry_run: bool = False
+    checks: list[Check] = field(default_factory=list)  # --dry-run / --preview: the editor's checks
+
+
+PREVIEW_READER = Subscriber(0, "preview", "reader@example.com", "A Reader")
 
 
 def run(
@@ -100,7 +105,11 @@ def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
 
 def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
     """Select and render the next digest; record it and its queue unless previewing."""
-    selection = digests.select(store.articles.not_yet_in_digest(now), config.digest.max_articles)
+    selection = digests.select(
+        store.articles.not_yet_in_digest(now),
+        config.digest.max_articles,
+        store.articles.corrected_since_digest(now),
+    )
     if selection.empty and config.digest.skip_if_empty:
         return
     day = now.astimezone(config.tz).strftime("%Y-%m-%d")
@@ -111,8 +120,13 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
             fh.write(site.archived(rendered.html, Links(config.site.base_url)))
     if options.dry_run or options.preview:
         report.digest, report.digest_articles = key, len(selection.shown)
+        draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
+        sample = message_maker(config, store, draft)(PREVIEW_READER)
+        links = Links(config.site.base_url)
+        shown = selection.shown + selection.updated
+        report.checks = check_message(sample, [a.title for a in shown], [links.article(a) for a in shown])
         return
-    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown]
+    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown + selection.updated]
     items += [DigestItem(a.id, a.article.content_hash, False) for a in selection.hidden]
     record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
     report.digest, report.digest_articles = record.key, len(selection.shown)
