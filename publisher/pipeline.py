@@ -40,6 +40,7 @@ class Options:
     dry_run: bool = False
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
+    progress: Callable[[int, int], None] | None = None  # (done, total) while sending
 
 
 @dataclass
@@ -70,7 +71,7 @@ def run(
         if "feeds" in steps or "digest" in steps:
             write_outputs(config, store, now, options, report)
         if "digest" in steps and options.email and not options.dry_run and not options.preview:
-            deliver(config, store, report)
+            deliver(config, store, report, options.progress)
     return report
 
 

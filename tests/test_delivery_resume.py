@@ -55,3 +55,40 @@ def test_killed_send_is_resumed_without_skips_or_extra_copies(site, run_publish)
         assert report["delivery"]["sent"] + before - extra == len(addresses)
         counts, _ = ledger_state(configuration.load(site / "config.toml"))
         assert counts == {"sent": len(addresses)}
+
+
+def test_progress_bar_on_a_terminal_only(site):
+    import pty
+
+    add_subscribers(configuration.load(site / "config.toml"), [f"r{i}@example.com" for i in range(30)])
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
+        cwd=site,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "100"},
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    out = proc.communicate(timeout=60)[0].decode()
+    os.close(main)
+    assert proc.returncode == 0
+    assert b"sending" in terminal and b"30/30" in terminal
+    assert "delivered: 30 sent" in out and "sending" not in out  # stdout is not a terminal
+    quiet = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
+        cwd=site,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -320,3 +320,15 @@ def test_rate_limit_spaces_the_sends(site, server):
     report = pipeline.run(config, pipeline.Options())
     assert report.delivery.sent == 11
     assert time.monotonic() - start >= 0.5  # 11 sends at 20/s: at least 10 intervals of 50 ms
+
+
+def test_now_and_status_report_sent_queued_failed(site, server, run_publish):
+    server.handler.faults.update({"busy@example.com": "451-always", "nouser@example.com": "550-no-such-user"})
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["busy@example.com", "nouser@example.com", "reader@example.com"])
+    out = run_publish(site, "now").stdout
+    assert "delivered: 1 sent, 1 queued for retry, 1 failed (127.0.0.1:" in out
+    assert "1 addresses suppressed as bounced" in out
+    status = run_publish(site, "status").stdout
+    assert "deliveries: 1 sent, 1 queued, 1 failed" in status
+    assert "subscribers: 0 pending, 2 active, 0 unsubscribed, 1 bounced" in status

@@ -234,6 +234,9 @@ class _Writer:
         self.report.bounced += self.ledger.record(self.digest_id, batch, datetime.now(UTC), self.bounce_limit)
         for o in batch:
             self._count(o)
+        step = max(100, self.total // 10)
+        if (self.done + len(batch)) // step > self.done // step or self.done + len(batch) == self.total:
+            log.info("digest: %d of %d deliveries done", self.done + len(batch), self.total)
         self.done += len(batch)
         if self.progress is not None:
             self.progress(self.done, self.total)
