@@ -12,7 +12,8 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def _config(ctx: click.Context) -> configuration.Config:
 
 def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
     cfg = _config(ctx)
-    report = pipeline.run(cfg, options, steps=steps)
+    with _progress_bar() as progress:
+        report = pipeline.run(cfg, dataclasses.replace(options, progress=progress), steps=steps)
     if as_json:
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
@@ -84,6 +86,30 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
         and not (report.collect.new or report.collect.unchanged or report.collect.updated)
     ):
         sys.exit(1)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar while sending, on a terminal only (logs and CI stay quiet)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        state: dict[str, Any] = {"task": None, "done": 0}
+
+        def update(done: int, total: int) -> None:
+            if state["task"] is None:
+                state["task"] = bar.add_task("sending", total=total)
+            elif done < state["done"]:  # the next unfinished digest
+                bar.reset(state["task"], total=total)
+            state["done"] = done
+            bar.update(state["task"], completed=done, total=total)
+
+        yield update
 
 
 def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
@@ -108,6 +134,7 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         )
     if r.digest:
         lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+    lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
     if d.sent or d.failed or d.deferred or d.skipped:
         where = (
@@ -115,7 +142,11 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
             if cfg.delivery.transport == "maildir"
             else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
         )
-        lines.append(f"delivered: {d.sent} sent, {d.failed} failed, {d.deferred} queued for retry ({where})")
+        lines.append(
+            f"delivered: {d.sent} sent, {d.deferred} queued for retry, {d.failed} failed ({where})"
+            + (f"; {d.bounced} addresses suppressed as bounced" if d.bounced else "")
+            + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
+        )
     elif not r.digest:
         lines.append("digest: nothing new to send")
     return "\n".join(lines)
@@ -253,9 +284,19 @@ def status(ctx: click.Context) -> None:
     click.echo(f"articles: {counts['articles']} stored, {counts['published']} published")
     click.echo("subscribers: " + ", ".join(f"{v} {k}" for k, v in subs.items()))
     click.echo(f"digests: {counts['digests']}")
-    click.echo("deliveries: " + (", ".join(f"{v} {k}" for k, v in sorted(deliveries.items())) or "none"))
+    click.echo(f"deliveries: {_delivery_counts(deliveries)}")
     for d in store.ledger.all_digests()[:5]:
-        click.echo(f"  {d.key}  {d.status:8} {d.subject}")
+        click.echo(
+            f"  {d.key}  {d.status:8} {_delivery_counts(store.ledger.delivery_counts(d.id))}  {d.subject}"
+        )
+
+
+def _delivery_counts(counts: dict[str, int]) -> str:
+    """sent / queued / failed (and skipped when any), in that order."""
+    shown = [f"{counts.get(k, 0)} {k}" for k in ("sent", "queued", "failed")]
+    if counts.get("skipped"):
+        shown.append(f"{counts['skipped']} skipped")
+    return ", ".join(shown)
 
 
 EXAMPLE_ARTICLE = """\

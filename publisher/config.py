@@ -104,6 +104,16 @@ class DeliveryConfig:
     transport: str = _h("maildir", '"maildir" or "smtp".', choices=("maildir", "smtp"))
     maildir: Path = _h(Path("outbox"), "Maildir the maildir transport delivers into.", path=True)
     smtp: SmtpConfig = field(default_factory=SmtpConfig, metadata={"help": "SMTP transport."})
+    retries: int = _h(3, "Tries again after a temporary (4xx) failure before leaving it queued.", minimum=0)
+    retry_delay: float = _h(2.0, "Seconds before the first retry; doubles for each further one.", minimum=0)
+    bounce_limit: int = _h(
+        3, "Hard (5xx) failures before an address is marked bounced; 5.1.1 bounces at once.", minimum=1
+    )
+    dkim_selector: str = _h("", "DKIM selector; with dkim_domain and dkim_key_file: sign every digest.")
+    dkim_domain: str = _h("", "DKIM signing domain (d=), usually the From address's domain.")
+    dkim_key_file: Path | None = _h(
+        None, "PEM file with the DKIM private key (RSA, 2048 bits or more).", path=True
+    )
 
 
 @dataclass(frozen=True)
@@ -207,7 +217,20 @@ def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
     config = Config(path=cfg_path, root=root, **kwargs)
     for i, source in enumerate(config.sources):
         _check_source(cfg_path, i, source)
+    _check_dkim(cfg_path, config.delivery)
     return config
+
+
+def _check_dkim(cfg_path: Path, delivery: DeliveryConfig) -> None:
+    keys = {
+        "dkim_selector": delivery.dkim_selector,
+        "dkim_domain": delivery.dkim_domain,
+        "dkim_key_file": delivery.dkim_key_file,
+    }
+    given = [k for k, v in keys.items() if v]
+    if given and len(given) != len(keys):
+        missing = next(k for k in keys if k not in given)
+        raise ConfigError(cfg_path, f"delivery.{missing}", f"required for DKIM signing (set with {given[0]})")
 
 
 def _check_source(cfg_path: Path, i: int, source: SourceConfig) -> None:

@@ -88,6 +88,18 @@ class Subscriber:
     created: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one delivery: ``status`` is sent, failed, skipped or queued
+    (a temporary failure, left for a retry); ``bounce`` says how a failure counts
+    against the address: "now" (no such user), "count" (other hard failure) or ""."""
+
+    subscriber_id: int
+    status: str
+    error: str | None = None
+    bounce: str = ""
+
+
 @dataclass
 class Counts:
     """Counts a stage reports; plain data for the CLI and --json."""

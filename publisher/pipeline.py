@@ -20,13 +20,14 @@ from urllib.parse import urlsplit
 
 from publisher import digest as digests
 from publisher import feeds, site, websub
+from publisher.checks import Check, check_message
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
-from publisher.delivery import open_transport
-from publisher.delivery.sender import SendReport, send_queued
+from publisher.delivery import transports
+from publisher.delivery.sender import SendPolicy, SendReport, send_queued
 from publisher.errors import LockBusy, UsageError
 from publisher.links import Links
-from publisher.mail import MessageTemplate, Recipient
+from publisher.mail import DkimSigner, MessageTemplate, Recipient
 from publisher.models import Subscriber
 from publisher.output import Writer
 from publisher.store import Store
@@ -39,6 +40,7 @@ class Options:
     dry_run: bool = False
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
+    progress: Callable[[int, int], None] | None = None  # (done, total) while sending
 
 
 @dataclass
@@ -50,6 +52,10 @@ class RunReport:
     digest_articles: int = 0
     delivery: SendReport = field(default_factory=SendReport)
     dry_run: bool = False
+    checks: list[Check] = field(default_factory=list)  # --dry-run / --preview: the editor's checks
+
+
+PREVIEW_READER = Subscriber(0, "preview", "reader@example.com", "A Reader")
 
 
 def run(
@@ -65,7 +71,7 @@ def run(
         if "feeds" in steps or "digest" in steps:
             write_outputs(config, store, now, options, report)
         if "digest" in steps and options.email and not options.dry_run and not options.preview:
-            deliver(config, store, report)
+            deliver(config, store, report, options.progress)
     return report
 
 
@@ -100,7 +106,11 @@ def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
 
 def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
     """Select and render the next digest; record it and its queue unless previewing."""
-    selection = digests.select(store.articles.not_yet_in_digest(now), config.digest.max_articles)
+    selection = digests.select(
+        store.articles.not_yet_in_digest(now),
+        config.digest.max_articles,
+        store.articles.corrected_since_digest(now),
+    )
     if selection.empty and config.digest.skip_if_empty:
         return
     day = now.astimezone(config.tz).strftime("%Y-%m-%d")
@@ -111,8 +121,13 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
             fh.write(site.archived(rendered.html, Links(config.site.base_url)))
     if options.dry_run or options.preview:
         report.digest, report.digest_articles = key, len(selection.shown)
+        draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
+        sample = message_maker(config, store, draft)(PREVIEW_READER)
+        links = Links(config.site.base_url)
+        shown = selection.shown + selection.updated
+        report.checks = check_message(sample, [a.title for a in shown], [links.article(a) for a in shown])
         return
-    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown]
+    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown + selection.updated]
     items += [DigestItem(a.id, a.article.content_hash, False) for a in selection.hidden]
     record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
     report.digest, report.digest_articles = record.key, len(selection.shown)
@@ -135,28 +150,26 @@ def write_outputs(config: Config, store: Store, now: datetime, options: Options,
 
 
 def deliver(
-    config: Config, store: Store, report: RunReport, progress: Callable[[], None] | None = None
+    config: Config, store: Store, report: RunReport, progress: Callable[[int, int], None] | None = None
 ) -> None:
     """Send every queued delivery of every unfinished digest, oldest digest first."""
     pending = store.ledger.unfinished()
     if not pending:
         return
-    transport = open_transport(config.delivery)
-    try:
-        for record in pending:
-            part = send_queued(
-                store.ledger,
-                record.id,
-                parseaddr(config.digest.from_)[1],
-                message_maker(config, store, record),
-                transport,
-                progress,
-            )
-            for name in ("sent", "failed", "deferred", "skipped"):
-                setattr(report.delivery, name, getattr(report.delivery, name) + getattr(part, name))
-            report.delivery.errors += part.errors
-    finally:
-        transport.close()
+    factory, workers = transports(config.delivery)
+    d = config.delivery
+    policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
+    for record in pending:
+        part = send_queued(
+            store.ledger,
+            record.id,
+            parseaddr(config.digest.from_)[1],
+            message_maker(config, store, record),
+            factory,
+            policy,
+            progress,
+        )
+        report.delivery.add(part)
 
 
 def message_maker(config: Config, store: Store, record: DigestRecord) -> Callable[[Subscriber], bytes]:
@@ -165,6 +178,8 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
     host = urlsplit(links.base).hostname or "localhost"
     sender_addr = parseaddr(config.digest.from_)[1]
     signer = signer_for(config.server.secret_env, store.meta.get_or_create_secret)
+    d = config.delivery
+    dkim = DkimSigner.from_file(d.dkim_selector, d.dkim_domain, d.dkim_key_file) if d.dkim_key_file else None
     template = MessageTemplate.build(
         sender=config.digest.from_,
         subject=record.subject,
@@ -176,7 +191,7 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
 
     def make(sub: Subscriber) -> bytes:
         token = signer.sign("unsubscribe", sub.public_id)
-        return template.personalise(
+        message = template.personalise(
             Recipient(
                 email=sub.email,
                 name=sub.name,
@@ -185,6 +200,7 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
                 message_id=f"<{record.key}.{sub.public_id}@{host}>",
             )
         )
+        return dkim.sign(message) if dkim is not None else message
 
     return make
 
@@ -198,6 +214,9 @@ def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Ite
     owner = f"{socket.gethostname()}:{os.getpid()}"
     deadline = time.monotonic() + wait
     while (holder := store.meta.try_lease("publish", owner, timedelta(minutes=30))) is not None:
+        if _died_here(holder):  # killed on this machine: its lease must not block the resume
+            store.meta.release_lease("publish", holder)
+            continue
         if time.monotonic() > deadline:
             raise LockBusy(f"another publisher holds the site's lock ({holder}); try again when it is done")
         time.sleep(0.2)
@@ -205,3 +224,17 @@ def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Ite
         yield
     finally:
         store.meta.release_lease("publish", owner)
+
+
+def _died_here(holder: str) -> bool:
+    """Whether a lease holder ("host:pid") was a process of this machine that is gone."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

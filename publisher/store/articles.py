@@ -181,6 +181,22 @@ class Articles:
         with self.engine.connect() as conn:
             return [_stored(r) for r in conn.execute(q)]
 
+    def corrected_since_digest(self, now: datetime) -> list[StoredArticle]:
+        """Articles an earlier digest showed that have changed since (a correction),
+        most recently updated first; never sent again as new, only marked "Updated"."""
+        da = digest_articles.c
+        shown = exists().where(da.article_id == articles.c.id, da.shown)
+        this_version_sent = exists().where(
+            da.article_id == articles.c.id, da.content_hash == articles.c.content_hash
+        )
+        q = (
+            select(articles)
+            .where(articles.c.published <= now, articles.c.withdrawn.is_(None), shown, ~this_version_sent)
+            .order_by(articles.c.updated.desc(), articles.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(q)]
+
     def in_digest(self, digest_id: int) -> list[StoredArticle]:
         q = (
             select(articles)

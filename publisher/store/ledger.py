@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 
-from publisher.models import Subscriber
+from publisher.models import Outcome, Subscriber
 from publisher.store.schema import deliveries, digest_articles, digests, subscribers
 
 
@@ -126,15 +126,63 @@ class Ledger:
             ).scalar()
         return status == "active"
 
+    def queued_count(self, digest_id: int) -> int:
+        q = select(func.count()).where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
     def mark(
         self, digest_id: int, subscriber_id: int, status: str, now: datetime, error: str | None = None
     ) -> None:
+        self.record(digest_id, [Outcome(subscriber_id, status, error)], now, bounce_limit=1)
+
+    def record(self, digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> int:
+        """Record a group of delivery outcomes in one transaction; return how many
+        addresses became ``bounced`` (a 5.1.1 at once, other hard failures once
+        ``bounce_limit`` of them have accumulated; a delivered message clears them)."""
+        if not outcomes:
+            return 0
+        row = deliveries.c
+        by_delivery = (
+            update(deliveries)
+            .where(row.digest_id == digest_id, row.subscriber_id == bindparam("sid"))
+            .values(
+                status=bindparam("new_status"),
+                attempts=row.attempts + 1,
+                last_error=bindparam("error"),
+                changed=now,
+            )
+        )
+        sub = subscribers.c
+        bounced = 0
         with self.engine.begin() as conn:
             conn.execute(
-                update(deliveries)
-                .where(deliveries.c.digest_id == digest_id, deliveries.c.subscriber_id == subscriber_id)
-                .values(status=status, attempts=deliveries.c.attempts + 1, last_error=error, changed=now)
+                by_delivery,
+                [{"sid": o.subscriber_id, "new_status": o.status, "error": o.error} for o in outcomes],
             )
+            delivered = [o.subscriber_id for o in outcomes if o.status == "sent"]
+            if delivered:
+                conn.execute(
+                    update(subscribers)
+                    .where(sub.id.in_(delivered), sub.hard_failures > 0)
+                    .values(hard_failures=0)
+                )
+            for o in outcomes:
+                if o.status != "failed" or not o.bounce:
+                    continue
+                conn.execute(
+                    update(subscribers)
+                    .where(sub.id == o.subscriber_id)
+                    .values(hard_failures=sub.hard_failures + 1)
+                )
+                limit = 1 if o.bounce == "now" else bounce_limit
+                done = conn.execute(
+                    update(subscribers)
+                    .where(sub.id == o.subscriber_id, sub.status == "active", sub.hard_failures >= limit)
+                    .values(status="bounced", changed=now)
+                )
+                bounced += done.rowcount
+        return bounced
 
     def finish(self, digest_id: int) -> None:
         with self.engine.begin() as conn:
@@ -145,7 +193,7 @@ class Ledger:
         if digest_id is not None:
             q = q.where(deliveries.c.digest_id == digest_id)
         with self.engine.connect() as conn:
-            return dict(conn.execute(q).tuples().all())
+            return dict((r[0], r[1]) for r in conn.execute(q))
 
     def all_digests(self) -> list[DigestRecord]:
         q = select(digests).order_by(digests.c.id.desc())

@@ -68,7 +68,7 @@ class Subscribers:
     def counts(self) -> dict[str, int]:
         q = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
         with self.engine.connect() as conn:
-            found = dict(conn.execute(q).tuples().all())
+            found = dict((r[0], r[1]) for r in conn.execute(q))
         return {status: found.get(status, 0) for status in STATUSES}
 
 
