@@ -7,14 +7,13 @@ web server call ``run`` (or one of its steps) and print or log the report.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -24,7 +23,8 @@ from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import open_transport
 from publisher.delivery.sender import SendReport, send_queued
-from publisher.errors import LockBusy, UsageError
+from publisher.errors import UsageError
+from publisher.leases import Lease, Stopped
 from publisher.links import Links
 from publisher.mail import MessageTemplate, Recipient
 from publisher.models import Subscriber
@@ -39,6 +39,9 @@ class Options:
     dry_run: bool = False
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
+    lock_wait: float = 10.0  # seconds to wait for another writer to finish
+    what: str = "publish now"  # who holds the lock, as others are told
+    stop: threading.Event | None = None  # set: finish the current message, then stop
 
 
 @dataclass
@@ -57,7 +60,11 @@ def run(
 ) -> RunReport:
     report = RunReport(dry_run=options.dry_run)
     now = datetime.now(UTC)
-    with open_store(config, dry_run=options.dry_run) as store, site_lock(store, dry_run=options.dry_run):
+    lock = {"wait": options.lock_wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
+    with (
+        open_store(config, dry_run=options.dry_run) as store,
+        site_lock(store, dry_run=options.dry_run, **lock),
+    ):
         if "collect" in steps:
             report.collect = collect(config, store, now)
         if "digest" in steps and options.email:
@@ -65,8 +72,21 @@ def run(
         if "feeds" in steps or "digest" in steps:
             write_outputs(config, store, now, options, report)
         if "digest" in steps and options.email and not options.dry_run and not options.preview:
-            deliver(config, store, report)
+            deliver(config, store, report, _stop_check(options.stop))
     return report
+
+
+def _stop_check(stop: threading.Event | None) -> Callable[[], None] | None:
+    """A progress hook that ends delivery between two messages once ``stop`` is set;
+    the ledger already holds every message sent, so the next run resumes the rest."""
+    if stop is None:
+        return None
+
+    def check() -> None:
+        if stop.is_set():
+            raise Stopped()
+
+    return check
 
 
 @contextmanager
@@ -186,18 +206,23 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
 
 
 @contextmanager
-def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Iterator[None]:
-    """The one lock every writer of a site shares (a lease row in the store)."""
+def site_lock(
+    store: Store,
+    *,
+    dry_run: bool = False,
+    wait: float = 10.0,
+    ttl: float = 60.0,
+    what: str = "publish",
+    stop: threading.Event | None = None,
+) -> Iterator[None]:
+    """The one lock every writer of a site shares (a lease row in the store, renewed
+    while held, taken over once expired if its holder died)."""
     if dry_run:
         yield
         return
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    deadline = time.monotonic() + wait
-    while (holder := store.meta.try_lease("publish", owner, timedelta(minutes=30))) is not None:
-        if time.monotonic() > deadline:
-            raise LockBusy(f"another publisher holds the site's lock ({holder}); try again when it is done")
-        time.sleep(0.2)
+    lease = Lease(store.meta, "publish", what, ttl)
+    lease.acquire(wait, stop)
     try:
         yield
     finally:
-        store.meta.release_lease("publish", owner)
+        lease.release()
