@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Boolean,
     Column,
-    Float,
     Connection,
+    Float,
     ForeignKey,
     Index,
     Integer,
