@@ -261,7 +261,8 @@ class SchedulerHandle:
 
     def shutdown(self, timeout: float | None = None) -> None:
         self.request_stop()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _main(self) -> None:
         store = Store.open(self.config.store_url)
@@ -380,6 +381,7 @@ def start_background(config: Config, what: str = "publish serve --scheduler") ->
 def run_forever(config: Config) -> int:
     """``publish run``: the scheduler in the foreground until SIGTERM or SIGINT; the
     exit status (0 after a clean stop)."""
+    triggers(config)  # a bad schedule stops here with a config error
     handle = SchedulerHandle(config, "publish run")
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
