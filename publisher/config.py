@@ -60,6 +60,9 @@ class StoreConfig:
         "a killed holder's lock is taken over after this.",
         minimum=3,
     )
+    lock_wait: float = _h(
+        10.0, "Seconds a command waits for another writer of the site to finish before giving up.", minimum=0
+    )
 
 
 @dataclass(frozen=True)

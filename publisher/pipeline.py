@@ -39,7 +39,7 @@ class Options:
     dry_run: bool = False
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
-    lock_wait: float = 10.0  # seconds to wait for another writer to finish
+    lock_wait: float | None = None  # seconds to wait for another writer; None: store.lock_wait
     what: str = "publish now"  # who holds the lock, as others are told
     stop: threading.Event | None = None  # set: finish the current message, then stop
 
@@ -60,7 +60,8 @@ def run(
 ) -> RunReport:
     report = RunReport(dry_run=options.dry_run)
     now = datetime.now(UTC)
-    lock = {"wait": options.lock_wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
+    wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
+    lock = {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
     with (
         open_store(config, dry_run=options.dry_run) as store,
         site_lock(store, dry_run=options.dry_run, **lock),
