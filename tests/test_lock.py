@@ -23,6 +23,7 @@ from publisher.leases import Lease
 from publisher.store import Store
 from publisher.store.schema import leases
 from tests.conftest import ROOT
+from tests.test_scheduler import Daemon, configure, plant_missed_digest
 
 
 class SlowRecorder:
@@ -30,11 +31,12 @@ class SlowRecorder:
     racing each other would overlap."""
 
     def __init__(self) -> None:
+        self.delay = 0.02  # seconds per message
         self.received: list[tuple[str, str]] = []  # (recipient, Message-ID)
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(self.delay)
         msg = message_from_bytes(envelope.original_content or envelope.content)
         with self.lock:
             for rcpt in envelope.rcpt_tos:
@@ -176,3 +178,33 @@ def test_a_run_killed_mid_way_leaves_a_lock_that_expires(site, run_publish):
     time.sleep(3.2)
     assert "9 new" in run_publish(site, "now").stdout
     store.close()
+
+
+def test_sigterm_during_a_digest_finishes_the_message_and_the_next_run_resumes(
+    site, run_publish, smtp_server
+):
+    handler, port = smtp_server
+    handler.delay = 0.1
+    use_smtp(site, port)
+    configure(site, digest='"0 0 1 1 *"')
+    readers = [f"reader{i}@example.com" for i in range(40)]
+    (site / "readers.csv").write_text("email\n" + "\n".join(readers) + "\n", encoding="utf-8")
+    run_publish(site, "subscribers", "import", "readers.csv")
+    run_publish(site, "now", "--no-email")
+    plant_missed_digest(site, timedelta(minutes=1))
+    daemon = Daemon(site)
+    try:
+        wait = time.monotonic() + 20
+        while len(handler.received) < 3 and time.monotonic() < wait:
+            time.sleep(0.02)
+        code, took = daemon.stop()
+    finally:
+        daemon.kill()
+    assert code == 0, daemon.log
+    assert took < 3
+    sent_first = len(handler.received)
+    assert 3 <= sent_first < len(readers), daemon.log
+    assert "stopped before it finished" in daemon.log
+    assert "interrupted" in run_publish(site, "status").stdout
+    assert f"{len(readers) - sent_first} sent" in run_publish(site, "now").stdout
+    assert sorted(r for r, _ in handler.received) == sorted(readers)
