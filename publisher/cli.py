@@ -271,13 +271,53 @@ def subscribers_export(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)
+@click.pass_context
+@handles_errors
+def run(ctx: click.Context, log_format: str) -> None:
+    """Run the scheduler: collect and send the digest on the [schedule] timetable.
+
+    Stops cleanly on SIGTERM or SIGINT (the message being sent is finished first)."""
+    from publisher import logs, scheduler
+
+    logs.configure(log_format)
+    sys.exit(scheduler.run_forever(_config(ctx)))
+
+
+@main.command()
 @click.pass_context
 @handles_errors
 def status(ctx: click.Context) -> None:
-    """Counts of articles, subscribers, digests and deliveries."""
+    """Last runs, next scheduled runs, counts of articles, subscribers and deliveries."""
     from datetime import UTC, datetime
 
+    from publisher import scheduler
+
+    cfg = _config(ctx)
     store = _store(ctx)
+    holder = scheduler.scheduler_holder(store)
+    click.echo(f"scheduler: {'running (' + holder + ')' if holder else 'not running'}")
+    runs = {r.job: r for r in store.runs.last()}
+    for plan in scheduler.timetable(cfg, store):
+        when = plan.next_run.strftime("%Y-%m-%d %H:%M:%S %Z") if plan.next_run else "-"
+        line = f"  {plan.job:8} {plan.schedule or 'disabled':14} next: {when}"
+        if plan.next_run and not holder:
+            line += " (when publish run is running)"
+        click.echo(line)
+        last = runs.get(plan.job)
+        if last:
+            started = last.started.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+            click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
+        else:
+            click.echo("           last: never run by the scheduler")
+    held = store.meta.lease_holder("publish")
+    if held:
+        click.echo(f"lock: held by {held[0]}")
     counts = store.articles.counts(datetime.now(UTC))
     subs = store.subscribers.counts()
     deliveries = store.ledger.delivery_counts()

@@ -58,6 +58,15 @@ class SourceConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = _h("sqlite:///publisher.db", "SQLAlchemy URL; a relative SQLite path is beside config.toml.")
+    lease: int = _h(
+        60,
+        "Seconds the site's lock (and the scheduler's lease) lasts unless its holder renews it; "
+        "a killed holder's lock is taken over after this.",
+        minimum=3,
+    )
+    lock_wait: float = _h(
+        10.0, "Seconds a command waits for another writer of the site to finish before giving up.", minimum=0
+    )
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,18 @@ class DeliveryConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    collect: str = _h("*/15 * * * *", "Cron (site timezone): collect and rebuild feeds.")
-    digest: str = _h("0 7 * * *", "Cron (site timezone): send the digest.")
+    collect: str = _h(
+        "*/15 * * * *",
+        "Cron (site timezone): collect and rebuild feeds. Standard 5 fields; a 6-field form "
+        'with a leading seconds field (e.g. `*/2 * * * * *`) exists for tests; `""` disables the job.',
+    )
+    digest: str = _h("0 7 * * *", "Cron (site timezone): collect, rebuild feeds and send the digest.")
+    grace: int = _h(
+        3600,
+        "Seconds a run missed while no scheduler ran may be late: it then runs once on start; "
+        "a run missed by more is skipped and logged.",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class StoredArticle:
     updated: datetime  # last content change (equals published until one happens)
     first_seen: datetime
     withdrawn: bool = False
+    content_hash: str = ""  # the hash of the source's version, as collect stored it
 
     @property
     def id(self) -> str:

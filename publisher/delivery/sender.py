@@ -109,10 +109,13 @@ def send_queued(
     open_transport: Callable[[], Transport],
     policy: SendPolicy = SendPolicy(),
     progress: Callable[[int, int], None] | None = None,
+    halt: threading.Event | None = None,
 ) -> SendReport:
     """Send every queued delivery of one digest; return what happened.
 
     ``progress(done, total)`` is called from the calling thread after each commit.
+    Setting ``halt`` (SIGTERM in the daemon) lets the messages in flight finish and
+    leaves the rest queued for the next run.
     """
     report = SendReport()
     total = ledger.queued_count(digest_id)
@@ -122,7 +125,7 @@ def send_queued(
     workers = max(1, min(policy.workers, total))
     jobs: queue.Queue[Subscriber | None] = queue.Queue(maxsize=workers * 2)
     results: queue.Queue[Outcome | BaseException] = queue.Queue()
-    stop = threading.Event()
+    stop = _Either(threading.Event(), halt)
     limiter = RateLimit(policy.rate)
 
     def work() -> None:
@@ -168,6 +171,19 @@ def send_queued(
     return report
 
 
+class _Either:
+    """Our own stop (a crash in a worker) or the caller's (a requested shutdown)."""
+
+    def __init__(self, own: threading.Event, other: threading.Event | None) -> None:
+        self.own, self.other = own, other
+
+    def set(self) -> None:
+        self.own.set()
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or (self.other is not None and self.other.is_set())
+
+
 def _deliver(
     ledger: LedgerView,
     sub: Subscriber,
@@ -176,7 +192,7 @@ def _deliver(
     transport: Transport,
     policy: SendPolicy,
     limiter: RateLimit,
-    stop: threading.Event,
+    stop: _Either,
 ) -> Outcome:
     if not ledger.still_active(sub.id):
         return Outcome(sub.id, "skipped", "no longer subscribed")
@@ -207,7 +223,7 @@ class _Writer:
         bounce_limit: int,
         report: SendReport,
         results: queue.Queue[Outcome | BaseException],
-        stop: threading.Event,
+        stop: _Either,
         total: int,
         progress: Callable[[int, int], None] | None,
     ) -> None:

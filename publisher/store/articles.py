@@ -252,4 +252,5 @@ def _stored(r: Row) -> StoredArticle:
         updated=r.updated,
         first_seen=r.first_seen,
         withdrawn=r.withdrawn is not None,
+        content_hash=r.content_hash,
     )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -142,6 +143,16 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("owner", String(200), nullable=False),
     Column("expires", UTCDateTime, nullable=False),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", String(64), primary_key=True),  # collect | digest: the last run of each
+    Column("started", UTCDateTime, nullable=False),
+    Column("duration", Float, nullable=False),  # seconds
+    Column("outcome", String(16), nullable=False),  # ok | failed | missed | interrupted
+    Column("detail", Text, nullable=False, default=""),
 )
 
 SCHEMA_VERSION = 1
