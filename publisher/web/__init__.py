@@ -22,7 +22,8 @@ from typing import Any
 from publisher.config import Config
 from publisher.web.static import CachedFile, FileCache, respond
 
-DYNAMIC_PREFIXES = ("/subscribe", "/confirm/", "/unsubscribe/", "/healthz")
+DYNAMIC_PATHS = ("/subscribe", "/healthz")
+DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
 
 
 class PublisherApp:
@@ -38,7 +39,7 @@ class PublisherApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path: str = scope["path"]
-            if not path.startswith(DYNAMIC_PREFIXES):
+            if path not in DYNAMIC_PATHS and not path.startswith(DYNAMIC_PREFIXES):
                 found = self.files.get(path)
                 if isinstance(found, CachedFile):
                     await respond(found, scope, send)
