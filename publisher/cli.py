@@ -339,6 +339,19 @@ def _delivery_counts(counts: dict[str, int]) -> str:
     return ", ".join(shown)
 
 
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: [server] host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
+@click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.pass_context
+@handles_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, access_log: bool) -> None:
+    """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
+    from publisher import web
+
+    web.serve(_config(ctx), host, port, access_log=access_log)
+
+
 EXAMPLE_ARTICLE = """\
 +++
 title = "Welcome to your new publication"

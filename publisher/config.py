@@ -149,6 +149,12 @@ class ServerConfig:
         "PUBLISHER_SECRET",
         "Environment variable with the signing secret; unset: one is kept in the store.",
     )
+    mails_per_address: int = _h(
+        3, "Most confirmation mails POST /subscribe sends one address an hour.", minimum=1
+    )
+    requests_per_client: int = _h(
+        20, "Most POST /subscribe requests from one client address an hour.", minimum=1
+    )
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ class Subscriber:
     name: str = ""
     status: str = "active"  # pending | active | unsubscribed | bounced
     created: datetime | None = None
+    changed: datetime | None = None  # last status change
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,18 @@ subscribers = Table(
     Column("hard_failures", Integer, nullable=False, default=0),
 )
 
+subscribe_requests = Table(
+    "subscribe_requests",
+    metadata,
+    # One row per confirmation mail allowed by POST /subscribe (the per-address limit).
+    # ``target`` is a keyed hash of the address, so addresses that never confirmed are
+    # not kept in clear; rows older than the window are deleted as new ones arrive.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+Index("ix_subscribe_requests_target", subscribe_requests.c.target, subscribe_requests.c.at)
+
 digests = Table(
     "digests",
     metadata,
