@@ -11,7 +11,6 @@ first collect's files/s is reported with ``find``'s figure as the machine refere
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from publisher import mail
 from publisher.categories import Category, group
@@ -40,6 +41,20 @@ def feed_links(links: Links, title: str, category: str | None = None) -> list[Fe
     ]
 
 
+def page_context(config: Config, links: Links, categories: Sequence[Category] = ()) -> dict[str, Any]:
+    """What every page template (base.html) needs; the web server's pages use it too."""
+    return {
+        "site": config.site,
+        "tz": config.tz,
+        "links": links,
+        "url": links.article,
+        "image": links.image,
+        "category_url": lambda name: links.category(category_slug(name)),
+        "categories": [(c.name, links.category(c.slug)) for c in categories],
+        "site_feeds": feed_links(links, config.site.title),
+    }
+
+
 def build(
     config: Config, articles: Sequence[StoredArticle], digests: Sequence[DigestRecord]
 ) -> dict[str, str]:
@@ -49,17 +64,8 @@ def build(
     links = Links(config.site.base_url)
     env = environment(config.templates_dir)
     categories = group(articles)
-    site_feeds = feed_links(links, config.site.title)
-    common = {
-        "site": config.site,
-        "tz": config.tz,
-        "links": links,
-        "url": links.article,
-        "image": links.image,
-        "category_url": lambda name: links.category(category_slug(name)),
-        "categories": [(c.name, links.category(c.slug)) for c in categories],
-        "site_feeds": site_feeds,
-    }
+    common = page_context(config, links, categories)
+    site_feeds = common["site_feeds"]
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(
             articles=articles[:LISTED], feeds=site_feeds, canonical=links.base, **common
