@@ -132,6 +132,7 @@ def test_run_delivers_the_digest_once_and_stops_on_sigterm(site, run_publish, da
     status = run_publish(site, "status").stdout
     assert "scheduler: not running" in status
     assert "digest   * * * * * *" in status and "ok in" in status
+    assert "source seeds: 9 articles seen" in status
 
 
 def test_log_lines_carry_timestamps_or_are_json(site, daemons):
