@@ -315,6 +315,9 @@ def status(ctx: click.Context) -> None:
             click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
         else:
             click.echo("           last: never run by the scheduler")
+    for source, (seen, newest) in sorted(store.articles.per_source().items()):
+        when = newest.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if newest else "-"
+        click.echo(f"source {source}: {seen} articles seen, newest collected {when}")
     held = store.meta.lease_holder("publish")
     if held:
         click.echo(f"lock: held by {held[0]}")

@@ -132,6 +132,7 @@ def test_run_delivers_the_digest_once_and_stops_on_sigterm(site, run_publish, da
     status = run_publish(site, "status").stdout
     assert "scheduler: not running" in status
     assert "digest   * * * * * *" in status and "ok in" in status
+    assert "source seeds: 9 articles seen" in status
 
 
 def test_log_lines_carry_timestamps_or_are_json(site, daemons):
@@ -260,3 +261,36 @@ def test_a_bad_cron_is_a_config_error(site, run_publish):
     result = run_publish(site, "run", check=False)
     assert result.returncode == 2
     assert "schedule.digest" in result.stderr and "5 fields" in result.stderr
+
+
+def test_start_background_runs_the_timetable_in_process_and_shuts_down(site, run_publish, daemons):
+    """What `publish serve --scheduler` uses: the same scheduler in a thread."""
+    configure(site, digest=NEVER_SOON)
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    other = daemons(site)  # a `publish run` already keeps this site's (slow) timetable
+    other.wait_for("next run")
+    cfg_file = site / "config.toml"
+    cfg_file.write_text(cfg_file.read_text().replace(f"digest = {NEVER_SOON}", f"digest = {EVERY_SECOND}"))
+    cfg = configuration.load(cfg_file)
+    handle = scheduler.start_background(cfg)
+    try:
+        time.sleep(1.5)
+        assert not handle.running.is_set()  # standing by
+        assert outbox(site) == []
+        assert other.stop()[0] == 0
+        assert handle.running.wait(10)
+        wait_until(lambda: len(outbox(site)) == 1)
+    finally:
+        handle.shutdown(timeout=10)
+    assert handle.done.is_set() and handle.error is None
+    store = Store.open(cfg.store_url)
+    assert scheduler.scheduler_holder(store) is None
+    store.close()
+    assert outbox(site) == ["reader@example.com"]
+
+
+def test_an_impossible_weekday_is_a_config_error(site, run_publish):
+    configure(site, digest='"0 7 * * 8"')
+    result = run_publish(site, "status", check=False)
+    assert result.returncode == 2
+    assert "schedule.digest" in result.stderr and "weekday" in result.stderr

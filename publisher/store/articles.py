@@ -216,6 +216,17 @@ class Articles:
             digests_n = conn.execute(select(func.count()).select_from(digests)).scalar_one()
         return {"articles": total, "published": live, "digests": digests_n}
 
+    def per_source(self) -> dict[str, tuple[int, datetime | None]]:
+        """For each source: articles seen (withdrawn ones included) and when the newest
+        of them was first collected, so a source that went quiet stands out."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(articles.c.source, func.count(), func.max(articles.c.first_seen)).group_by(
+                    articles.c.source
+                )
+            ).all()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
 
 def _content_columns(article: Article) -> dict[str, object]:
     return {
