@@ -11,7 +11,6 @@ first collect's files/s is reported with ``find``'s figure as the machine refere
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -73,16 +72,20 @@ def main() -> int:
             work / "config.toml",
         )
         find_s, out = timed(
-            lambda: subprocess.run(
-                ["find", str(tree), "-type", "f", "-name", "*.txt"], capture_output=True, check=True
-            ).stdout
+            lambda: (
+                subprocess.run(
+                    ["find", str(tree), "-type", "f", "-name", "*.txt"], capture_output=True, check=True
+                ).stdout
+            )
         )
         found = out.count(b"\n")
         store = Store.open(f"sqlite:///{db}")
         now = datetime.now(UTC)
         first_s, first = timed(lambda: collect(config, store, now))
         changed = tree / "0000" / "000000.txt"
-        changed.write_text(changed.read_text(encoding="utf-8").replace("happened", "occurred"), encoding="utf-8")
+        changed.write_text(
+            changed.read_text(encoding="utf-8").replace("happened", "occurred"), encoding="utf-8"
+        )
         second_s, second = timed(lambda: collect(config, store, now + timedelta(minutes=15)))
         store.close()
 
@@ -91,7 +94,12 @@ def main() -> int:
         rows = [
             ("find -type f (reference)", found, find_s, "-"),
             ("first collect (parse + store)", first.new, first_s, "-"),
-            ("second collect (1 changed)", second.updated + second.unchanged, second_s, f"<= {SECOND_GOAL:g} s"),
+            (
+                "second collect (1 changed)",
+                second.updated + second.unchanged,
+                second_s,
+                f"<= {SECOND_GOAL:g} s",
+            ),
         ]
         print(f"{'step':32} {'files':>9} {'seconds':>9} {'files/s':>11} {'x find':>8} {'goal':>9}")
         for name, n, secs, goal in rows:

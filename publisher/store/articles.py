@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Engine, Row, exists, func, insert, select, update
 
@@ -15,11 +16,12 @@ from publisher.store.schema import articles, digest_articles, digests
 from publisher.text import slugify
 
 
-@dataclass(frozen=True)
-class FileState:
+class FileState(NamedTuple):
+    """What the store knows of one article's source file (a tuple: a second collect
+    builds one per file, so it must be cheap)."""
+
     size: int | None
     mtime_ns: int | None
-    content_hash: str
     withdrawn: bool
 
 
@@ -49,14 +51,10 @@ class Articles:
             articles.c.id,
             articles.c.file_size,
             articles.c.file_mtime_ns,
-            articles.c.content_hash,
-            articles.c.withdrawn,
+            articles.c.withdrawn.is_not(None),
         ).where(articles.c.source == source)
         with self.engine.connect() as conn:
-            return {
-                r.id: FileState(r.file_size, r.file_mtime_ns, r.content_hash, r.withdrawn is not None)
-                for r in conn.execute(q)
-            }
+            return {r[0]: FileState(r[1], r[2], bool(r[3])) for r in conn.execute(q).all()}
 
     def save(
         self,
@@ -146,17 +144,20 @@ class Articles:
             slug = f"{base}-{n}"
         return slug
 
-    def withdraw_missing(self, source: str, present: Iterable[str], now: datetime) -> list[str]:
-        """Withdraw the source's articles whose ids are not in ``present``."""
-        present = set(present)
+    def withdraw(self, ids: Iterable[str], now: datetime) -> list[str]:
+        """Withdraw these articles (their source no longer has them) from feeds and
+        pages; digests already sent keep them. Returns the ids that were live."""
+        done = []
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(articles.c.id).where(articles.c.source == source, articles.c.withdrawn.is_(None))
-            ).all()
-            gone = [r.id for r in rows if r.id not in present]
-            for article_id in gone:
-                conn.execute(update(articles).where(articles.c.id == article_id).values(withdrawn=now))
-        return gone
+            for article_id in ids:
+                hit = conn.execute(
+                    update(articles)
+                    .where(articles.c.id == article_id, articles.c.withdrawn.is_(None))
+                    .values(withdrawn=now)
+                )
+                if hit.rowcount:
+                    done.append(article_id)
+        return done
 
     def published(self, now: datetime, limit: int | None = None) -> list[StoredArticle]:
         """Articles readers may see (not embargoed, not withdrawn), newest first."""
