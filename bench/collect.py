@@ -83,9 +83,9 @@ def main() -> int:
         now = datetime.now(UTC)
         first_s, first = timed(lambda: collect(config, store, now))
         changed = tree / "0000" / "000000.txt"
-        changed.write_text(
-            changed.read_text(encoding="utf-8").replace("happened", "occurred"), encoding="utf-8"
-        )
+        title, published, rest = changed.read_text(encoding="utf-8").split("\n", 2)
+        correction = f"Correction {time.time_ns()}: an earlier version misstated the time."
+        changed.write_text(f"{title}\n{published}\n{correction}\n{rest}", encoding="utf-8")
         second_s, second = timed(lambda: collect(config, store, now + timedelta(minutes=15)))
         store.close()
 
