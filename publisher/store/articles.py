@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Engine, Row, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, exists, func, insert, select, update
 
 from publisher.models import Article, Author, StoredArticle
 from publisher.store.schema import articles, digest_articles, digests
@@ -88,13 +88,18 @@ class Articles:
                 ).where(articles.c.id.in_(ids[i : i + 500]))
                 existing.update({r.id: r for r in conn.execute(q)})
             taken: set[str] = set()
+            bases = sorted({_base_slug(i.article) for i in batch if i.article.id not in existing})
+            free = set(bases)
+            for i in range(0, len(bases), 500):
+                q = select(articles.c.slug).where(articles.c.slug.in_(bases[i : i + 500]))
+                free.difference_update(r.slug for r in conn.execute(q))
             for item in batch:
                 article, digest = item.article, item.article.content_hash
                 file_cols = {"file_size": item.file_size, "file_mtime_ns": item.file_mtime_ns}
                 row = existing.get(article.id)
                 if row is None:
                     published = article.published or now
-                    slug = self._free_slug(conn, article, taken)
+                    slug = self._free_slug(conn, article, taken, free)
                     taken.add(slug)
                     inserts.append(
                         {
@@ -136,10 +141,14 @@ class Articles:
         return outcomes
 
     @staticmethod
-    def _free_slug(conn: object, article: Article, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-        base = slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
+    def _free_slug(conn: Connection, article: Article, taken: set[str], free: set[str]) -> str:
+        """A slug no other article has: the title's, else with -2, -3 ... appended.
+        ``taken``: given earlier in this batch; ``free``: known to be unused."""
+        base = _base_slug(article)
+        if base in free and base not in taken:
+            return base
         slug, n = base, 1
-        while slug in taken or conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():  # type: ignore[attr-defined]
+        while slug in taken or conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():
             n += 1
             slug = f"{base}-{n}"
         return slug
@@ -200,6 +209,10 @@ class Articles:
             ).scalar_one()
             digests_n = conn.execute(select(func.count()).select_from(digests)).scalar_one()
         return {"articles": total, "published": live, "digests": digests_n}
+
+
+def _base_slug(article: Article) -> str:
+    return slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
 
 
 def _content_columns(article: Article) -> dict[str, object]:
