@@ -254,3 +254,20 @@ def test_nobody_listening_is_a_reported_failure(tmp_path, store):
     report = collect(config, store, NOW)
     assert report.failed_sources == ["http://127.0.0.1:9/feed.xml"]
     assert "ConnectError" in report.warnings[0]
+
+
+def test_repeated_entry_ids_and_forbidden_characters(tmp_path, upstream, store):
+    doubled = RSS.replace(
+        "</channel>",
+        '<item><title>Copy</title><guid isPermaLink="false">upstream-1</guid>'
+        "<description>Copy &amp;#1; with &#x2028;a separator</description></item></channel>",
+    )
+    doubled = doubled.replace("Plain words.", "Plain&amp;#1; words&amp;#xFFFF;.")
+    upstream.routes["/rss"] = answer(200, doubled.encode(), Content_Type="application/rss+xml")
+    config = make_config(tmp_path, {"type": "feed", "url": upstream.url("/rss"), "name": "up"})
+    report = collect(config, store, NOW)
+    assert (report.new, report.skipped) == (2, 1)
+    assert "repeats the id of an earlier entry (up/upstream-1)" in report.warnings[0]
+    by_id = {a.id: a for a in store.articles.published(NOW)}
+    assert by_id["up/upstream-1"].title == "Chip makers & the won"  # the first one wins
+    assert by_id["up/https://upstream.example/a/2"].article.body == "Plain words."
