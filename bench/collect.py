@@ -6,6 +6,8 @@ collect with one file changed, against ``find`` walking the same tree.
 Prints a table. Goals (issue #3): the second collect takes at most 1 s wall for
 100,000 files (unchanged files are skipped by size and mtime before any read); the
 first collect's files/s is reported with ``find``'s figure as the machine reference.
+Each collect is timed on its own (``collect()``, no interpreter start-up); the store is
+closed and opened again between them, as the next scheduled run would.
 """
 
 from __future__ import annotations
@@ -72,16 +74,22 @@ def main() -> int:
             work / "config.toml",
         )
         find_s, out = timed(
-            lambda: subprocess.run(
-                ["find", str(tree), "-type", "f", "-name", "*.txt"], capture_output=True, check=True
-            ).stdout
+            lambda: (
+                subprocess.run(
+                    ["find", str(tree), "-type", "f", "-name", "*.txt"], capture_output=True, check=True
+                ).stdout
+            )
         )
         found = out.count(b"\n")
         store = Store.open(f"sqlite:///{db}")
         now = datetime.now(UTC)
         first_s, first = timed(lambda: collect(config, store, now))
         changed = tree / "0000" / "000000.txt"
-        changed.write_text(changed.read_text(encoding="utf-8").replace("happened", "occurred"), encoding="utf-8")
+        title, published, rest = changed.read_text(encoding="utf-8").split("\n", 2)
+        correction = f"Correction {time.time_ns()}: an earlier version misstated the time."
+        changed.write_text(f"{title}\n{published}\n{correction}\n{rest}", encoding="utf-8")
+        store.close()
+        store = Store.open(f"sqlite:///{db}")  # the next scheduled run opens the store afresh
         second_s, second = timed(lambda: collect(config, store, now + timedelta(minutes=15)))
         store.close()
 
@@ -90,7 +98,12 @@ def main() -> int:
         rows = [
             ("find -type f (reference)", found, find_s, "-"),
             ("first collect (parse + store)", first.new, first_s, "-"),
-            ("second collect (1 changed)", second.updated + second.unchanged, second_s, f"<= {SECOND_GOAL:g} s"),
+            (
+                "second collect (1 changed)",
+                second.updated + second.unchanged,
+                second_s,
+                f"<= {SECOND_GOAL:g} s",
+            ),
         ]
         print(f"{'step':32} {'files':>9} {'seconds':>9} {'files/s':>11} {'x find':>8} {'goal':>9}")
         for name, n, secs, goal in rows:

@@ -126,7 +126,10 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         c = r.collect
         lines.append(
             f"{prefix}articles: {c.new} new, {c.updated} updated, {c.unchanged} unchanged, "
-            f"{c.skipped} skipped" + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            f"{c.skipped} skipped"
+            + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            + (f", {c.embargoed} embargoed" if c.embargoed else "")
+            + (f", {len(c.failed_sources)} sources failed" if c.failed_sources else "")
         )
     if r.files_written or r.files_unchanged:
         lines.append(

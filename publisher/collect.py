@@ -68,7 +68,9 @@ def collect(config: Config, store: Store, now: datetime) -> CollectReport:
                     _save(store, pending, now, report)
             _save(store, pending, now, report)
             if source.withdraws_missing:
-                for gone in store.articles.withdraw_missing(source.name, seen, now):
+                present = set(seen)
+                missing = [i for i, state in known.items() if not state.withdrawn and i not in present]
+                for gone in store.articles.withdraw(missing, now):
                     report.withdrawn += 1
                     log.info("%s: withdrawn (its source no longer has it)", gone)
             store.sources.succeeded(name, source.state, now)

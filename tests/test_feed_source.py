@@ -3,15 +3,15 @@ slow and oversized answers; the ETag/Last-Modified kept in the store between run
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+from feed_server import Upstream, answer, conditional
 
 from publisher.collect import collect
 from publisher.config import from_dict
@@ -53,68 +53,6 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 <content type="html">&lt;p&gt;Bright.&lt;/p&gt;&lt;style&gt;p{color:red}&lt;/style&gt;</content></entry>
 </feed>
 """
-
-
-class Upstream:
-    """A tiny scriptable HTTP server: ``routes[path]`` answers each request."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                upstream.requests.append((self.path, dict(self.headers)))
-                route = upstream.routes.get(self.path)
-                if route is None:
-                    self.send_error(404)
-                    return
-                try:
-                    route(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def answer(status: int, body: bytes = b"", **headers: str) -> Callable[[BaseHTTPRequestHandler], None]:
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(status)
-        for k, v in headers.items():
-            h.send_header(k.replace("_", "-"), v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    return handle
-
-
-def conditional(body: bytes, etag: str, last_modified: str) -> Callable[[BaseHTTPRequestHandler], None]:
-    """200 with validators, 304 when the client sends them back."""
-
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        if h.headers.get("If-None-Match") == etag or h.headers.get("If-Modified-Since") == last_modified:
-            h.send_response(304)
-            h.send_header("ETag", etag)
-            h.end_headers()
-            return
-        answer(200, body, Content_Type="application/rss+xml", ETag=etag, Last_Modified=last_modified)(h)
-
-    return handle
 
 
 @pytest.fixture
@@ -316,3 +254,20 @@ def test_nobody_listening_is_a_reported_failure(tmp_path, store):
     report = collect(config, store, NOW)
     assert report.failed_sources == ["http://127.0.0.1:9/feed.xml"]
     assert "ConnectError" in report.warnings[0]
+
+
+def test_repeated_entry_ids_and_forbidden_characters(tmp_path, upstream, store):
+    doubled = RSS.replace(
+        "</channel>",
+        '<item><title>Copy</title><guid isPermaLink="false">upstream-1</guid>'
+        "<description>Copy &amp;#1; with &#x2028;a separator</description></item></channel>",
+    )
+    doubled = doubled.replace("Plain words.", "Plain&amp;#1; words&amp;#xFFFF;.")
+    upstream.routes["/rss"] = answer(200, doubled.encode(), Content_Type="application/rss+xml")
+    config = make_config(tmp_path, {"type": "feed", "url": upstream.url("/rss"), "name": "up"})
+    report = collect(config, store, NOW)
+    assert (report.new, report.skipped) == (2, 1)
+    assert "repeats the id of an earlier entry (up/upstream-1)" in report.warnings[0]
+    by_id = {a.id: a for a in store.articles.published(NOW)}
+    assert by_id["up/upstream-1"].title == "Chip makers & the won"  # the first one wins
+    assert by_id["up/https://upstream.example/a/2"].article.body == "Plain words."

@@ -102,7 +102,7 @@ class DirectorySource:
         self.tz = tz
         self.name = source_name(cfg)
         self.state: dict[str, str] = {}
-        self._patterns = [glob_regex(p) for p in cfg.pattern]
+        self._pattern = re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in cfg.pattern))
 
     def files(self) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """(relative POSIX path, directory entry) of every matching file, sorted."""
@@ -126,7 +126,7 @@ class DirectorySource:
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         subfolders.append((rel + "/", entry.path))
-                    elif entry.is_file() and any(p.match(rel) for p in self._patterns):
+                    elif entry.is_file() and self._pattern.match(rel):
                         yield rel, entry
                 except OSError:
                     continue

@@ -7,19 +7,21 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Engine, Row, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, exists, func, insert, select, update
 
 from publisher.models import Article, Author, StoredArticle
 from publisher.store.schema import articles, digest_articles, digests
 from publisher.text import slugify
 
 
-@dataclass(frozen=True)
-class FileState:
+class FileState(NamedTuple):
+    """What the store knows of one article's source file (a tuple: a second collect
+    builds one per file, so it must be cheap)."""
+
     size: int | None
     mtime_ns: int | None
-    content_hash: str
     withdrawn: bool
 
 
@@ -49,14 +51,10 @@ class Articles:
             articles.c.id,
             articles.c.file_size,
             articles.c.file_mtime_ns,
-            articles.c.content_hash,
-            articles.c.withdrawn,
+            articles.c.withdrawn.is_not(None),
         ).where(articles.c.source == source)
         with self.engine.connect() as conn:
-            return {
-                r.id: FileState(r.file_size, r.file_mtime_ns, r.content_hash, r.withdrawn is not None)
-                for r in conn.execute(q)
-            }
+            return {r[0]: FileState(r[1], r[2], bool(r[3])) for r in conn.execute(q).all()}
 
     def save(
         self,
@@ -90,13 +88,18 @@ class Articles:
                 ).where(articles.c.id.in_(ids[i : i + 500]))
                 existing.update({r.id: r for r in conn.execute(q)})
             taken: set[str] = set()
+            bases = sorted({_base_slug(i.article) for i in batch if i.article.id not in existing})
+            free = set(bases)
+            for i in range(0, len(bases), 500):
+                q = select(articles.c.slug).where(articles.c.slug.in_(bases[i : i + 500]))
+                free.difference_update(r.slug for r in conn.execute(q))
             for item in batch:
                 article, digest = item.article, item.article.content_hash
                 file_cols = {"file_size": item.file_size, "file_mtime_ns": item.file_mtime_ns}
                 row = existing.get(article.id)
                 if row is None:
                     published = article.published or now
-                    slug = self._free_slug(conn, article, taken)
+                    slug = self._free_slug(conn, article, taken, free)
                     taken.add(slug)
                     inserts.append(
                         {
@@ -138,25 +141,32 @@ class Articles:
         return outcomes
 
     @staticmethod
-    def _free_slug(conn: object, article: Article, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-        base = slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
+    def _free_slug(conn: Connection, article: Article, taken: set[str], free: set[str]) -> str:
+        """A slug no other article has: the title's, else with -2, -3 ... appended.
+        ``taken``: given earlier in this batch; ``free``: known to be unused."""
+        base = _base_slug(article)
+        if base in free and base not in taken:
+            return base
         slug, n = base, 1
-        while slug in taken or conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():  # type: ignore[attr-defined]
+        while slug in taken or conn.execute(select(articles.c.id).where(articles.c.slug == slug)).first():
             n += 1
             slug = f"{base}-{n}"
         return slug
 
-    def withdraw_missing(self, source: str, present: Iterable[str], now: datetime) -> list[str]:
-        """Withdraw the source's articles whose ids are not in ``present``."""
-        present = set(present)
+    def withdraw(self, ids: Iterable[str], now: datetime) -> list[str]:
+        """Withdraw these articles (their source no longer has them) from feeds and
+        pages; digests already sent keep them. Returns the ids that were live."""
+        done = []
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(articles.c.id).where(articles.c.source == source, articles.c.withdrawn.is_(None))
-            ).all()
-            gone = [r.id for r in rows if r.id not in present]
-            for article_id in gone:
-                conn.execute(update(articles).where(articles.c.id == article_id).values(withdrawn=now))
-        return gone
+            for article_id in ids:
+                hit = conn.execute(
+                    update(articles)
+                    .where(articles.c.id == article_id, articles.c.withdrawn.is_(None))
+                    .values(withdrawn=now)
+                )
+                if hit.rowcount:
+                    done.append(article_id)
+        return done
 
     def published(self, now: datetime, limit: int | None = None) -> list[StoredArticle]:
         """Articles readers may see (not embargoed, not withdrawn), newest first."""
@@ -226,6 +236,10 @@ class Articles:
                 )
             ).all()
         return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _base_slug(article: Article) -> str:
+    return slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
 
 
 def _content_columns(article: Article) -> dict[str, object]:

@@ -79,6 +79,15 @@ articles = Table(
     Column("withdrawn", UTCDateTime),  # set when the source no longer has it
 )
 Index("ix_articles_published", articles.c.published)
+# Covers Articles.file_states: a second collect reads only this index, not the bodies.
+Index(
+    "ix_articles_source_files",
+    articles.c.source,
+    articles.c.id,
+    articles.c.file_size,
+    articles.c.file_mtime_ns,
+    articles.c.withdrawn,
+)
 
 subscribers = Table(
     "subscribers",
