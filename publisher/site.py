@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from markupsafe import Markup
+
 from publisher import mail
-from publisher.categories import Category, group
+from publisher.categories import group
 from publisher.config import Config
 from publisher.links import Links, category_slug
 from publisher.models import StoredArticle
+from publisher.render import environment
 from publisher.store.ledger import DigestRecord
 
+PARTS = ("_head.html", "_masthead.html", "_footer.html")  # -> Chrome fields, in order
 LISTED = 50  # articles on the index and on each category page
 FEED_KINDS = (
     ("rss.xml", "application/rss+xml", "RSS"),
@@ -40,59 +44,72 @@ def feed_links(links: Links, title: str, category: str | None = None) -> list[Fe
     ]
 
 
+@dataclass(frozen=True)
+class Chrome:
+    """The parts every page shares, rendered once per variant rather than per page."""
+
+    head: Markup
+    masthead: Markup
+    footer: Markup
+
+
 def build(
     config: Config, articles: Sequence[StoredArticle], digests: Sequence[DigestRecord]
 ) -> dict[str, str]:
     """Every page of the web edition: {relative path: HTML}. ``articles`` newest first."""
-    from publisher.render import environment
-
     links = Links(config.site.base_url)
     env = environment(config.templates_dir)
     categories = group(articles)
     site_feeds = feed_links(links, config.site.title)
+    tz = config.tz
+    category_urls = {c.slug: links.category(c.slug) for c in categories}
     common = {
         "site": config.site,
-        "tz": config.tz,
+        "tz": tz,
         "links": links,
         "url": links.article,
         "image": links.image,
-        "category_url": lambda name: links.category(category_slug(name)),
-        "categories": [(c.name, links.category(c.slug)) for c in categories],
+        "local": lambda when: when.astimezone(tz),
+        "category_url": lambda name: category_urls.get(category_slug(name)) or links.base,
+        "categories": [(c.name, category_urls[c.slug]) for c in categories],
         "site_feeds": site_feeds,
     }
-    pages: dict[str, str] = {
-        "index.html": env.get_template("index.html").render(
-            articles=articles[:LISTED], feeds=site_feeds, canonical=links.base, **common
+
+    def chrome(feeds: list[FeedLink], current: str | None = None) -> Chrome:
+        parts = {"feeds": feeds, "current": current, **common}
+        return Chrome(
+            *(Markup(env.get_template(name).render(parts)) for name in PARTS)  # noqa: S704 - rendered by the theme
         )
+
+    shared = chrome(site_feeds)
+    pages: dict[str, str] = {
+        "site.css": env.get_template("site.css").render(),
+        "index.html": env.get_template("index.html").render(
+            articles=articles[:LISTED], chrome=shared, canonical=links.base, **common
+        ),
     }
     article_page = env.get_template("article.html")
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
-            pages[path] = article_page.render(
-                article=a, feeds=site_feeds, canonical=links.url(path), **common
-            )
+            pages[path] = article_page.render(article=a, chrome=shared, canonical=links.base + path, **common)
     category_page = env.get_template("category.html")
     for c in categories:
-        pages[links.category_path(c.slug)] = render_category(category_page, c, links, config, common)
+        own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
+        pages[links.category_path(c.slug)] = category_page.render(
+            category=c,
+            articles=c.articles[:LISTED],
+            category_feeds=own,
+            chrome=chrome(own + site_feeds, category_urls[c.slug]),
+            canonical=category_urls[c.slug],
+            **common,
+        )
     pages["digests/index.html"] = env.get_template("digests.html").render(
-        digests=digests, feeds=site_feeds, canonical=links.url("digests/index.html"), **common
+        digests=digests, chrome=shared, canonical=links.url("digests/index.html"), **common
     )
     for d in digests:
         pages[links.digest_path(d.key)] = archived(d.html, links)
     return pages
-
-
-def render_category(template, category: Category, links: Links, config: Config, common: dict) -> str:  # type: ignore[no-untyped-def]
-    own = feed_links(links, f"{category.name} — {config.site.title}", category.slug)
-    return template.render(
-        category=category,
-        articles=category.articles[:LISTED],
-        feeds=own + common["site_feeds"],
-        category_feeds=own,
-        canonical=links.category(category.slug),
-        **common,
-    )
 
 
 def archived(html: str, links: Links) -> str:
