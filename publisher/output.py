@@ -16,14 +16,32 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+MANIFEST = ".publisher-manifest.json"
 
 
 class OutputError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A file made only when needed: ``key`` fingerprints everything it shows.
+
+    When the last run wrote this path with the same key and the file is still there
+    with the size then recorded, it is left alone without being made or read; this
+    is what keeps a run over 100,000 unchanged pages cheap.
+    """
+
+    key: str
+    make: Callable[[], bytes | str]
 
 
 class Writer:
@@ -35,6 +53,8 @@ class Writer:
         self._seen: set[str] = set()
         self._staged: list[tuple[str, Path]] = []  # (temporary file, target)
         self._dirs: set[Path] = set()
+        self._manifest: dict[str, list] | None = None  # path -> [key, size], loaded on first use
+        self._manifest_dirty = False
 
     def __enter__(self) -> Writer:
         return self
@@ -53,15 +73,26 @@ class Writer:
             raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
         return target
 
-    def write(self, relative: str, data: bytes | str) -> bool:
+    def write(self, relative: str, data: bytes | str | Lazy) -> bool:
         """Stage ``data`` for ``relative``; return True if the file's bytes change."""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
         target = self.path_for(relative)
         key = target.relative_to(self.root).as_posix()
         if key in self._seen:
             raise OutputError(f"{key} written twice in one run")
         self._seen.add(key)
+        if isinstance(data, Lazy):
+            manifest = self._load_manifest()
+            known = manifest.get(key)
+            if known is not None and known[0] == data.key and _size(target) == known[1]:
+                self.unchanged.append(key)
+                return False
+            lazy, data = data, data.make()
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            manifest[key] = [lazy.key, len(data)]
+            self._manifest_dirty = True
+        elif isinstance(data, str):
+            data = data.encode("utf-8")
         try:
             with open(target, "rb") as fh:
                 if fh.read(len(data) + 1) == data:
@@ -74,8 +105,26 @@ class Writer:
             self._staged.append((_write_temporary(target, data, self._dirs), target))
         return True
 
+    def _load_manifest(self) -> dict[str, list]:
+        if self._manifest is None:
+            try:
+                loaded = json.loads((self.root / MANIFEST).read_bytes())
+                self._manifest = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self._manifest = {}
+        return self._manifest
+
     def commit(self) -> None:
         """Make every staged file durable, then rename each over its target."""
+        if self._manifest_dirty and not self.dry_run:
+            manifest = self._manifest or {}
+            data = json.dumps(
+                {k: manifest[k] for k in sorted(manifest) if k in self._seen}, separators=(",", ":")
+            )
+            self._staged.append(
+                (_write_temporary(self.root / MANIFEST, data.encode(), self._dirs), self.root / MANIFEST)
+            )
+            self._manifest_dirty = False
         if not self._staged:
             return
         _sync(self.root, [tmp for tmp, _ in self._staged])
@@ -91,6 +140,13 @@ class Writer:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _write_temporary(target: Path, data: bytes, made: set[Path]) -> str:

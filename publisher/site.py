@@ -7,18 +7,25 @@ JSON Feed) for autodiscovery; pages need no JavaScript.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
-from publisher import mail
+from publisher import __version__, mail
 from publisher.categories import group
 from publisher.config import Config
 from publisher.links import Links, category_slug
 from publisher.models import StoredArticle
+from publisher.output import Lazy
 from publisher.render import environment
 from publisher.store.ledger import DigestRecord
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 PARTS = ("_head.html", "_masthead.html", "_footer.html")  # -> Chrome fields, in order
 LISTED = 50  # articles on the index and on each category page
@@ -55,8 +62,8 @@ class Chrome:
 
 def build(
     config: Config, articles: Sequence[StoredArticle], digests: Sequence[DigestRecord]
-) -> dict[str, str]:
-    """Every page of the web edition: {relative path: HTML}. ``articles`` newest first."""
+) -> dict[str, str | Lazy]:
+    """Every page of the web edition: {relative path: HTML, or a Lazy page}. ``articles`` newest first."""
     links = Links(config.site.base_url)
     env = environment(config.templates_dir)
     categories = group(articles)
@@ -89,10 +96,17 @@ def build(
         ),
     }
     article_page = env.get_template("article.html")
+    theme = theme_fingerprint(env, config, shared)
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
-            pages[path] = article_page.render(article=a, chrome=shared, canonical=links.base + path, **common)
+            key = hashlib.sha1(
+                f"{theme}|{path}|{a.article.content_hash}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
+            ).hexdigest()
+            pages[path] = Lazy(
+                key,
+                partial(article_page.render, article=a, chrome=shared, canonical=links.base + path, **common),
+            )
     category_page = env.get_template("category.html")
     for c in categories:
         own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
@@ -110,6 +124,16 @@ def build(
     for d in digests:
         pages[links.digest_path(d.key)] = archived(d.html, links)
     return pages
+
+
+def theme_fingerprint(env: Environment, config: Config, chrome: Chrome) -> str:
+    """What every article page depends on besides its article: the templates, the
+    site settings, the shared chrome and this code's version."""
+    h = hashlib.sha1(f"{__version__}|{config.site!r}|{chrome!r}".encode())
+    for name in sorted(env.list_templates()):
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        h.update(f"|{name}|{source}".encode())
+    return h.hexdigest()
 
 
 def archived(html: str, links: Links) -> str:
