@@ -58,8 +58,7 @@ def build(config: config_mod.Config, items: list[StoredArticle], out: Path) -> t
     with Writer(out) as writer:
         for path, data in feeds.build(config, items).items():
             writer.write(path, data)
-        for path, html in site.build(config, items, []).items():
-            writer.write(path, html)
+        writer.write_all(site.build(config, items, []).items())
     return time.perf_counter() - t0, writer
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import multiprocessing as mp
 import os
+import posixpath
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +55,8 @@ class Writer:
         self._seen: set[str] = set()
         self._staged: list[tuple[str, Path]] = []  # (temporary file, target)
         self._dirs: set[Path] = set()
+        self._safe_dirs: set[Path] = set()
+        self._prefix = str(self.root).rstrip("/") + "/"
         self._manifest: dict[str, list] | None = None  # path -> [key, size], loaded on first use
         self._manifest_dirty = False
 
@@ -68,15 +72,23 @@ class Writer:
             self.abort()
 
     def path_for(self, relative: str) -> Path:
-        target = (self.root / relative).resolve()
-        if not target.is_relative_to(self.root) or target == self.root:
+        """``relative`` inside the output folder; refuses ``..``, absolute paths and
+        folders that resolve (through symlinks) outside it."""
+        norm = posixpath.normpath(relative.replace(os.sep, "/"))
+        if norm in (".", "..") or norm.startswith(("../", "/")):
             raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
+        target = self.root / norm
+        parent = target.parent
+        if parent not in self._safe_dirs:
+            if not parent.resolve().is_relative_to(self.root):
+                raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
+            self._safe_dirs.add(parent)
         return target
 
     def write(self, relative: str, data: bytes | str | Lazy) -> bool:
         """Stage ``data`` for ``relative``; return True if the file's bytes change."""
         target = self.path_for(relative)
-        key = target.relative_to(self.root).as_posix()
+        key = target.relative_to(self.root).as_posix() if os.sep != "/" else str(target)[len(self._prefix) :]
         if key in self._seen:
             raise OutputError(f"{key} written twice in one run")
         self._seen.add(key)
@@ -104,6 +116,55 @@ class Writer:
         if not self.dry_run:
             self._staged.append((_write_temporary(target, data, self._dirs), target))
         return True
+
+    def write_all(self, files: Iterable[tuple[str, bytes | str | Lazy]]) -> None:
+        """``write`` each file; lazy files that must be made are made in parallel
+        (forked workers, one per CPU) when there are many of them."""
+        pending: list[tuple[str, Path, Lazy]] = []
+        for relative, data in files:
+            if not isinstance(data, Lazy):
+                self.write(relative, data)
+                continue
+            target = self.path_for(relative)
+            key = (
+                str(target)[len(self._prefix) :]
+                if os.sep == "/"
+                else target.relative_to(self.root).as_posix()
+            )
+            if key in self._seen:
+                raise OutputError(f"{key} written twice in one run")
+            known = self._load_manifest().get(key)
+            if known is not None and known[0] == data.key and _size(target) == known[1]:
+                self._seen.add(key)
+                self.unchanged.append(key)
+            else:
+                pending.append((key, target, data))
+        workers = min(os.cpu_count() or 1, 8)
+        if len(pending) < PARALLEL_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
+            for key, _target, lazy in pending:
+                self.write(key, lazy)
+            return
+        for target in {t.parent for _, t, _ in pending} - self._dirs:
+            target.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(target)
+        global _PENDING
+        _PENDING = (pending, self.dry_run)
+        try:
+            chunks = [range(i, len(pending), workers) for i in range(workers)]
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = pool.map(_make_chunk, chunks)
+        finally:
+            _PENDING = None
+        manifest = self._load_manifest()
+        for chunk in results:
+            for index, size, changed, tmp in chunk:
+                key, target, lazy = pending[index]
+                self._seen.add(key)
+                manifest[key] = [lazy.key, size]
+                self._manifest_dirty = True
+                (self.written if changed else self.unchanged).append(key)
+                if tmp is not None:
+                    self._staged.append((tmp, target))
 
     def _load_manifest(self) -> dict[str, list]:
         if self._manifest is None:
@@ -142,6 +203,31 @@ class Writer:
                 pass
 
 
+PARALLEL_MIN = 2000  # below this, forking costs more than it saves
+_PENDING: tuple[list[tuple[str, Path, Lazy]], bool] | None = None  # inherited by forked workers
+
+
+def _make_chunk(indexes: range) -> list[tuple[int, int, bool, str | None]]:
+    """In a forked worker: make each lazy file, stage it if its bytes changed."""
+    assert _PENDING is not None
+    pending, dry_run = _PENDING
+    made: set[Path] = {t.parent for _, t, _ in pending}
+    out = []
+    for i in indexes:
+        _, target, lazy = pending[i]
+        data = lazy.make()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        try:
+            with open(target, "rb") as fh:
+                same = fh.read(len(data) + 1) == data
+        except OSError:
+            same = False
+        tmp = None if same or dry_run else _write_temporary(target, data, made)
+        out.append((i, len(data), not same, tmp))
+    return out
+
+
 def _size(path: Path) -> int | None:
     try:
         return path.stat().st_size
@@ -156,9 +242,9 @@ def _write_temporary(target: Path, data: bytes, made: set[Path]) -> str:
         made.add(parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
     except BaseException:
         try:
             os.unlink(tmp)

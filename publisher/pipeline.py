@@ -124,8 +124,7 @@ def write_outputs(config: Config, store: Store, now: datetime, options: Options,
         changed_feeds = [
             path for path, data in feeds.build(config, published).items() if writer.write(path, data)
         ]
-        for path, html in site.build(config, published, store.ledger.all_digests()).items():
-            writer.write(path, html)
+        writer.write_all(site.build(config, published, store.ledger.all_digests()).items())
     report.files_written = writer.written
     report.files_unchanged = len(writer.unchanged)
     if config.feeds.websub_hub and changed_feeds and not options.dry_run:
