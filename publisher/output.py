@@ -21,6 +21,7 @@ import multiprocessing as mp
 import os
 import posixpath
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +141,12 @@ class Writer:
             else:
                 pending.append((key, target, data))
         workers = min(os.cpu_count() or 1, 8)
-        if len(pending) < PARALLEL_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
+        if (
+            len(pending) < PARALLEL_MIN
+            or workers < 2
+            or "fork" not in mp.get_all_start_methods()
+            or threading.active_count() > 1  # forking a threaded server is unsafe: stay serial
+        ):
             for key, _target, lazy in pending:
                 self.write(key, lazy)
             return
