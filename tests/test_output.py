@@ -108,10 +108,19 @@ def test_many_lazy_files_are_made_in_parallel_with_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(output, "PARALLEL_MIN", 10)
+    forks: list[str] = []
+    real = output.mp.get_context
+
+    def spy(method: str):  # type: ignore[no-untyped-def]
+        forks.append(method)
+        return real(method)
+
+    monkeypatch.setattr(output.mp, "get_context", spy)
     files = [(f"p/{i}.html", Lazy(f"k{i}", lambda i=i: f"page {i}")) for i in range(40)]
     with Writer(tmp_path / "par") as w:
         w.write_all([("index.html", "plain"), *files])
     assert sorted(w.written) == sorted(["index.html"] + [p for p, _ in files])
+    assert forks == ["fork"]  # the parallel path ran
     assert (tmp_path / "par/p/7.html").read_text() == "page 7"
     assert [p.name for p in (tmp_path / "par").rglob("*.tmp")] == []
     changed = [
