@@ -24,13 +24,17 @@ class Category:
 def group(articles: Sequence[StoredArticle]) -> list[Category]:
     """The categories of ``articles`` (given newest first), sorted by name."""
     found: dict[str, Category] = {}
+    named: dict[str, tuple[str, str]] = {}  # raw -> (name, slug), each worked out once
     for stored in articles:
         seen: set[str] = set()
         for raw in stored.article.categories:
-            name = single_line(xml_safe(raw))
+            known = named.get(raw)
+            if known is None:
+                clean = single_line(xml_safe(raw))
+                known = named[raw] = (clean, category_slug(clean) if clean else "")
+            name, slug = known
             if not name:
                 continue
-            slug = category_slug(name)
             if slug in seen:
                 continue
             seen.add(slug)

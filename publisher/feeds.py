@@ -23,11 +23,12 @@ from __future__ import annotations
 import html
 import json
 import mimetypes
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -120,13 +121,14 @@ class Context:
 def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
     """The feed view of one article: everything cleaned, made absolute and localised."""
     a = stored.article
-    content = clean_html(a.body)
+    link = links.article(stored)
+    content = absolute_urls(clean_html(a.body), link)
     summary = single_line(xml_safe(a.summary)) or summarize(html_to_text(content))
     image = links.image(stored)
     return Item(
         id=links.guid(stored),
         title=single_line(xml_safe(a.title)) or "(untitled)",
-        link=links.article(stored),
+        link=link,
         published=stored.published.astimezone(tz),
         updated=max(stored.updated, stored.published).astimezone(tz),
         authors=tuple(
@@ -137,6 +139,21 @@ def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
         content=content,
         image=Image(image, _image_type(image)) if image else None,
     )
+
+
+_URL_ATTR = re.compile(r'(\s(?:href|src|cite)=")([^"]*)(")')
+
+
+def absolute_urls(fragment: str, base: str) -> str:
+    """Relative ``href``/``src`` URLs made absolute, as feed readers need them."""
+
+    def fix(m: re.Match[str]) -> str:
+        value = html.unescape(m.group(2))
+        if urlsplit(value).scheme:
+            return m.group(0)
+        return m.group(1) + html.escape(urljoin(base, value), quote=True) + m.group(3)
+
+    return _URL_ATTR.sub(fix, fragment) if "=" in fragment else fragment
 
 
 def _email(value: str | None) -> str | None:

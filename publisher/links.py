@@ -7,6 +7,7 @@ lands on a file the web edition wrote.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from urllib.parse import urljoin, urlsplit
 
@@ -14,6 +15,7 @@ from publisher.models import StoredArticle
 from publisher.text import slugify
 
 SAFE_SCHEMES = ("http", "https")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._/-]*")
 
 
 def safe_url(url: str | None, base: str | None = None) -> str | None:
@@ -41,6 +43,8 @@ class Links:
         self.base = base_url if base_url.endswith("/") else base_url + "/"
 
     def url(self, path: str) -> str:
+        if _PLAIN_PATH.fullmatch(path):  # the common case, without urljoin's cost
+            return self.base + path
         return urljoin(self.base, path)
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class Article:
     credits: tuple[str, ...] = ()
     url: str | None = None  # the article's own canonical URL, when the source has one
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         """A digest of everything a reader sees: equal hashes mean nothing changed."""
         payload = json.dumps(

@@ -142,14 +142,12 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
 
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
-    writer = Writer(config.output.dir, dry_run=options.dry_run)
     published = store.articles.published(now)
-    changed_feeds = [
-        path for path, data in feeds.build(config, published).items() if writer.write(path, data)
-    ]
-    pages = site.build(config, published, store.ledger.all_digests())
-    for path, html in pages.items():
-        writer.write(path, html)
+    with Writer(config.output.dir, dry_run=options.dry_run) as writer:  # commits all files at the end
+        changed_feeds = [
+            path for path, data in feeds.build(config, published).items() if writer.write(path, data)
+        ]
+        writer.write_all(site.build(config, published, store.ledger.all_digests()).items())
     report.files_written = writer.written
     report.files_unchanged = len(writer.unchanged)
     if config.feeds.websub_hub and changed_feeds and not options.dry_run:

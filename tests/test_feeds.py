@@ -257,3 +257,14 @@ def test_icon_and_logo_appear_in_every_format(tmp_path: Path) -> None:
     assert rss.findtext("channel/image/link") == rss.findtext("channel/link")
     js = json.loads(out["feed.json"])
     assert (js["icon"], js["favicon"]) == ("https://cdn.example/logo.png", BASE + "icon.png")
+
+
+def test_relative_links_and_images_in_content_are_made_absolute(tmp_path: Path) -> None:
+    body = '<p><a href="/about.html">About</a> <img src="pics/a.png" alt="A"> <a href="https://x.example/">x</a></p>'
+    out = feeds.build(make_config(tmp_path), [stored(4, body=body)])
+    content = json.loads(out["feed.json"])["items"][0]["content_html"]
+    assert 'href="http://127.0.0.1:8000/about.html"' in content
+    assert 'src="http://127.0.0.1:8000/articles/pics/a.png"' in content
+    assert 'href="https://x.example/"' in content
+    entry = feedparser.parse(out["atom.xml"]).entries[0]
+    assert "http://127.0.0.1:8000/about.html" in entry.content[0].value

@@ -118,3 +118,17 @@ def test_an_article_with_its_own_url_links_there_and_gets_no_page(site: Path) ->
     assert not (public / "articles/rookie-pitcher-strikes-out-ten-in-first-start.html").exists()
     index = lxml_html.fromstring((public / "index.html").read_bytes())
     assert "https://sports.example/rookie" in [a.get("href") for a in index.iter("a")]
+
+
+def test_a_changed_theme_template_rerenders_every_article_page(site: Path) -> None:
+    publish(site, "now", "--no-email")
+    theme = site / "templates"
+    theme.mkdir()
+    text = (ROOT / "templates" / "article.html").read_text("utf-8")
+    (theme / "article.html").write_text(
+        text.replace('<article class="story">', '<article class="story custom">')
+    )
+    report = json.loads(publish(site, "now", "--no-email", "--json").stdout)
+    pages = sorted((site / "public" / "articles").glob("*.html"))
+    assert len(pages) == 9 and all('class="story custom"' in p.read_text("utf-8") for p in pages)
+    assert sorted(report["files_written"]) == sorted(p.relative_to(site / "public").as_posix() for p in pages)

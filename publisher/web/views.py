@@ -95,8 +95,7 @@ class Views:
     def page(
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
-        page = site.page_context(self.config, self.links)
-        page.update(feeds=page["site_feeds"], canonical=self.links.base)
+        page = site.page_context(self.config, self.links, self.env)
         html = self.env.get_template(template).render(**{**page, **context})
         return HTMLResponse(html, status_code=status, headers={**self.page_headers(), **(headers or {})})
 
