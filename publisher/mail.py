@@ -32,9 +32,16 @@ PLACEHOLDERS = (UNSUBSCRIBE_URL, RECIPIENT)
 _SMTP = policy.SMTP
 
 
+def _line(value: str) -> str:
+    """``single_line``, with a fast path for the usual value that already is one."""
+    if value.isprintable() and "  " not in value and value == value.strip():
+        return value
+    return single_line(value)
+
+
 def encoded_header(name: str, value: str) -> bytes:
     """One header line, folded and RFC 2047-encoded where it is not ASCII."""
-    value = single_line(value)
+    value = _line(value)
     if value.isascii():
         return _fold_ascii(name, value)
     folded = _SMTP.header_factory(name, value).fold(policy=_SMTP)
@@ -56,7 +63,8 @@ def _fold_ascii(name: str, value: str, width: int = 78) -> bytes:
 
 def raw_header(name: str, value: str) -> bytes:
     """An ASCII header we composed ourselves (ids, URLs): no encoding, one line."""
-    value = single_line(value)
+    if not (value.isascii() and value.isprintable()):
+        value = single_line(value)
     value.encode("ascii")  # raises on anything we did not expect
     return f"{name}: {value}\r\n".encode("ascii")
 
@@ -72,10 +80,16 @@ class Recipient:
 
 @dataclass(frozen=True)
 class MessageTemplate:
+    """One digest's message, encoded once: shared headers, and each body part as
+    quoted-printable segments already final, except the few lines that hold a
+    placeholder (kept as text, encoded per recipient). Quoted-printable encodes
+    line by line, so encoding just those lines gives the very bytes a whole-body
+    encoding of the filled-in part would."""
+
     shared_headers: bytes  # From, Subject, Date, List-Id, ... (CRLF-terminated lines)
-    html: str  # with placeholders
-    text: str  # with placeholders
-    boundary: str
+    text_part: tuple[bytes | str, ...]  # encoded segments (bytes) and placeholder lines (str)
+    html_part: tuple[bytes | str, ...]
+    boundary: bytes
 
     @classmethod
     def build(
@@ -101,7 +115,12 @@ class MessageTemplate:
         ]
         # "=" never occurs in quoted-printable output unescaped, so no body can hold the boundary.
         seed = hashlib.sha256(b"".join(headers)).hexdigest()[:24]
-        return cls(b"".join(headers), html_body, text_body, f"==publisher-{seed}")
+        return cls(
+            b"".join(headers),
+            _segments("text/plain", text_body),
+            _segments("text/html", html_body),
+            f"==publisher-{seed}".encode("ascii"),
+        )
 
     def personalise(self, to: Recipient) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line endings."""
@@ -110,26 +129,54 @@ class MessageTemplate:
             RECIPIENT: html_escape(to.email),
         }
         values_text = {UNSUBSCRIBE_URL: to.unsubscribe_url, RECIPIENT: to.email}
-        headers = b"".join(
-            [
-                encoded_header("To", formataddr((single_line(to.name), to.email))),
-                raw_header("Message-ID", to.message_id),
-                raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"),
-            ]
-        )
-        b = self.boundary.encode("ascii")
+        b = self.boundary
         return b"".join(
             [
                 self.shared_headers,
-                headers,
+                encoded_header("To", formataddr((_line(to.name), to.email))),
+                raw_header("Message-ID", to.message_id),
+                raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"),
                 b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n',
                 b"--" + b + b"\r\n",
-                _part("text/plain", _fill(self.text, values_text)),
+                *_filled(self.text_part, values_text),
                 b"--" + b + b"\r\n",
-                _part("text/html", _fill(self.html, values_html)),
+                *_filled(self.html_part, values_html),
                 b"--" + b + b"--\r\n",
             ]
         )
+
+
+def _segments(content_type: str, body: str) -> tuple[bytes | str, ...]:
+    head = (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    segments: list[bytes | str] = [head]
+    static: list[str] = []
+    for line in lines:
+        if any(p in line for p in PLACEHOLDERS):
+            if static:
+                segments.append(_qp("\n".join(static) + "\n"))
+                static = []
+            segments.append(line + "\n")
+        else:
+            static.append(line)
+    if static:
+        segments.append(_qp("\n".join(static) + "\n"))
+    return tuple(segments)
+
+
+def _filled(segments: tuple[bytes | str, ...], values: dict[str, str]) -> list[bytes]:
+    return [s if isinstance(s, bytes) else _qp(_fill(s, values)) for s in segments]
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable (binascii, in C) with CRLF line ends; ``text`` ends with LF."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", b"\r\n")
 
 
 def html_escape(value: str) -> str:
@@ -142,18 +189,6 @@ def _fill(template: str, values: dict[str, str]) -> str:
     for key, value in values.items():
         template = template.replace(key, value)
     return template
-
-
-def _part(content_type: str, body: str) -> bytes:
-    data = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-    encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    if not encoded.endswith(b"\r\n"):
-        encoded += b"\r\n"
-    return (
-        f'Content-Type: {content_type}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + encoded
 
 
 # RFC 8058 section 4: the signature must cover List-Unsubscribe and List-Unsubscribe-Post.

@@ -205,13 +205,15 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
         text_body=record.text,
     )
 
+    unsubscribe = links.url("unsubscribe/")
+
     def make(sub: Subscriber) -> bytes:
         token = signer.sign("unsubscribe", sub.public_id)
         message = template.personalise(
             Recipient(
                 email=sub.email,
                 name=sub.name,
-                unsubscribe_url=links.url(f"unsubscribe/{token}"),
+                unsubscribe_url=unsubscribe + token,
                 unsubscribe_mailto=f"mailto:{sender_addr}?subject=unsubscribe%20{token}",
                 message_id=f"<{record.key}.{sub.public_id}@{host}>",
             )

@@ -44,12 +44,15 @@ class Handler:
     tried: Counter[str] = field(default_factory=Counter)
     sessions: int = 0
     delay: float = 0.0  # seconds before each DATA reply (a slow server)
+    pipelining: bool = True  # advertise RFC 2920 PIPELINING
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
         with self.lock:
             self.sessions += 1
         session.host_name = hostname
+        if self.pipelining:  # aiosmtpd handles pipelined commands in order, but does not say so
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001

@@ -24,9 +24,10 @@ from tests.mailserver import MailServer
 NOW = datetime(2025, 5, 27, 7, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def server(request):
     with MailServer() as s:
+        s.handler.pipelining = request.param == "pipelining"
         yield s
 
 

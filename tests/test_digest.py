@@ -23,7 +23,7 @@ from publisher import subscribers as audience
 from publisher.checks import GMAIL_CLIP_BYTES, check_message
 from publisher.mail import MessageTemplate, Recipient
 from publisher.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_binary
 
 NOW = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)
 
@@ -209,12 +209,13 @@ def test_checks_catch_a_clipped_html_part_and_a_text_part_without_articles():
 
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory):
+    openssl = require_binary("openssl")
     folder = tmp_path_factory.mktemp("dkim")
     subprocess.run(
-        ["openssl", "genrsa", "-out", str(folder / "key.pem"), "2048"], check=True, capture_output=True
+        [openssl, "genrsa", "-out", str(folder / "key.pem"), "2048"], check=True, capture_output=True
     )
     public = subprocess.run(
-        ["openssl", "rsa", "-in", str(folder / "key.pem"), "-pubout", "-outform", "DER"],
+        [openssl, "rsa", "-in", str(folder / "key.pem"), "-pubout", "-outform", "DER"],
         check=True,
         capture_output=True,
     ).stdout

@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -46,7 +47,7 @@ class LedgerView(Protocol):
 
     def queued(self, digest_id: int, batch: int = ...) -> Iterator[Subscriber]: ...
     def queued_count(self, digest_id: int) -> int: ...
-    def still_active(self, subscriber_id: int) -> bool: ...
+    def status_checker(self) -> AbstractContextManager[Callable[[int], bool]]: ...
     def record(
         self, digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int
     ) -> int: ...
@@ -132,10 +133,11 @@ def send_queued(
         transport: Transport | None = None
         try:
             transport = open_transport()
-            while (sub := jobs.get()) is not None:
-                if stop.is_set():
-                    continue  # drain: the rest stays queued
-                results.put(_deliver(ledger, sub, sender, message_for, transport, policy, limiter, stop))
+            with ledger.status_checker() as active:
+                while (sub := jobs.get()) is not None:
+                    if stop.is_set():
+                        continue  # drain: the rest stays queued
+                    results.put(_deliver(active, sub, sender, message_for, transport, policy, limiter, stop))
         except BaseException as exc:  # a bug, not a delivery failure: stop everything
             stop.set()
             results.put(exc)
@@ -146,24 +148,33 @@ def send_queued(
     threads = [threading.Thread(target=work, name=f"send-{i}", daemon=True) for i in range(workers)]
     for t in threads:
         t.start()
-    writer = _Writer(ledger, digest_id, policy.bounce_limit, report, results, stop, total, progress)
-    pending = ledger.queued(digest_id)
-    try:
-        more = True
-        while more and not stop.is_set():
-            while not jobs.full():  # keep every worker busy ...
-                sub = next(pending, None)
-                if sub is None:
-                    more = False
-                    break
-                jobs.put(sub)
-            writer.flush(wait=0.05)  # ... and commit each outcome as soon as it arrives
-    finally:
-        for _ in threads:
-            jobs.put(None)
-        while any(t.is_alive() for t in threads):
-            writer.flush(wait=0.05)
-        writer.flush(wait=0)
+    with ledger.recorder() as record:
+        writer = _Writer(record, digest_id, policy.bounce_limit, report, results, stop, total, progress)
+        pending = ledger.queued(digest_id)
+        try:
+            more = True
+            while more and not stop.is_set():
+                while not jobs.full():  # keep every worker busy ...
+                    sub = next(pending, None)
+                    if sub is None:
+                        more = False
+                        break
+                    jobs.put(sub)
+                writer.flush(wait=0.05)  # ... and commit each outcome as soon as it arrives
+        except BaseException:
+            stop.set()  # the workers drain their queue without sending
+            raise
+        finally:
+            for _ in threads:
+                while any(t.is_alive() for t in threads):
+                    try:
+                        jobs.put(None, timeout=0.05)
+                        break
+                    except queue.Full:
+                        writer.flush(wait=0)
+            while any(t.is_alive() for t in threads):
+                writer.flush(wait=0.05)
+            writer.flush(wait=0)
     if writer.crash is not None:
         raise writer.crash
     if report.deferred == 0 and not stop.is_set() and ledger.queued_count(digest_id) == 0:
@@ -185,7 +196,7 @@ class _Either:
 
 
 def _deliver(
-    ledger: LedgerView,
+    active: Callable[[int], bool],
     sub: Subscriber,
     sender: str,
     message_for: Callable[[Subscriber], bytes],
@@ -194,7 +205,7 @@ def _deliver(
     limiter: RateLimit,
     stop: _Either,
 ) -> Outcome:
-    if not ledger.still_active(sub.id):
+    if not active(sub.id):  # read now, not when the batch was: an unsubscribe meanwhile wins
         return Outcome(sub.id, "skipped", "no longer subscribed")
     message = message_for(sub)
     attempt = 0
@@ -218,7 +229,7 @@ class _Writer:
 
     def __init__(
         self,
-        ledger: LedgerView,
+        record: Callable[[int, Sequence[Outcome], datetime, int], int],
         digest_id: int,
         bounce_limit: int,
         report: SendReport,
@@ -227,7 +238,7 @@ class _Writer:
         total: int,
         progress: Callable[[int, int], None] | None,
     ) -> None:
-        self.ledger, self.digest_id, self.bounce_limit = ledger, digest_id, bounce_limit
+        self.record, self.digest_id, self.bounce_limit = record, digest_id, bounce_limit
         self.report, self.results, self.stop = report, results, stop
         self.total, self.done, self.progress = total, 0, progress
         self.crash: BaseException | None = None
@@ -247,7 +258,7 @@ class _Writer:
             pass
         if not batch:
             return
-        self.report.bounced += self.ledger.record(self.digest_id, batch, datetime.now(UTC), self.bounce_limit)
+        self.report.bounced += self.record(self.digest_id, batch, datetime.now(UTC), self.bounce_limit)
         for o in batch:
             self._count(o)
         step = max(100, self.total // 10)
