@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -349,13 +350,49 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.option(
+    "--scheduler", "with_scheduler", is_flag=True, help="Also keep the [schedule] timetable in this process."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)
 @click.pass_context
 @handles_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, access_log: bool) -> None:
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    access_log: bool,
+    with_scheduler: bool,
+    log_format: str,
+) -> None:
     """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
-    from publisher import web
+    from publisher import logs, web
 
-    web.serve(_config(ctx), host, port, access_log=access_log)
+    logs.configure(log_format)
+    cfg = _config(ctx)
+    if not with_scheduler:
+        web.serve(cfg, host, port, access_log=access_log)
+        return
+    from publisher import scheduler
+
+    scheduler.triggers(cfg)  # a bad schedule stops here, before anything starts
+    handle = scheduler.start_background(cfg)
+    # uvicorn stops on SIGTERM, then raises the signal again: end with a clean exit
+    # (the finally below stops the scheduler, letting the current message finish).
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        web.serve(cfg, host, port, access_log=access_log)
+    finally:
+        handle.shutdown()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 EXAMPLE_ARTICLE = """\

@@ -79,6 +79,7 @@ def serve(
         server_header=False,
         access_log=access_log,
         log_level="info",
+        log_config=None,  # keep the caller's logging (timestamps or JSON, see publisher.logs)
     )
 
 
