@@ -130,7 +130,13 @@ class FeedSource:
             raise SourceError(f"{self.url}: not a feed ({problem})")
         ids: set[str] = set()
         for i, item in enumerate(parsed.entries):
-            event = self._entry(item, i)
+            try:
+                event = self._entry(item, i)
+            except Exception as exc:  # a parser bug must cost one entry, not the source
+                log.exception("%s entry %d: unexpected error", self.url, i + 1)
+                event = Skipped(
+                    f"{self.url} entry {i + 1}", f"could not be read ({type(exc).__name__}: {exc})"
+                )
             if event.id in ids:
                 yield Skipped(f"{self.url} entry {i + 1}", f"repeats the id of an earlier entry ({event.id})")
                 continue
