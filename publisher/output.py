@@ -53,6 +53,7 @@ class Writer:
         self.dry_run = dry_run
         self.written: list[str] = []  # relative paths whose bytes changed
         self.unchanged: list[str] = []
+        self.removed: list[str] = []  # lazy files of an earlier run that this run no longer has
         self._seen: set[str] = set()
         self._staged: list[tuple[str, Path]] = []  # (temporary file, target)
         self._dirs: set[Path] = set()
@@ -182,7 +183,14 @@ class Writer:
         return self._manifest
 
     def commit(self) -> None:
-        """Make every staged file durable, then rename each over its target."""
+        """Make every staged file durable, then rename each over its target.
+
+        A lazy file that an earlier run made and this run did not (the page of a
+        withdrawn article) is removed, so the web edition holds no stale pages.
+        """
+        gone = sorted(k for k in self._manifest or () if k not in self._seen)
+        if gone:
+            self._manifest_dirty = True
         if self._manifest_dirty and not self.dry_run:
             manifest = self._manifest or {}
             data = json.dumps(
@@ -192,12 +200,18 @@ class Writer:
                 (_write_temporary(self.root / MANIFEST, data.encode(), self._dirs), self.root / MANIFEST)
             )
             self._manifest_dirty = False
-        if not self._staged:
-            return
-        _sync(self.root, [tmp for tmp, _ in self._staged])
-        staged, self._staged = self._staged, []
-        for tmp, target in staged:
-            os.replace(tmp, target)
+        if self._staged:
+            _sync(self.root, [tmp for tmp, _ in self._staged])
+            staged, self._staged = self._staged, []
+            for tmp, target in staged:
+                os.replace(tmp, target)
+        for key in gone:
+            self.removed.append(key)
+            if not self.dry_run:
+                try:
+                    (self.root / key).unlink()
+                except FileNotFoundError:
+                    pass
 
     def abort(self) -> None:
         """Forget the staged files; the old outputs stay as they were."""

@@ -134,3 +134,18 @@ def test_many_lazy_files_are_made_in_parallel_with_the_same_result(
     with Writer(tmp_path / "par") as w:
         w.write_all(changed)
     assert w.written == [] and len(w.unchanged) == 40
+
+
+def test_a_lazy_file_no_longer_produced_is_removed(tmp_path: Path) -> None:
+    with Writer(tmp_path) as w:
+        w.write("articles/a.html", Lazy("a", lambda: "A"))
+        w.write("articles/b.html", Lazy("b", lambda: "B"))
+        w.write("index.html", "plain")
+    with Writer(tmp_path) as w:
+        w.write("articles/a.html", Lazy("a", lambda: "A"))
+        w.write("index.html", "plain")
+    assert w.removed == ["articles/b.html"] and w.written == []
+    assert not (tmp_path / "articles/b.html").exists() and (tmp_path / "articles/a.html").exists()
+    with Writer(tmp_path) as w:
+        w.write("index.html", "plain")  # a run with no lazy files touches none of them
+    assert w.removed == [] and (tmp_path / "articles/a.html").exists()
