@@ -319,9 +319,21 @@ def status(ctx: click.Context) -> None:
             click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
         else:
             click.echo("           last: never run by the scheduler")
-    for source, (seen, newest) in sorted(store.articles.per_source().items()):
-        when = newest.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if newest else "-"
-        click.echo(f"source {source}: {seen} articles seen, newest collected {when}")
+
+    def local(when: datetime | None) -> str:
+        return when.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if when else "never"
+
+    seen_by_source = store.articles.per_source()
+    health = {s.source: s for s in store.sources.all()}
+    for source in sorted(set(seen_by_source) | set(health)):
+        seen, newest = seen_by_source.get(source, (0, None))
+        click.echo(f"source {source}: {seen} articles seen, newest collected {local(newest)}")
+        h = health.get(source)
+        if h is not None:
+            state = "ok" if h.ok else f"FAILING: {h.error}"
+            click.echo(
+                f"           last read: {local(h.checked)} {state}; last success: {local(h.succeeded)}"
+            )
     held = store.meta.lease_holder("publish")
     if held:
         click.echo(f"lock: held by {held[0]}")
