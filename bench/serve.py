@@ -130,7 +130,10 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             ),
         }
-        urls = {"publisher": f"http://127.0.0.1:{ours}/rss.xml", "nginx": f"http://127.0.0.1:{theirs}/rss.xml"}
+        urls = {
+            "publisher": f"http://127.0.0.1:{ours}/rss.xml",
+            "nginx": f"http://127.0.0.1:{theirs}/rss.xml",
+        }
         try:
             results: dict[tuple[str, str], float] = {}
             for name, url in urls.items():
@@ -151,7 +154,9 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
 
-    print(f"GET /rss.xml ({size} bytes), wrk -t1 -c{args.connections} -d{args.seconds}s, loopback, one process each")
+    print(
+        f"GET /rss.xml ({size} bytes), wrk -t1 -c{args.connections} -d{args.seconds}s, loopback, one process each"
+    )
     print(f"{'answer':<8}{'publisher req/s':>18}{'nginx req/s':>14}{'ratio':>8}  goal >= {GOAL}")
     worst = 1.0
     for case in ("200", "304"):

@@ -260,7 +260,9 @@ def status(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
+)
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.pass_context
 @handles_errors

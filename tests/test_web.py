@@ -471,3 +471,11 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     # signal it caught, as a service manager expects.
     assert srv.proc.returncode in (0, -signal.SIGTERM), srv.log.read_text()
     assert "Application shutdown complete" in srv.log.read_text()
+
+
+def test_a_busy_port_is_a_one_line_error(server: Server) -> None:
+    result = _publish(server.site, "serve", "--port", str(server.port), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"publish: cannot listen on 127.0.0.1:{server.port}: Address already in use"
+    )

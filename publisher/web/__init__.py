@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from publisher.config import Config
+from publisher.errors import PublisherError
 from publisher.web.static import CachedFile, FileCache, respond
 
 DYNAMIC_PATHS = ("/subscribe", "/healthz")
@@ -68,18 +69,36 @@ def create_app(config: Config) -> PublisherApp:
 def serve(
     config: Config, host: str | None = None, port: int | None = None, *, access_log: bool = True
 ) -> None:
-    """Run the server until SIGINT/SIGTERM (uvicorn, one process)."""
+    """Run the server until SIGINT/SIGTERM (uvicorn, one process). The socket is bound
+    first, so a busy or forbidden address is a one-line error, not a traceback."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=host or config.server.host,
-        port=port or config.server.port,
-        proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
-        server_header=False,
-        access_log=access_log,
-        log_level="info",
+    host = host or config.server.host
+    port = port if port is not None else config.server.port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except (OSError, OverflowError) as exc:
+        raise PublisherError(
+            f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=host,
+            port=port,
+            proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
+            server_header=False,
+            access_log=access_log,
+            log_level="info",
+        )
     )
+    server.run(sockets=[sock])
 
 
 __all__ = ["create_app", "serve", "PublisherApp"]
