@@ -199,6 +199,16 @@ def test_a_rewritten_file_is_served_within_a_second_and_a_deleted_one_is_gone(se
         time.sleep(0.1)
 
 
+def test_a_file_too_large_for_the_cache_is_streamed(server: Server) -> None:
+    big = server.site / "public" / "big.json"
+    data = b"[" + b"0," * (9 * 1024 * 1024) + b"0]"
+    write_atomic(big, data)
+    r = server.client.get("/big.json")
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["content-type"] == "application/json" and r.headers["etag"]
+    big.unlink()
+
+
 def test_no_path_leaves_the_output_folder(server: Server) -> None:
     public = server.site / "public"
     (public / "leak.toml").symlink_to(server.site / "config.toml")
@@ -245,6 +255,10 @@ def test_subscribe_confirm_digest_and_one_click_unsubscribe(server: Server) -> N
     assert r.status_code == 200 and "Check your inbox" in r.text
     [mail] = wait_for_mails(server.site, address, 1)
     assert mail["Subject"] == "Confirm your subscription to Korea JoongAng Daily"
+    assert mail["From"] == "Korea JoongAng Daily <digest@news.example.com>" and mail["To"] == address
+    assert mail["Date"] and mail["Message-ID"] and mail["Auto-Submitted"] == "auto-generated"
+    assert mail.get_content_type() == "multipart/alternative"
+    assert link_in(mail, "confirm") in mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert status_of(server, address) == "pending"
     confirm = link_in(mail, "confirm")
     assert address not in confirm.lower() and confirm.startswith(server.base + "/confirm/")
@@ -344,10 +358,11 @@ def test_forged_tampered_cross_purpose_and_expired_tokens_change_nothing(server:
     assert status_of(server, "tokens-active@example.com") == "active"
 
 
-def test_tokens_signed_with_the_previous_secret_still_work(server: Server) -> None:
+def test_year_old_unsubscribe_links_signed_with_the_previous_secret_still_work(server: Server) -> None:
     email = "rotated@example.com"
     confirmed(server, email)
-    token = Signer(OLD_SECRET).sign("unsubscribe", public_id(server, email))
+    with mock.patch.object(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 400 * 86400):
+        token = Signer(OLD_SECRET).sign("unsubscribe", public_id(server, email))  # and over a year old
     assert server.client.post(f"/unsubscribe/{token}").status_code == 200
     assert status_of(server, email) == "unsubscribed"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.web.static import CachedFile, FileCache, respond
+from publisher.web.static import CachedFile, FileCache, content_type, respond
 
 DYNAMIC_PATHS = ("/subscribe", "/healthz")
 DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
@@ -47,6 +47,12 @@ class PublisherApp:
                     return
                 if isinstance(found, str):
                     await _redirect(found, send)
+                    return
+                if found is not None:  # too large to keep in memory: streamed
+                    from starlette.responses import FileResponse
+
+                    ctype = content_type(found.name)
+                    await FileResponse(found, media_type=ctype)(scope, receive, send)
                     return
         await self.views(scope, receive, send)  # routes, 404 pages and the lifespan
 

@@ -197,10 +197,7 @@ class Views:
         assert found.subscriber is not None
         done = found.subscriber.status == "active"
         return self.page(
-            "confirm.html",
-            heading="You are subscribed" if done else "Confirm your subscription",
-            done=done,
-            action=request.url.path,
+            "confirm.html", heading="You are subscribed" if done else "Confirm your subscription", done=done
         )
 
     async def confirm(self, request: Request) -> Response:
@@ -211,7 +208,7 @@ class Views:
         found = await run_in_threadpool(self.signup.confirm, request.path_params["token"])
         if not found.ok:
             return self.bad_link()
-        return self.page("confirm.html", heading="You are subscribed", done=True, action="")
+        return self.page("confirm.html", heading="You are subscribed", done=True)
 
     async def unsubscribe_page(self, request: Request) -> Response:
         assert self.signup is not None
@@ -221,10 +218,7 @@ class Views:
         assert found.subscriber is not None
         done = found.subscriber.status == "unsubscribed"
         return self.page(
-            "unsubscribe.html",
-            heading="You are unsubscribed" if done else "Unsubscribe",
-            done=done,
-            action=request.url.path,
+            "unsubscribe.html", heading="You are unsubscribed" if done else "Unsubscribe", done=done
         )
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -235,7 +229,7 @@ class Views:
         found = await run_in_threadpool(self.signup.unsubscribe, request.path_params["token"])
         if not found.ok:
             return self.bad_link()
-        return self.page("unsubscribe.html", heading="You are unsubscribed", done=True, action="")
+        return self.page("unsubscribe.html", heading="You are unsubscribed", done=True)
 
     async def healthz(self, request: Request) -> Response:
         assert self.store is not None
