@@ -10,6 +10,7 @@ import signal
 import socket
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -432,6 +433,15 @@ def test_at_most_three_confirmation_mails_per_address_an_hour(server: Server) ->
     assert len(mails_to(server.site, email)) == 3
 
 
+def test_the_address_limit_holds_under_concurrent_requests(server: Server) -> None:
+    email = "stampede@example.com"
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = sorted(pool.map(lambda _: subscribe(server, email).status_code, range(10)))
+    assert codes == [200] * 3 + [429] * 7
+    time.sleep(0.5)
+    assert len(wait_for_mails(server.site, email, 3)) == 3
+
+
 def test_one_client_is_limited_across_addresses(server: Server) -> None:
     client = new_client()
     codes = [subscribe(server, f"client-{i}@example.com", client).status_code for i in range(8)]
@@ -494,3 +504,11 @@ def test_a_busy_port_is_a_one_line_error(server: Server) -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         f"publish: cannot listen on 127.0.0.1:{server.port}: Address already in use"
     )
+
+
+def test_other_methods_are_refused_with_allow(server: Server) -> None:
+    r = server.client.put("/subscribe")
+    assert r.status_code == 405 and set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    r = server.client.delete("/rss.xml")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+    assert (server.site / "public" / "rss.xml").exists()

@@ -54,16 +54,20 @@ class PublisherApp:
                     ctype = content_type(found.name)
                     await FileResponse(found, media_type=ctype)(scope, receive, send)
                     return
+        elif scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS:
+            if not scope["path"].startswith(DYNAMIC_PREFIXES) and self.files.get(scope["path"]) is not None:
+                await _answer(405, [(b"allow", b"GET, HEAD")], send)
+                return
         await self.views(scope, receive, send)  # routes, 404 pages and the lifespan
 
 
 async def _redirect(location: str, send: Any) -> None:
+    await _answer(301, [(b"location", location.encode("utf-8"))], send)
+
+
+async def _answer(status: int, headers: list[tuple[bytes, bytes]], send: Any) -> None:
     await send(
-        {
-            "type": "http.response.start",
-            "status": 301,
-            "headers": [(b"location", location.encode("utf-8")), (b"content-length", b"0")],
-        }
+        {"type": "http.response.start", "status": status, "headers": [*headers, (b"content-length", b"0")]}
     )
     await send({"type": "http.response.body", "body": b""})
 

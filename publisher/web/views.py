@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -255,11 +255,7 @@ class Views:
             return self.page(
                 "error.html",
                 405,
-                headers={
-                    "allow": exc.headers.get("allow", "")
-                    if isinstance(exc, HTTPException) and exc.headers
-                    else ""
-                },
+                headers={"allow": allowed(exc)},
                 heading="Method not allowed",
                 message="This address does not accept that kind of request.",
                 offer_subscribe=False,
@@ -271,6 +267,11 @@ class Views:
             message="Please try again later.",
             offer_subscribe=False,
         )
+
+
+def allowed(exc: Exception) -> str:
+    headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
+    return next((v for k, v in headers.items() if k.lower() == "allow"), "")
 
 
 async def read_form(request: Request) -> dict[str, list[str]] | None:
@@ -286,15 +287,27 @@ async def read_form(request: Request) -> dict[str, list[str]] | None:
         return {}
 
 
+def by_method(
+    get: Callable[[Request], Awaitable[Response]], post: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """One route, two views: GET (and HEAD) show, POST acts; a 405 lists both."""
+
+    async def view(request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(request)
+
+    return view
+
+
 def build(config: Config) -> Starlette:
     views = Views(config)
     routes = [
-        Route("/subscribe", views.subscribe_form, methods=["GET"]),
-        Route("/subscribe", views.subscribe, methods=["POST"]),
-        Route("/confirm/{token}", views.confirm_page, methods=["GET"]),
-        Route("/confirm/{token}", views.confirm, methods=["POST"]),
-        Route("/unsubscribe/{token}", views.unsubscribe_page, methods=["GET"]),
-        Route("/unsubscribe/{token}", views.unsubscribe, methods=["POST"]),
+        Route("/subscribe", by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
+        Route("/confirm/{token}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
+        Route(
+            "/unsubscribe/{token}",
+            by_method(views.unsubscribe_page, views.unsubscribe),
+            methods=["GET", "POST"],
+        ),
         Route("/healthz", views.healthz, methods=["GET"]),
     ]
     app = Starlette(
