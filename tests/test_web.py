@@ -487,10 +487,13 @@ def test_an_invalid_address_is_refused_with_the_form_again(server: Server) -> No
     )
 
 
-def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_serve_listens_where_server_config_says_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     site = make_site(tmp_path / "site", port)
-    srv = Server(site, port)
+    config = site / "config.toml"
+    config.write_text(config.read_text().replace("port = 8000", f"port = {port}"))
+    srv = Server(site, port, port_flag=False)  # no --port: [server] host and port
+    assert srv.client.get("/healthz").json()["status"] == "ok"
     srv.stop()
     # uvicorn finishes the lifespan (mails already promised go out), then exits by the
     # signal it caught, as a service manager expects.
