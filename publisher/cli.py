@@ -12,7 +12,8 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def _config(ctx: click.Context) -> configuration.Config:
 
 def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
     cfg = _config(ctx)
-    report = pipeline.run(cfg, options, steps=steps)
+    with _progress_bar() as progress:
+        report = pipeline.run(cfg, dataclasses.replace(options, progress=progress), steps=steps)
     if as_json:
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
@@ -84,6 +86,30 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
         and not (report.collect.new or report.collect.unchanged or report.collect.updated)
     ):
         sys.exit(1)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar while sending, on a terminal only (logs and CI stay quiet)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        state: dict[str, Any] = {"task": None, "done": 0}
+
+        def update(done: int, total: int) -> None:
+            if state["task"] is None:
+                state["task"] = bar.add_task("sending", total=total)
+            elif done < state["done"]:  # the next unfinished digest
+                bar.reset(state["task"], total=total)
+            state["done"] = done
+            bar.update(state["task"], completed=done, total=total)
+
+        yield update
 
 
 def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
@@ -100,7 +126,10 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         c = r.collect
         lines.append(
             f"{prefix}articles: {c.new} new, {c.updated} updated, {c.unchanged} unchanged, "
-            f"{c.skipped} skipped" + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            f"{c.skipped} skipped"
+            + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            + (f", {c.embargoed} embargoed" if c.embargoed else "")
+            + (f", {len(c.failed_sources)} sources failed" if c.failed_sources else "")
         )
     if r.files_written or r.files_unchanged:
         lines.append(
@@ -108,6 +137,7 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         )
     if r.digest:
         lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+    lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
     if d.sent or d.failed or d.deferred or d.skipped:
         where = (
@@ -115,7 +145,11 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
             if cfg.delivery.transport == "maildir"
             else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
         )
-        lines.append(f"delivered: {d.sent} sent, {d.failed} failed, {d.deferred} queued for retry ({where})")
+        lines.append(
+            f"delivered: {d.sent} sent, {d.deferred} queued for retry, {d.failed} failed ({where})"
+            + (f"; {d.bounced} addresses suppressed as bounced" if d.bounced else "")
+            + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
+        )
     elif not r.digest:
         lines.append("digest: nothing new to send")
     return "\n".join(lines)
@@ -240,22 +274,75 @@ def subscribers_export(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)
+@click.pass_context
+@handles_errors
+def run(ctx: click.Context, log_format: str) -> None:
+    """Run the scheduler: collect and send the digest on the [schedule] timetable.
+
+    Stops cleanly on SIGTERM or SIGINT (the message being sent is finished first)."""
+    from publisher import logs, scheduler
+
+    logs.configure(log_format)
+    sys.exit(scheduler.run_forever(_config(ctx)))
+
+
+@main.command()
 @click.pass_context
 @handles_errors
 def status(ctx: click.Context) -> None:
-    """Counts of articles, subscribers, digests and deliveries."""
+    """Last runs, next scheduled runs, counts of articles, subscribers and deliveries."""
     from datetime import UTC, datetime
 
+    from publisher import scheduler
+
+    cfg = _config(ctx)
     store = _store(ctx)
+    holder = scheduler.scheduler_holder(store)
+    click.echo(f"scheduler: {'running (' + holder + ')' if holder else 'not running'}")
+    runs = {r.job: r for r in store.runs.last()}
+    for plan in scheduler.timetable(cfg, store):
+        when = plan.next_run.strftime("%Y-%m-%d %H:%M:%S %Z") if plan.next_run else "-"
+        line = f"  {plan.job:8} {plan.schedule or 'disabled':14} next: {when}"
+        if plan.next_run and not holder:
+            line += " (when publish run is running)"
+        click.echo(line)
+        last = runs.get(plan.job)
+        if last:
+            started = last.started.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+            click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
+        else:
+            click.echo("           last: never run by the scheduler")
+    for source, (seen, newest) in sorted(store.articles.per_source().items()):
+        when = newest.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if newest else "-"
+        click.echo(f"source {source}: {seen} articles seen, newest collected {when}")
+    held = store.meta.lease_holder("publish")
+    if held:
+        click.echo(f"lock: held by {held[0]}")
     counts = store.articles.counts(datetime.now(UTC))
     subs = store.subscribers.counts()
     deliveries = store.ledger.delivery_counts()
     click.echo(f"articles: {counts['articles']} stored, {counts['published']} published")
     click.echo("subscribers: " + ", ".join(f"{v} {k}" for k, v in subs.items()))
     click.echo(f"digests: {counts['digests']}")
-    click.echo("deliveries: " + (", ".join(f"{v} {k}" for k, v in sorted(deliveries.items())) or "none"))
+    click.echo(f"deliveries: {_delivery_counts(deliveries)}")
     for d in store.ledger.all_digests()[:5]:
-        click.echo(f"  {d.key}  {d.status:8} {d.subject}")
+        click.echo(
+            f"  {d.key}  {d.status:8} {_delivery_counts(store.ledger.delivery_counts(d.id))}  {d.subject}"
+        )
+
+
+def _delivery_counts(counts: dict[str, int]) -> str:
+    """sent / queued / failed (and skipped when any), in that order."""
+    shown = [f"{counts.get(k, 0)} {k}" for k in ("sent", "queued", "failed")]
+    if counts.get("skipped"):
+        shown.append(f"{counts['skipped']} skipped")
+    return ", ".join(shown)
 
 
 @main.command()

@@ -48,12 +48,25 @@ class SourceConfig:
     pattern: list[str] = _h(["**/*.txt", "**/*.md"], "directory: glob patterns of files.")
     url: str = _h("", "feed: the RSS/Atom URL to fetch.")
     category: str = _h("", "Category given to every article of this source that has none.")
-    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.")
+    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.", minimum=1)
+    max_feed_bytes: int = _h(10 * 1024 * 1024, "feed: a larger download fails the source.", minimum=1)
+    timeout: float = _h(
+        20.0, "feed: seconds to wait for the server (the whole fetch: 3 times this).", minimum=0.1
+    )
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = _h("sqlite:///publisher.db", "SQLAlchemy URL; a relative SQLite path is beside config.toml.")
+    lease: int = _h(
+        60,
+        "Seconds the site's lock (and the scheduler's lease) lasts unless its holder renews it; "
+        "a killed holder's lock is taken over after this.",
+        minimum=3,
+    )
+    lock_wait: float = _h(
+        10.0, "Seconds a command waits for another writer of the site to finish before giving up.", minimum=0
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,11 @@ class OutputConfig:
 @dataclass(frozen=True)
 class FeedsConfig:
     items: int = _h(50, "Newest N articles per feed.", minimum=1)
+    websub_hub: str = _h(
+        "", "WebSub hub URL: feeds carry rel=hub and changed feeds are announced to it.", check="url?"
+    )
+    icon: str = _h("", "Small square icon (URL, or path under base_url) for feeds; empty: none.")
+    logo: str = _h("", "Wide logo image (URL, or path under base_url) for feeds; empty: none.")
 
 
 @dataclass(frozen=True)
@@ -95,12 +113,32 @@ class DeliveryConfig:
     transport: str = _h("maildir", '"maildir" or "smtp".', choices=("maildir", "smtp"))
     maildir: Path = _h(Path("outbox"), "Maildir the maildir transport delivers into.", path=True)
     smtp: SmtpConfig = field(default_factory=SmtpConfig, metadata={"help": "SMTP transport."})
+    retries: int = _h(3, "Tries again after a temporary (4xx) failure before leaving it queued.", minimum=0)
+    retry_delay: float = _h(2.0, "Seconds before the first retry; doubles for each further one.", minimum=0)
+    bounce_limit: int = _h(
+        3, "Hard (5xx) failures before an address is marked bounced; 5.1.1 bounces at once.", minimum=1
+    )
+    dkim_selector: str = _h("", "DKIM selector; with dkim_domain and dkim_key_file: sign every digest.")
+    dkim_domain: str = _h("", "DKIM signing domain (d=), usually the From address's domain.")
+    dkim_key_file: Path | None = _h(
+        None, "PEM file with the DKIM private key (RSA, 2048 bits or more).", path=True
+    )
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    collect: str = _h("*/15 * * * *", "Cron (site timezone): collect and rebuild feeds.")
-    digest: str = _h("0 7 * * *", "Cron (site timezone): send the digest.")
+    collect: str = _h(
+        "*/15 * * * *",
+        "Cron (site timezone): collect and rebuild feeds. Standard 5 fields; a 6-field form "
+        'with a leading seconds field (e.g. `*/2 * * * * *`) exists for tests; `""` disables the job.',
+    )
+    digest: str = _h("0 7 * * *", "Cron (site timezone): collect, rebuild feeds and send the digest.")
+    grace: int = _h(
+        3600,
+        "Seconds a run missed while no scheduler ran may be late: it then runs once on start; "
+        "a run missed by more is skipped and logged.",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True)
@@ -204,7 +242,20 @@ def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
     config = Config(path=cfg_path, root=root, **kwargs)
     for i, source in enumerate(config.sources):
         _check_source(cfg_path, i, source)
+    _check_dkim(cfg_path, config.delivery)
     return config
+
+
+def _check_dkim(cfg_path: Path, delivery: DeliveryConfig) -> None:
+    keys = {
+        "dkim_selector": delivery.dkim_selector,
+        "dkim_domain": delivery.dkim_domain,
+        "dkim_key_file": delivery.dkim_key_file,
+    }
+    given = [k for k, v in keys.items() if v]
+    if given and len(given) != len(keys):
+        missing = next(k for k in keys if k not in given)
+        raise ConfigError(cfg_path, f"delivery.{missing}", f"required for DKIM signing (set with {given[0]})")
 
 
 def _check_source(cfg_path: Path, i: int, source: SourceConfig) -> None:
@@ -285,7 +336,7 @@ class _Reader:
                 raise ConfigError(
                     self.cfg_path, where, f"unknown timezone {item!r} (use an IANA name such as Asia/Seoul)"
                 ) from None
-        elif check == "url":
+        elif check == "url" or (check == "url?" and item):
             _check_url(self.cfg_path, where, item)
         elif check == "address":
             _check_address(self.cfg_path, where, item)

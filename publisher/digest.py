@@ -2,8 +2,11 @@
 
 Selection: published articles no earlier digest carried, newest first; the newest
 ``max_articles`` are shown, grouped by category, the rest are counted ("N more on
-the site") so they do not spill into tomorrow's digest. Rendering happens once per
-digest: Jinja2 renders the HTML and text templates with placeholders for the
+the site") so they do not spill into tomorrow's digest. Articles an earlier digest
+showed and that were corrected since are never sent again as new: they fill the
+remaining room in an "Updated" section (they never make a digest on their own).
+
+Rendering happens once per digest: Jinja2 renders the HTML and text templates with placeholders for the
 personal fields, premailer inlines the stylesheet once (network access off: no
 article can make the publisher fetch a URL), and ``publisher.mail`` fills in each
 recipient.
@@ -13,9 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+import cssutils
 from premailer import Premailer
 
 from publisher import mail
@@ -25,6 +29,8 @@ from publisher.models import StoredArticle
 from publisher.render import environment
 from publisher.text import single_line
 
+log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 UNCATEGORISED = "More news"
 
 
@@ -32,6 +38,7 @@ UNCATEGORISED = "More news"
 class Selection:
     shown: list[StoredArticle]
     hidden: list[StoredArticle]
+    updated: list[StoredArticle] = field(default_factory=list)  # corrections of sent articles
 
     @property
     def empty(self) -> bool:
@@ -45,8 +52,12 @@ class RenderedDigest:
     text: str
 
 
-def select(candidates: Sequence[StoredArticle], max_articles: int) -> Selection:
-    return Selection(list(candidates[:max_articles]), list(candidates[max_articles:]))
+def select(
+    candidates: Sequence[StoredArticle], max_articles: int, corrected: Sequence[StoredArticle] = ()
+) -> Selection:
+    shown = list(candidates[:max_articles])
+    room = max_articles - len(shown) if shown else 0
+    return Selection(shown, list(candidates[max_articles:]), list(corrected[:room]))
 
 
 def group(articles: Sequence[StoredArticle]) -> list[tuple[str, list[StoredArticle]]]:
@@ -62,7 +73,17 @@ def group(articles: Sequence[StoredArticle]) -> list[tuple[str, list[StoredArtic
     return named
 
 
-def render(config: Config, selection: Selection, key: str, now: datetime) -> RenderedDigest:
+def render(
+    config: Config,
+    selection: Selection,
+    key: str,
+    now: datetime,
+    *,
+    unsubscribe_url: str = mail.UNSUBSCRIBE_URL,
+    recipient: str = mail.RECIPIENT,
+) -> RenderedDigest:
+    """Render and inline the digest once, with placeholders for the personal fields
+    (or, given them, one recipient's own copy: the reference a check compares with)."""
     links = Links(config.site.base_url)
     env = environment(config.templates_dir)
     local = now.astimezone(config.tz)
@@ -73,12 +94,13 @@ def render(config: Config, selection: Selection, key: str, now: datetime) -> Ren
         "date": date,
         "articles": selection.shown,
         "groups": group(selection.shown),
+        "updated": selection.updated,
         "more": len(selection.hidden),
         "url": links.article,
         "site_url": links.base,
         "browser_url": links.digest(key),
-        "unsubscribe_url": mail.UNSUBSCRIBE_URL,
-        "recipient": mail.RECIPIENT,
+        "unsubscribe_url": unsubscribe_url,
+        "recipient": recipient,
         "postal_address": config.digest.postal_address,
     }
     subject_env = environment(config.templates_dir, autoescape=False)
@@ -88,9 +110,22 @@ def render(config: Config, selection: Selection, key: str, now: datetime) -> Ren
     return RenderedDigest(subject, inline_css(html), text)
 
 
+class _OfflinePremailer(Premailer):  # type: ignore[misc]
+    """premailer whose CSS parser fetches nothing: ``allow_network=False`` covers
+    ``<link>`` but not ``@import``, which cssutils would otherwise fetch itself."""
+
+    def _parse_css_string(self, css_body: str, validate: bool = True) -> object:
+        return cssutils.CSSParser(fetcher=_fetch_nothing, validate=validate).parseString(css_body)
+
+
+def _fetch_nothing(url: str) -> tuple[None, str]:
+    log.warning("digest: not fetching %s (the digest's CSS may not load anything)", url)
+    return None, ""
+
+
 def inline_css(html: str) -> str:
     """Inline the stylesheet into style attributes; media queries stay in a style block."""
-    return Premailer(
+    return _OfflinePremailer(
         html,
         allow_network=False,
         keep_style_tags=False,

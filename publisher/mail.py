@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import html
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
 
+import dkim
+
+from publisher.errors import PublisherError
 from publisher.text import single_line
 
 UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
@@ -29,15 +32,39 @@ PLACEHOLDERS = (UNSUBSCRIBE_URL, RECIPIENT)
 _SMTP = policy.SMTP
 
 
+def _line(value: str) -> str:
+    """``single_line``, with a fast path for the usual value that already is one."""
+    if value.isprintable() and "  " not in value and value == value.strip():
+        return value
+    return single_line(value)
+
+
 def encoded_header(name: str, value: str) -> bytes:
     """One header line, folded and RFC 2047-encoded where it is not ASCII."""
-    folded = _SMTP.header_factory(name, single_line(value)).fold(policy=_SMTP)
+    value = _line(value)
+    if value.isascii():
+        return _fold_ascii(name, value)
+    folded = _SMTP.header_factory(name, value).fold(policy=_SMTP)
     return folded.encode("ascii")
+
+
+def _fold_ascii(name: str, value: str, width: int = 78) -> bytes:
+    """Fold at spaces, never right after the colon (the standard library's folder
+    sometimes moves the whole value to a continuation line)."""
+    lines, line = [], f"{name}:"
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > width and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def raw_header(name: str, value: str) -> bytes:
     """An ASCII header we composed ourselves (ids, URLs): no encoding, one line."""
-    value = single_line(value)
+    if not (value.isascii() and value.isprintable()):
+        value = single_line(value)
     value.encode("ascii")  # raises on anything we did not expect
     return f"{name}: {value}\r\n".encode("ascii")
 
@@ -53,10 +80,16 @@ class Recipient:
 
 @dataclass(frozen=True)
 class MessageTemplate:
+    """One digest's message, encoded once: shared headers, and each body part as
+    quoted-printable segments already final, except the few lines that hold a
+    placeholder (kept as text, encoded per recipient). Quoted-printable encodes
+    line by line, so encoding just those lines gives the very bytes a whole-body
+    encoding of the filled-in part would."""
+
     shared_headers: bytes  # From, Subject, Date, List-Id, ... (CRLF-terminated lines)
-    html: str  # with placeholders
-    text: str  # with placeholders
-    boundary: str
+    text_part: tuple[bytes | str, ...]  # encoded segments (bytes) and placeholder lines (str)
+    html_part: tuple[bytes | str, ...]
+    boundary: bytes
 
     @classmethod
     def build(
@@ -80,36 +113,76 @@ class MessageTemplate:
             raw_header("MIME-Version", "1.0"),
             *(raw_header(k, v) for k, v in (extra_headers or {}).items()),
         ]
-        seed = hashlib.sha256((html_body + text_body).encode("utf-8")).hexdigest()[:24]
-        return cls(b"".join(headers), html_body, text_body, f"==publisher-{seed}")
+        # "=" never occurs in quoted-printable output unescaped, so no body can hold the boundary.
+        seed = hashlib.sha256(b"".join(headers)).hexdigest()[:24]
+        return cls(
+            b"".join(headers),
+            _segments("text/plain", text_body),
+            _segments("text/html", html_body),
+            f"==publisher-{seed}".encode("ascii"),
+        )
 
     def personalise(self, to: Recipient) -> bytes:
         """The complete RFC 5322 message for one recipient, CRLF line endings."""
         values_html = {
-            UNSUBSCRIBE_URL: html.escape(to.unsubscribe_url),
-            RECIPIENT: html.escape(to.email),
+            UNSUBSCRIBE_URL: html_escape(to.unsubscribe_url),
+            RECIPIENT: html_escape(to.email),
         }
         values_text = {UNSUBSCRIBE_URL: to.unsubscribe_url, RECIPIENT: to.email}
-        headers = b"".join(
-            [
-                encoded_header("To", formataddr((single_line(to.name), to.email))),
-                raw_header("Message-ID", to.message_id),
-                raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"),
-            ]
-        )
-        b = self.boundary.encode("ascii")
+        b = self.boundary
         return b"".join(
             [
                 self.shared_headers,
-                headers,
+                encoded_header("To", formataddr((_line(to.name), to.email))),
+                raw_header("Message-ID", to.message_id),
+                raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"),
                 b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n',
                 b"--" + b + b"\r\n",
-                _part("text/plain", _fill(self.text, values_text)),
+                *_filled(self.text_part, values_text),
                 b"--" + b + b"\r\n",
-                _part("text/html", _fill(self.html, values_html)),
+                *_filled(self.html_part, values_html),
                 b"--" + b + b"--\r\n",
             ]
         )
+
+
+def _segments(content_type: str, body: str) -> tuple[bytes | str, ...]:
+    head = (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    segments: list[bytes | str] = [head]
+    static: list[str] = []
+    for line in lines:
+        if any(p in line for p in PLACEHOLDERS):
+            if static:
+                segments.append(_qp("\n".join(static) + "\n"))
+                static = []
+            segments.append(line + "\n")
+        else:
+            static.append(line)
+    if static:
+        segments.append(_qp("\n".join(static) + "\n"))
+    return tuple(segments)
+
+
+def _filled(segments: tuple[bytes | str, ...], values: dict[str, str]) -> list[bytes]:
+    return [s if isinstance(s, bytes) else _qp(_fill(s, values)) for s in segments]
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable (binascii, in C) with CRLF line ends; ``text`` ends with LF."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def html_escape(value: str) -> str:
+    """Escape as lxml (under premailer) serialises: a value filled in later is byte
+    for byte what a full render of the same recipient would have produced."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -118,13 +191,60 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return template
 
 
-def _part(content_type: str, body: str) -> bytes:
-    data = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-    encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    if not encoded.endswith(b"\r\n"):
-        encoded += b"\r\n"
-    return (
-        f'Content-Type: {content_type}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + encoded
+# RFC 8058 section 4: the signature must cover List-Unsubscribe and List-Unsubscribe-Post.
+DKIM_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"MIME-Version",
+    b"Content-Type",
+)
+
+
+class DkimSigner:
+    """Signs finished messages (rsa-sha256, relaxed/relaxed) with the site's DKIM key."""
+
+    def __init__(self, selector: str, domain: str, key: bytes) -> None:
+        self.selector = selector.encode("ascii")
+        self.domain = domain.encode("ascii")
+        self.key = key
+
+    @classmethod
+    def from_file(cls, selector: str, domain: str, path: Path) -> DkimSigner:
+        try:
+            key = Path(path).read_bytes()
+        except OSError as exc:
+            raise PublisherError(
+                f"cannot read the DKIM key {path} ([delivery] dkim_key_file): {exc.strerror}"
+            ) from None
+        signer = cls(selector, domain, key)
+        try:
+            signer.sign(b"From: a@b\r\nSubject: test\r\n\r\nkey check\r\n")
+        except Exception as exc:  # dkimpy raises several types for an unusable key
+            raise PublisherError(
+                f"{path} ([delivery] dkim_key_file) is not a usable DKIM key: {exc}"
+            ) from None
+        return signer
+
+    def sign(self, message: bytes) -> bytes:
+        header = dkim.sign(
+            message,
+            self.selector,
+            self.domain,
+            self.key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            signature_algorithm=b"rsa-sha256",
+            include_headers=[h for h in DKIM_HEADERS if _has_header(message, h)],
+            linesep=b"\r\n",
+        )
+        return header + message
+
+
+def _has_header(message: bytes, name: bytes) -> bool:
+    head = message.split(b"\r\n\r\n", 1)[0].lower()
+    return head.startswith(name.lower() + b":") or (b"\r\n" + name.lower() + b":") in head

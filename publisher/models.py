@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class Article:
     credits: tuple[str, ...] = ()
     url: str | None = None  # the article's own canonical URL, when the source has one
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         """A digest of everything a reader sees: equal hashes mean nothing changed."""
         payload = json.dumps(
@@ -68,6 +69,7 @@ class StoredArticle:
     updated: datetime  # last content change (equals published until one happens)
     first_seen: datetime
     withdrawn: bool = False
+    content_hash: str = ""  # the hash of the source's version, as collect stored it
 
     @property
     def id(self) -> str:
@@ -87,6 +89,18 @@ class Subscriber:
     status: str = "active"  # pending | active | unsubscribed | bounced
     created: datetime | None = None
     changed: datetime | None = None  # last status change
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one delivery: ``status`` is sent, failed, skipped or queued
+    (a temporary failure, left for a retry); ``bounce`` says how a failure counts
+    against the address: "now" (no such user), "count" (other hard failure) or ""."""
+
+    subscriber_id: int
+    status: str
+    error: str | None = None
+    bounce: str = ""
 
 
 @dataclass

@@ -7,26 +7,27 @@ web server call ``run`` (or one of its steps) and print or log the report.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from publisher import digest as digests
-from publisher import feeds, site
+from publisher import feeds, site, websub
+from publisher.checks import Check, check_message
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
-from publisher.delivery import open_transport
-from publisher.delivery.sender import SendReport, send_queued
-from publisher.errors import LockBusy, UsageError
+from publisher.delivery import transports
+from publisher.delivery.sender import SendPolicy, SendReport, send_queued
+from publisher.errors import UsageError
+from publisher.leases import Lease, Stopped
 from publisher.links import Links
-from publisher.mail import MessageTemplate, Recipient
+from publisher.mail import DkimSigner, MessageTemplate, Recipient
 from publisher.models import Subscriber
 from publisher.output import Writer
 from publisher.store import Store
@@ -39,6 +40,10 @@ class Options:
     dry_run: bool = False
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
+    progress: Callable[[int, int], None] | None = None  # (done, total) while sending
+    lock_wait: float | None = None  # seconds to wait for another writer; None: store.lock_wait
+    what: str = "publish now"  # who holds the lock, as others are told
+    stop: threading.Event | None = None  # set: finish the current message, then stop
 
 
 @dataclass
@@ -50,6 +55,10 @@ class RunReport:
     digest_articles: int = 0
     delivery: SendReport = field(default_factory=SendReport)
     dry_run: bool = False
+    checks: list[Check] = field(default_factory=list)  # --dry-run / --preview: the editor's checks
+
+
+PREVIEW_READER = Subscriber(0, "preview", "reader@example.com", "A Reader")
 
 
 def run(
@@ -57,7 +66,12 @@ def run(
 ) -> RunReport:
     report = RunReport(dry_run=options.dry_run)
     now = datetime.now(UTC)
-    with open_store(config, dry_run=options.dry_run) as store, site_lock(store, dry_run=options.dry_run):
+    wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
+    lock = {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
+    with (
+        open_store(config, dry_run=options.dry_run) as store,
+        site_lock(store, dry_run=options.dry_run, **lock),
+    ):
         if "collect" in steps:
             report.collect = collect(config, store, now)
         if "digest" in steps and options.email:
@@ -65,7 +79,7 @@ def run(
         if "feeds" in steps or "digest" in steps:
             write_outputs(config, store, now, options, report)
         if "digest" in steps and options.email and not options.dry_run and not options.preview:
-            deliver(config, store, report)
+            deliver(config, store, report, options.progress, options.stop)
     return report
 
 
@@ -100,7 +114,11 @@ def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
 
 def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
     """Select and render the next digest; record it and its queue unless previewing."""
-    selection = digests.select(store.articles.not_yet_in_digest(now), config.digest.max_articles)
+    selection = digests.select(
+        store.articles.not_yet_in_digest(now),
+        config.digest.max_articles,
+        store.articles.corrected_since_digest(now),
+    )
     if selection.empty and config.digest.skip_if_empty:
         return
     day = now.astimezone(config.tz).strftime("%Y-%m-%d")
@@ -111,48 +129,63 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
             fh.write(site.archived(rendered.html, Links(config.site.base_url)))
     if options.dry_run or options.preview:
         report.digest, report.digest_articles = key, len(selection.shown)
+        draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
+        sample = message_maker(config, store, draft)(PREVIEW_READER)
+        links = Links(config.site.base_url)
+        shown = selection.shown + selection.updated
+        report.checks = check_message(sample, [a.title for a in shown], [links.article(a) for a in shown])
         return
-    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown]
-    items += [DigestItem(a.id, a.article.content_hash, False) for a in selection.hidden]
+    items = [DigestItem(a.id, a.content_hash, True) for a in selection.shown + selection.updated]
+    items += [DigestItem(a.id, a.content_hash, False) for a in selection.hidden]
     record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
     report.digest, report.digest_articles = record.key, len(selection.shown)
 
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
-    writer = Writer(config.output.dir, dry_run=options.dry_run)
-    newest = store.articles.published(now, limit=config.feeds.items)
-    for path, data in feeds.build(config, newest).items():
-        writer.write(path, data)
-    pages = site.build(config, store.articles.published(now), store.ledger.all_digests())
-    for path, html in pages.items():
-        writer.write(path, html)
+    published = store.articles.published(now)
+    with Writer(config.output.dir, dry_run=options.dry_run) as writer:  # commits all files at the end
+        changed_feeds = [
+            path for path, data in feeds.build(config, published).items() if writer.write(path, data)
+        ]
+        writer.write_all(site.build(config, published, store.ledger.all_digests()).items())
     report.files_written = writer.written
     report.files_unchanged = len(writer.unchanged)
+    if config.feeds.websub_hub and changed_feeds and not options.dry_run:
+        links = Links(config.site.base_url)
+        websub.announce(config.feeds.websub_hub, [links.url(path) for path in changed_feeds])
 
 
 def deliver(
-    config: Config, store: Store, report: RunReport, progress: Callable[[], None] | None = None
+    config: Config,
+    store: Store,
+    report: RunReport,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Send every queued delivery of every unfinished digest, oldest digest first."""
+    """Send every queued delivery of every unfinished digest, oldest digest first.
+
+    Once ``stop`` is set, the messages in flight finish, the rest stay queued for the
+    next run, and ``Stopped`` is raised."""
     pending = store.ledger.unfinished()
     if not pending:
         return
-    transport = open_transport(config.delivery)
-    try:
-        for record in pending:
-            part = send_queued(
-                store.ledger,
-                record.id,
-                parseaddr(config.digest.from_)[1],
-                message_maker(config, store, record),
-                transport,
-                progress,
-            )
-            for name in ("sent", "failed", "deferred", "skipped"):
-                setattr(report.delivery, name, getattr(report.delivery, name) + getattr(part, name))
-            report.delivery.errors += part.errors
-    finally:
-        transport.close()
+    factory, workers = transports(config.delivery)
+    d = config.delivery
+    policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
+    for record in pending:
+        part = send_queued(
+            store.ledger,
+            record.id,
+            parseaddr(config.digest.from_)[1],
+            message_maker(config, store, record),
+            factory,
+            policy,
+            progress,
+            stop,
+        )
+        report.delivery.add(part)
+        if stop is not None and stop.is_set():
+            raise Stopped()
 
 
 def message_maker(config: Config, store: Store, record: DigestRecord) -> Callable[[Subscriber], bytes]:
@@ -161,6 +194,8 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
     host = urlsplit(links.base).hostname or "localhost"
     sender_addr = parseaddr(config.digest.from_)[1]
     signer = signer_for(config.server.secret_env, store.meta.get_or_create_secret)
+    d = config.delivery
+    dkim = DkimSigner.from_file(d.dkim_selector, d.dkim_domain, d.dkim_key_file) if d.dkim_key_file else None
     template = MessageTemplate.build(
         sender=config.digest.from_,
         subject=record.subject,
@@ -170,34 +205,42 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
         text_body=record.text,
     )
 
+    unsubscribe = links.url("unsubscribe/")
+
     def make(sub: Subscriber) -> bytes:
         token = signer.sign("unsubscribe", sub.public_id)
-        return template.personalise(
+        message = template.personalise(
             Recipient(
                 email=sub.email,
                 name=sub.name,
-                unsubscribe_url=links.url(f"unsubscribe/{token}"),
+                unsubscribe_url=unsubscribe + token,
                 unsubscribe_mailto=f"mailto:{sender_addr}?subject=unsubscribe%20{token}",
                 message_id=f"<{record.key}.{sub.public_id}@{host}>",
             )
         )
+        return dkim.sign(message) if dkim is not None else message
 
     return make
 
 
 @contextmanager
-def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Iterator[None]:
-    """The one lock every writer of a site shares (a lease row in the store)."""
+def site_lock(
+    store: Store,
+    *,
+    dry_run: bool = False,
+    wait: float = 10.0,
+    ttl: float = 60.0,
+    what: str = "publish",
+    stop: threading.Event | None = None,
+) -> Iterator[None]:
+    """The one lock every writer of a site shares (a lease row in the store, renewed
+    while held, taken over once expired if its holder died)."""
     if dry_run:
         yield
         return
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    deadline = time.monotonic() + wait
-    while (holder := store.meta.try_lease("publish", owner, timedelta(minutes=30))) is not None:
-        if time.monotonic() > deadline:
-            raise LockBusy(f"another publisher holds the site's lock ({holder}); try again when it is done")
-        time.sleep(0.2)
+    lease = Lease(store.meta, "publish", what, ttl)
+    lease.acquire(wait, stop)
     try:
         yield
     finally:
-        store.meta.release_lease("publish", owner)
+        lease.release()

@@ -22,9 +22,12 @@ class Signer:
     def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
         # itsdangerous signs with the last key and verifies with any of them.
         self._keys = [*previous, secret]
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(self._keys, salt=f"publisher.{purpose}") for purpose in PURPOSES
+        }
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keys, salt=f"publisher.{purpose}")
+        return self._serializers[purpose]
 
     def sign(self, purpose: str, public_id: str) -> str:
         assert purpose in PURPOSES

@@ -2,11 +2,13 @@
 
 A transport is anything with ``send(sender, recipient, message)`` that raises
 ``DeliveryError`` (``permanent`` or not) when the message was not accepted, and
-``close()``. ``open_transport`` picks one from ``[delivery] transport``.
+``close()``. One transport serves one sending thread; ``transports`` returns a
+factory for the configured kind and how many may send in parallel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from publisher.config import DeliveryConfig
@@ -18,11 +20,16 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def open_transport(cfg: DeliveryConfig) -> Transport:
+def transports(cfg: DeliveryConfig) -> tuple[Callable[[], Transport], int]:
+    """(a factory of connected-on-demand transports, how many may run at once)."""
     if cfg.transport == "smtp":
         from publisher.delivery.smtp import SmtpTransport
 
-        return SmtpTransport(cfg.smtp)
+        return (lambda: SmtpTransport(cfg.smtp)), cfg.smtp.connections
     from publisher.delivery.maildir import MaildirTransport
 
-    return MaildirTransport(cfg.maildir)
+    return (lambda: MaildirTransport(cfg.maildir)), 1
+
+
+def open_transport(cfg: DeliveryConfig) -> Transport:
+    return transports(cfg)[0]()

@@ -1,4 +1,5 @@
-"""The SMTP transport: one connection reused for many messages.
+"""The SMTP transport: one connection reused for many messages, pipelined
+(RFC 2920) when the server offers it.
 
 4xx replies and dropped connections are temporary failures (the ledger keeps the
 delivery queued for a retry); 5xx replies are permanent. The password comes from
@@ -8,17 +9,22 @@ the environment variable named by ``password_env``, never from config.toml.
 from __future__ import annotations
 
 import os
+import re
 import smtplib
+import socket
 import ssl
 
 from publisher.config import SmtpConfig
 from publisher.errors import DeliveryError
+
+_DOT = re.compile(rb"(?m)^\.")
 
 
 class SmtpTransport:
     def __init__(self, cfg: SmtpConfig) -> None:
         self.cfg = cfg
         self._conn: smtplib.SMTP | None = None
+        self._pipelining = False
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.cfg
@@ -33,6 +39,9 @@ class SmtpTransport:
                     conn.starttls(context=ssl.create_default_context())
             if cfg.username:
                 conn.login(cfg.username, os.environ.get(cfg.password_env, ""))
+            conn.ehlo_or_helo_if_needed()
+            if conn.sock is not None:
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(
                 f"SMTP {cfg.host}:{cfg.port} refused the login of {cfg.username!r} "
@@ -48,13 +57,22 @@ class SmtpTransport:
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         if self._conn is None:
             self._conn = self._connect()
+            self._pipelining = self._conn.has_extn("pipelining")
         try:
-            self._conn.sendmail(sender, [recipient], message)
+            if self._pipelining:
+                self._send_pipelined(self._conn, sender, recipient, message)
+            else:
+                self._conn.sendmail(sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients[recipient]
+            if self._pipelining:  # sendmail resets by itself; our pipelined MAIL is still open
+                self._reset()
             raise DeliveryError(_reply(recipient, code, reply), permanent=code >= 500, code=code) from exc
         except smtplib.SMTPResponseException as exc:
-            self._reset()
+            if exc.smtp_code == 421:
+                self._drop()
+            else:
+                self._reset()
             raise DeliveryError(
                 _reply(recipient, exc.smtp_code, exc.smtp_error),
                 permanent=exc.smtp_code >= 500,
@@ -63,6 +81,34 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise DeliveryError(f"{recipient}: connection lost: {exc}", permanent=False) from exc
+
+    @staticmethod
+    def _send_pipelined(conn: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
+        """MAIL, RCPT and DATA in one write, then the message (RFC 2920): two round
+        trips per message instead of four. Replies are read in order; the first
+        failure decides."""
+        conn.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+        replies = [conn.getreply() for _ in range(3)]
+        (mail_code, mail_msg), (rcpt_code, rcpt_msg), (data_code, data_msg) = replies
+        if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+            conn.send(b".\r\n")  # the server should not have taken DATA; end it empty
+            conn.getreply()
+        if mail_code != 250:
+            raise smtplib.SMTPSenderRefused(mail_code, mail_msg, sender)
+        if rcpt_code not in (250, 251):
+            if rcpt_code == 421:
+                raise smtplib.SMTPResponseException(rcpt_code, rcpt_msg)
+            raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_msg)})
+        if data_code != 354:
+            raise smtplib.SMTPDataError(data_code, data_msg)
+        if message.startswith(b".") or b"\n." in message:
+            message = _DOT.sub(b"..", message)
+        if not message.endswith(b"\r\n"):
+            message += b"\r\n"
+        conn.send(message + b".\r\n")
+        code, msg = conn.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, msg)
 
     def _reset(self) -> None:
         try:

@@ -4,14 +4,16 @@ accepted the message. A run that dies leaves queued rows the next run resumes.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 
-from publisher.models import Subscriber
-from publisher.store.schema import deliveries, digest_articles, digests, subscribers
+from publisher.models import Outcome, Subscriber
+from publisher.store.schema import UTCDateTime, deliveries, digest_articles, digests, subscribers
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,30 @@ class Ledger:
                 yield Subscriber(r.id, r.public_id, r.email, r.name, r.status, r.created)
             last = rows[-1].id
 
+    @contextmanager
+    def status_checker(self) -> Iterator[Callable[[int], bool]]:
+        """``still_active`` for one sending thread, cheap enough to ask before every
+        message: its own driver connection for the whole run, the statement compiled
+        once, each read in its own short transaction (so it sees every commit)."""
+        status = _Compiled(
+            self.engine, select(subscribers.c.status).where(subscribers.c.id == bindparam("sid"))
+        )
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+
+            def active(subscriber_id: int) -> bool:
+                try:
+                    cur.execute(status.sql, status.args(sid=subscriber_id))
+                    row = cur.fetchone()
+                finally:
+                    raw.rollback()
+                return row is not None and row[0] == "active"
+
+            yield active
+        finally:
+            raw.close()
+
     def still_active(self, subscriber_id: int) -> bool:
         """Checked right before sending: an unsubscribe committed meanwhile wins."""
         with self.engine.connect() as conn:
@@ -126,15 +152,98 @@ class Ledger:
             ).scalar()
         return status == "active"
 
+    def queued_count(self, digest_id: int) -> int:
+        q = select(func.count()).where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
     def mark(
         self, digest_id: int, subscriber_id: int, status: str, now: datetime, error: str | None = None
     ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.digest_id == digest_id, deliveries.c.subscriber_id == subscriber_id)
-                .values(status=status, attempts=deliveries.c.attempts + 1, last_error=error, changed=now)
+        self.record(digest_id, [Outcome(subscriber_id, status, error)], now, bounce_limit=1)
+
+    def record(self, digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> int:
+        """Record a group of delivery outcomes in one transaction (see ``recorder``)."""
+        with self.recorder() as record:
+            return record(digest_id, outcomes, now, bounce_limit)
+
+    @contextmanager
+    def recorder(self) -> Iterator[Callable[[int, Sequence[Outcome], datetime, int], int]]:
+        """The sending loop's writer: ``record(digest_id, outcomes, now, bounce_limit)``
+        commits a group of outcomes in one transaction and returns how many addresses
+        became ``bounced`` (a 5.1.1 at once, other hard failures once ``bounce_limit``
+        of them have accumulated; a delivered message clears them). One driver
+        connection and statements compiled once: a commit costs tens of microseconds."""
+        d, sub = deliveries.c, subscribers.c
+        by_delivery = _Compiled(
+            self.engine,
+            update(deliveries)
+            .where(d.digest_id == bindparam("did"), d.subscriber_id == bindparam("sid"))
+            .values(
+                status=bindparam("new_status"),
+                attempts=d.attempts + 1,
+                last_error=bindparam("error"),
+                changed=bindparam("now"),
+            ),
+        )
+        clear = _Compiled(
+            self.engine,
+            update(subscribers)
+            .where(sub.id == bindparam("sid"), sub.hard_failures > 0)
+            .values(hard_failures=0),
+        )
+        count = _Compiled(
+            self.engine,
+            update(subscribers).where(sub.id == bindparam("sid")).values(hard_failures=sub.hard_failures + 1),
+        )
+        suppress = _Compiled(
+            self.engine,
+            update(subscribers)
+            .where(
+                sub.id == bindparam("sid"), sub.status == "active", sub.hard_failures >= bindparam("limit")
             )
+            .values(status="bounced", changed=bindparam("now")),
+        )
+        stamp = UTCDateTime().process_bind_param
+        raw = self.engine.raw_connection()
+
+        def record(digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> int:
+            if not outcomes:
+                return 0
+            when = stamp(now, self.engine.dialect)
+            cur = raw.cursor()
+            bounced = 0
+            try:
+                cur.executemany(
+                    by_delivery.sql,
+                    [
+                        by_delivery.args(
+                            did=digest_id, sid=o.subscriber_id, new_status=o.status, error=o.error, now=when
+                        )
+                        for o in outcomes
+                    ],
+                )
+                delivered = [clear.args(sid=o.subscriber_id) for o in outcomes if o.status == "sent"]
+                if delivered:
+                    cur.executemany(clear.sql, delivered)
+                for o in outcomes:
+                    if o.status == "failed" and o.bounce:
+                        cur.execute(count.sql, count.args(sid=o.subscriber_id))
+                        limit = 1 if o.bounce == "now" else bounce_limit
+                        cur.execute(suppress.sql, suppress.args(sid=o.subscriber_id, limit=limit, now=when))
+                        bounced += max(cur.rowcount, 0)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                cur.close()
+            return bounced
+
+        try:
+            yield record
+        finally:
+            raw.close()
 
     def finish(self, digest_id: int) -> None:
         with self.engine.begin() as conn:
@@ -145,7 +254,7 @@ class Ledger:
         if digest_id is not None:
             q = q.where(deliveries.c.digest_id == digest_id)
         with self.engine.connect() as conn:
-            return dict(conn.execute(q).tuples().all())
+            return dict((r[0], r[1]) for r in conn.execute(q))
 
     def all_digests(self) -> list[DigestRecord]:
         q = select(digests).order_by(digests.c.id.desc())
@@ -163,3 +272,18 @@ def _next_key(conn: object, day: str) -> str:
         n += 1
         key = f"{day}-{n}"
     return key
+
+
+class _Compiled:
+    """A Core statement compiled once for the engine's driver, run on a driver cursor
+    (the sending loop's hot path: no per-call compile or result machinery)."""
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.defaults = dict(compiled.params)
+        self.order = list(compiled.positiontup) if compiled.positional else None
+
+    def args(self, **params: Any) -> Any:
+        values = {**self.defaults, **params}
+        return tuple(values[k] for k in self.order) if self.order is not None else values

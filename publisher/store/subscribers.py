@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Row, delete, func, insert, select, update
@@ -56,6 +57,25 @@ class Subscribers:
             found = self.get(email)
             assert found is not None
             return found, False
+
+    def add_many(self, people: Iterable[tuple[str, str]], status: str, now: datetime) -> int:
+        """Insert many new, already normalised (email, name) pairs in one transaction
+        (a large import); return how many were inserted."""
+        rows = [
+            {
+                "public_id": secrets.token_hex(12),
+                "email": email,
+                "name": name,
+                "status": status,
+                "created": now,
+                "changed": now,
+            }
+            for email, name in people
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(subscribers), rows)
+        return len(rows)
 
     def set_status(self, email: str, status: str, now: datetime, name: str | None = None) -> None:
         assert status in STATUSES
@@ -113,7 +133,7 @@ class Subscribers:
     def counts(self) -> dict[str, int]:
         q = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
         with self.engine.connect() as conn:
-            found = dict(conn.execute(q).tuples().all())
+            found = dict((r[0], r[1]) for r in conn.execute(q))
         return {status: found.get(status, 0) for status in STATUSES}
 
 

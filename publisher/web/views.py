@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from publisher import site
 from publisher.config import Config
 from publisher.errors import UsageError
 from publisher.links import Links
@@ -94,7 +95,8 @@ class Views:
     def page(
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
-        html = self.env.get_template(template).render(site=self.config.site, links=self.links, **context)
+        page = site.page_context(self.config, self.links, self.env)
+        html = self.env.get_template(template).render(**{**page, **context})
         return HTMLResponse(html, status_code=status, headers={**self.page_headers(), **(headers or {})})
 
     def page_headers(self) -> dict[str, str]:

@@ -1,0 +1,94 @@
+"""A real ``publish now`` process killed with SIGKILL while it sends, then run again:
+every subscriber ends up with exactly one copy, plus at most the ones in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from publisher import config as configuration
+from tests.conftest import ROOT
+from tests.mailserver import MailServer
+from tests.test_delivery_smtp import add_subscribers, ledger_state, smtp_site
+
+CONNECTIONS = 2
+
+
+def test_killed_send_is_resumed_without_skips_or_extra_copies(site, run_publish):
+    with MailServer() as server:
+        config = smtp_site(site, server.port)
+        assert config.delivery.smtp.connections == CONNECTIONS
+        addresses = [f"reader{i:03}@example.com" for i in range(300)]
+        add_subscribers(config, addresses)
+        server.handler.delay = 0.01  # slow enough to be caught mid-send
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
+            cwd=site,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while len(server.handler.received) < 60:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        before = len(server.handler.received)
+        assert before < len(addresses), "the run finished before it was killed"
+        counts, _ = ledger_state(configuration.load(site / "config.toml"))
+        assert counts.get("queued", 0) > 0 and counts.get("sent", 0) > 0
+
+        server.handler.delay = 0
+        report = json.loads(run_publish(site, "now", "--json").stdout)
+        assert report["digest"] is None  # the killed run's digest is resumed, not a new one
+        copies = Counter(r.rcpt_tos[0] for r in server.handler.received)
+        assert set(copies) == set(addresses)  # nobody skipped
+        extra = sum(copies.values()) - len(addresses)
+        assert extra <= CONNECTIONS, f"{extra} duplicates: more than the messages in flight"
+        assert report["delivery"]["sent"] + before - extra == len(addresses)
+        counts, _ = ledger_state(configuration.load(site / "config.toml"))
+        assert counts == {"sent": len(addresses)}
+
+
+def test_progress_bar_on_a_terminal_only(site):
+    import pty
+
+    add_subscribers(configuration.load(site / "config.toml"), [f"r{i}@example.com" for i in range(30)])
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
+        cwd=site,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "100"},
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    out = proc.communicate(timeout=60)[0].decode()
+    os.close(main)
+    assert proc.returncode == 0
+    assert b"sending" in terminal and b"30/30" in terminal
+    assert "delivered: 30 sent" in out and "sending" not in out  # stdout is not a terminal
+    quiet = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
+        cwd=site,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""

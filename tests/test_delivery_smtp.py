@@ -1,0 +1,335 @@
+"""The digest over SMTP to a real server on 127.0.0.1 (aiosmtpd): the message as a
+mail client parses it, header injection, SMTP smuggling, fault injection, the
+ledger's promises (exactly once, suppression, retries) and parallel connections."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+
+import pytest
+
+from publisher import config as configuration
+from publisher import pipeline
+from publisher import subscribers as audience
+from publisher.config import SmtpConfig
+from publisher.delivery.sender import SendPolicy, send_queued
+from publisher.delivery.smtp import SmtpTransport
+from publisher.mail import MessageTemplate, Recipient
+from publisher.store import Store
+from tests.mailserver import MailServer
+
+NOW = datetime(2025, 5, 27, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def server(request):
+    with MailServer() as s:
+        s.handler.pipelining = request.param == "pipelining"
+        yield s
+
+
+def smtp_site(site, port, smtp_extra="", **delivery):
+    """The demo site, delivering over SMTP to 127.0.0.1:port."""
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in delivery.items())
+    cfg = site / "config.toml"
+    text = cfg.read_text(encoding="utf-8").replace(
+        'transport = "maildir"\nmaildir = "outbox"\n',
+        f'transport = "smtp"\nretry_delay = 0.01\nretries = 2\n{extra}'
+        f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
+    )
+    cfg.write_text(text, encoding="utf-8")
+    return configuration.load(cfg)
+
+
+def add_subscribers(config, addresses):
+    store = Store.open(config.store_url)
+    try:
+        for a in addresses:
+            audience.add(store, a)
+    finally:
+        store.close()
+
+
+def ledger_state(config):
+    store = Store.open(config.store_url)
+    try:
+        return store.ledger.delivery_counts(), {s.email: s.status for s in store.subscribers.all()}
+    finally:
+        store.close()
+
+
+def template(subject="Daily digest", text="Hello @@RECIPIENT@@\n", html="<p>Hello @@RECIPIENT@@</p>"):
+    return MessageTemplate.build(
+        sender="Korea JoongAng Daily <digest@news.example.com>",
+        subject=subject,
+        date=NOW,
+        list_id="Korea JoongAng Daily <digest.news.example.com>",
+        html_body=html,
+        text_body=text,
+    )
+
+
+def recipient(email, name=""):
+    return Recipient(
+        email=email,
+        name=name,
+        unsubscribe_url="https://news.example.com/unsubscribe/TOKEN",
+        unsubscribe_mailto="mailto:digest@news.example.com?subject=unsubscribe%20TOKEN",
+        message_id=f"<2025-05-27.{email.split('@')[0]}@news.example.com>",
+    )
+
+
+def send_one(server, message, to):
+    transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5))
+    try:
+        transport.send("digest@news.example.com", to, message)
+    finally:
+        transport.close()
+
+
+def test_digest_over_smtp_has_the_promised_headers_and_both_parts(site, server):
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["reader@example.com", "second@example.com"])
+    report = pipeline.run(config, pipeline.Options())
+    assert (report.delivery.sent, report.delivery.failed, report.delivery.deferred) == (2, 0, 0)
+    [received] = server.handler.to("reader@example.com")
+    assert received.mail_from == "digest@news.example.com"
+    msg = received.message
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    for title in ("OpenAI to open office in Seoul", "Kospi rebounds"):
+        assert title in html and title in text
+    assert msg["To"] == "reader@example.com"
+    assert str(make_header(decode_header(msg["Subject"]))).startswith("Korea JoongAng Daily — your digest")
+    assert msg["List-Id"] == "Korea JoongAng Daily <digest.127.0.0.1>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https, mailto = re.findall(r"<([^>]+)>", msg["List-Unsubscribe"])
+    assert https.startswith("http://127.0.0.1:8000/unsubscribe/") and mailto.startswith("mailto:digest@")
+    assert https in html and https in text  # the footer link is this recipient's own
+    assert "reader@example.com" not in msg["List-Unsubscribe"]
+    assert re.fullmatch(r"<[\w.-]+@127\.0\.0\.1>", msg["Message-ID"])
+    assert msg["Date"] and msg["MIME-Version"] == "1.0"
+    raw = received.data
+    assert b"\r\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+    [other] = server.handler.to("second@example.com")
+    assert other.message["Message-ID"] != msg["Message-ID"]
+
+
+def test_message_id_is_stable_for_the_same_digest_and_subscriber(site, server):
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["reader@example.com"])
+    pipeline.run(config, pipeline.Options())
+    store = Store.open(config.store_url)
+    try:
+        [record] = store.ledger.all_digests()
+        [sub] = store.subscribers.all()
+        again = pipeline.message_maker(config, store, record)(sub)
+        later = pipeline.message_maker(config, store, record)(sub)
+    finally:
+        store.close()
+    [received] = server.handler.to("reader@example.com")
+    ids = {re.search(rb"Message-ID: (\S+)", m).group(1) for m in (received.data, again, later)}
+    assert len(ids) == 1
+
+
+def test_non_ascii_subject_and_names_are_rfc2047_encoded(server):
+    subject = "코리아중앙데일리 — 5월 27일 digest"
+    message = template(subject=subject).personalise(recipient("minji@example.com", "김민지"))
+    head = message.split(b"\r\n\r\n", 1)[0]
+    head.decode("ascii")  # every header is 7-bit
+    assert b"=?utf-8?" in head
+    send_one(server, message, "minji@example.com")
+    msg = server.handler.to("minji@example.com")[0].message
+    assert msg["Subject"] == subject
+    assert msg["To"].addresses[0].display_name == "김민지"
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "Breaking\r\nBcc: victim@evil.example",
+        "Breaking\nBcc: victim@evil.example",
+        "Breaking\rBcc: victim@evil.example",
+        "Breaking\u2028Bcc: victim@evil.example",
+        "Breaking\x85Bcc: victim@evil.example",
+    ],
+)
+def test_no_new_header_from_titles_or_names(server, evil):
+    message = template(subject=evil).personalise(recipient("reader@example.com", evil))
+    send_one(server, message, "reader@example.com")
+    [received] = server.handler.to("reader@example.com")
+    msg = received.message
+    assert msg["Bcc"] is None and "victim@evil.example" not in received.rcpt_tos
+    assert "Bcc: victim@evil.example" in str(msg["Subject"])  # kept as text on one line
+    assert not any(line.startswith(b"Bcc") for line in received.data.split(b"\r\n"))
+
+
+def test_injection_through_an_article_title_and_author_stays_in_its_header(site, server):
+    (site / "seeds" / "010_evil.md").write_text(
+        '+++\ntitle = "Evil\\r\\nBcc: victim@evil.example\\r\\nX-Injected: title"\n'
+        "published = 2026-01-01T10:00:00+09:00\n"
+        'authors = ["Kim\\nX-Injected: author"]\n+++\nBody.\n',
+        encoding="utf-8",
+    )
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'subject = "{{ site.title }} — your digest for {{ date }}"',
+            'subject = "{{ articles[0].title }} by {{ articles[0].article.authors[0].name }}"',
+        ),
+        encoding="utf-8",
+    )
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["reader@example.com"])
+    pipeline.run(config, pipeline.Options())
+    [received] = server.handler.to("reader@example.com")
+    msg = received.message
+    assert received.rcpt_tos == ["reader@example.com"]
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    assert msg["Subject"].startswith("Evil Bcc: victim@evil.example X-Injected: title by Kim")
+
+
+def test_a_body_holding_an_smtp_dialogue_arrives_as_text_and_smuggles_nothing(server):
+    smuggle = (
+        "Before\r\n.\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\n"
+        "Subject: smuggled\r\n\r\nsmuggled\r\n.\r\n"
+        "bare LF\n.\nMAIL FROM:<evil2@example.net>\nbare CR\r.\rend\n"
+    )
+    message = template(text="@@RECIPIENT@@\n" + smuggle, html="<pre>" + smuggle + "</pre>").personalise(
+        recipient("reader@example.com")
+    )
+    assert b"\r\n.\r\n" not in message
+    body = message.replace(b"\r\n", b"")
+    assert b"\r" not in body and b"\n" not in body
+    send_one(server, message, "reader@example.com")
+    time.sleep(0.1)
+    assert len(server.handler.received) == 1
+    assert not server.handler.to("victim@example.net")
+    msg = server.handler.received[0].message
+    text = msg.get_body(("plain",)).get_content()
+    assert "MAIL FROM:<evil@example.net>" in text and "MAIL FROM:<evil2@example.net>" in text
+    assert msg["Subject"] == "Daily digest"
+
+
+def test_faults_are_retried_recorded_and_suppressed(site, server):
+    faults = {
+        "once@example.com": "451-once",
+        "nouser@example.com": "550-no-such-user",
+        "policy@example.com": "554-policy",
+        "hangup@example.com": "421-mid-session",
+        "drop@example.com": "drop-after-dot",
+    }
+    server.handler.faults.update(faults)
+    normal = [f"reader{i}@example.com" for i in range(8)]
+    config = smtp_site(site, server.port)
+    add_subscribers(config, [*faults, *normal])
+    report = pipeline.run(config, pipeline.Options())
+    assert (report.delivery.sent, report.delivery.failed, report.delivery.deferred) == (11, 2, 0)
+    assert report.delivery.bounced == 1
+    for address in [*normal, "once@example.com", "hangup@example.com"]:
+        assert len(server.handler.to(address)) == 1, address
+    assert 1 <= len(server.handler.to("drop@example.com")) <= 2  # the one in flight may arrive twice
+    assert server.handler.tried["once@example.com"] == 2
+    assert not server.handler.to("nouser@example.com") and not server.handler.to("policy@example.com")
+    counts, statuses = ledger_state(config)
+    assert counts == {"sent": 11, "failed": 2}
+    assert statuses["nouser@example.com"] == "bounced"  # 5.1.1: at once
+    assert statuses["policy@example.com"] == "active"  # one hard failure of bounce_limit 3
+    assert any("5.1.1" in e for e in report.delivery.errors)
+
+
+def test_other_hard_failures_suppress_after_bounce_limit(tmp_path, server):
+    server.handler.faults["policy@example.com"] = "554-policy"
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    audience.add(store, "policy@example.com")
+    audience.add(store, "fine@example.com")
+    smtp = SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5)
+    policy = SendPolicy(workers=1, retries=0, retry_delay=0, bounce_limit=3)
+    seen = []
+    for n in range(4):
+        record = store.ledger.create_digest(f"2025-05-2{n}", "s", "<p>x</p>", "x", [], NOW)
+        report = send_queued(
+            store.ledger,
+            record.id,
+            "digest@news.example.com",
+            lambda s: b"Subject: x\r\n\r\nx\r\n",
+            lambda: SmtpTransport(smtp),
+            policy,
+        )
+        seen.append((report.sent, report.failed, store.subscribers.get("policy@example.com").status))
+    store.close()
+    assert seen == [(1, 1, "active"), (1, 1, "active"), (1, 1, "bounced"), (1, 0, "bounced")]
+
+
+def test_temporary_failures_stay_queued_and_the_next_run_sends_them(site, server):
+    server.handler.faults["busy@example.com"] = "451-always"
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["busy@example.com", "reader@example.com"])
+    report = pipeline.run(config, pipeline.Options())
+    assert (report.delivery.sent, report.delivery.deferred) == (1, 1)
+    assert server.handler.tried["busy@example.com"] == 3  # the first try and two retries
+    counts, statuses = ledger_state(config)
+    assert counts == {"sent": 1, "queued": 1} and statuses["busy@example.com"] == "active"
+    del server.handler.faults["busy@example.com"]
+    report = pipeline.run(config, pipeline.Options())
+    assert (report.delivery.sent, report.delivery.deferred) == (1, 0)
+    assert len(server.handler.to("busy@example.com")) == 1
+    assert len(server.handler.to("reader@example.com")) == 1
+    store = Store.open(config.store_url)
+    assert [d.status for d in store.ledger.all_digests()] == ["done"]
+    store.close()
+
+
+def test_an_unsubscribe_committed_while_sending_wins(tmp_path, server):
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    for address in ("a@example.com", "b@example.com", "c@example.com"):
+        audience.add(store, address)
+    record = store.ledger.create_digest("2025-05-27", "s", "<p>x</p>", "x", [], NOW)
+
+    def message_for(sub):
+        if sub.email == "a@example.com":  # while a's copy goes out, b unsubscribes
+            audience.remove(store, "b@example.com")
+        return b"Subject: x\r\n\r\nx\r\n"
+
+    smtp = SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5)
+    report = send_queued(
+        store.ledger, record.id, "digest@news.example.com", message_for, lambda: SmtpTransport(smtp)
+    )
+    store.close()
+    assert (report.sent, report.skipped) == (2, 1)
+    assert not server.handler.to("b@example.com")
+
+
+def test_parallel_connections_are_each_reused(site, server):
+    config = smtp_site(site, server.port)
+    add_subscribers(config, [f"reader{i}@example.com" for i in range(40)])
+    report = pipeline.run(config, pipeline.Options())
+    assert report.delivery.sent == 40
+    assert len(server.handler.received) == 40
+    assert server.handler.sessions == 2  # connections = 2, each reused for 20 messages
+
+
+def test_rate_limit_spaces_the_sends(site, server):
+    config = smtp_site(site, server.port, smtp_extra="rate = 20\n")
+    add_subscribers(config, [f"reader{i}@example.com" for i in range(11)])
+    start = time.monotonic()
+    report = pipeline.run(config, pipeline.Options())
+    assert report.delivery.sent == 11
+    assert time.monotonic() - start >= 0.5  # 11 sends at 20/s: at least 10 intervals of 50 ms
+
+
+def test_now_and_status_report_sent_queued_failed(site, server, run_publish):
+    server.handler.faults.update({"busy@example.com": "451-always", "nouser@example.com": "550-no-such-user"})
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["busy@example.com", "nouser@example.com", "reader@example.com"])
+    out = run_publish(site, "now").stdout
+    assert "delivered: 1 sent, 1 queued for retry, 1 failed (127.0.0.1:" in out
+    assert "1 addresses suppressed as bounced" in out
+    status = run_publish(site, "status").stdout
+    assert "deliveries: 1 sent, 1 queued, 1 failed" in status
+    assert "subscribers: 0 pending, 2 active, 0 unsubscribed, 1 bounced" in status

@@ -1,0 +1,268 @@
+"""The digest as readers get it: size, styles that survive premailer, corrections,
+per-recipient copies identical to a full render, the editor's checks, DKIM."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import mailbox
+import re
+import subprocess
+import threading
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
+
+import dkim
+import pytest
+
+from publisher import config as configuration
+from publisher import digest as digests
+from publisher import pipeline
+from publisher import subscribers as audience
+from publisher.checks import GMAIL_CLIP_BYTES, check_message
+from publisher.mail import MessageTemplate, Recipient
+from publisher.store import Store
+from tests.conftest import ROOT, require_binary
+
+NOW = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)
+
+
+def messages(site):
+    box = mailbox.Maildir(site / "outbox", create=False)
+    found = [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in box.keys()]
+    return sorted(found, key=lambda m: m["Date"].datetime)
+
+
+def subscribe(config, *addresses):
+    store = Store.open(config.store_url)
+    try:
+        for a in addresses:
+            audience.add(store, a, "김민지")
+    finally:
+        store.close()
+
+
+def write_articles(site, n, start=0):
+    topics = ["Politics", "Business", "Culture", "Sports", "National"]
+    for i in range(start, start + n):
+        summary = (f"Summary {i}: " + "Seoul officials said the plan would change how the city works. " * 5)[
+            :280
+        ]
+        (site / "seeds" / f"9{i:02}_long.md").write_text(
+            f'+++\ntitle = "Story number {i} about a long and detailed subject in Seoul 서울"\n'
+            f"published = 2026-01-0{1 + i % 9}T0{i % 10}:00:00+09:00\n"
+            f'authors = ["Reporter {i}", "Kim Min-ji"]\ntags = ["{topics[i % 5]}"]\n'
+            f'summary = "{summary}"\n+++\nBody of story {i}.\n',
+            encoding="utf-8",
+        )
+
+
+def test_a_full_digest_stays_under_gmail_clipping_and_passes_the_checks(site):
+    write_articles(site, 30)
+    config = configuration.load(site / "config.toml")
+    subscribe(config, "reader@example.com")
+    report = pipeline.run(config, pipeline.Options())
+    assert report.digest_articles == 20 and report.delivery.sent == 1
+    [msg] = messages(site)
+    html = msg.get_body(("html",)).get_content()
+    assert len(html.encode("utf-8")) < GMAIL_CLIP_BYTES
+    assert "19 more stories on the site" in html  # 39 articles, 20 shown
+    assert html.count('class="story"') == 20
+    box = mailbox.Maildir(site / "outbox", create=False)
+    raw = box.get_bytes(box.keys()[0]).replace(b"\n", b"\r\n")
+    shown = [t for t in re.findall(r"<h3[^>]*><a [^>]*>([^<]+)</a>", html)]
+    text = msg.get_body(("plain",)).get_content()
+    assert all(t in text for t in shown)
+    assert "서울" in html and "서울" in text  # Korean survives the encoding
+    assert all(c.ok for c in check_message(raw, [], [])), check_message(raw, [], [])
+
+
+def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
+    css = (ROOT / "templates" / "digest.css").read_text(encoding="utf-8")
+    depth, deepest = 0, 0
+    for ch in re.sub(r"/\*.*?\*/", "", css, flags=re.S):
+        depth += ch == "{"
+        depth -= ch == "}"
+        deepest = max(deepest, depth)
+    assert deepest == 2, "nested @media rules break premailer 3.10 (premailer#290)"
+    config = configuration.load(site / "config.toml")
+    selection = digests.select(_articles(config), 20)
+    rendered = digests.render(config, selection, "2026-01-10", NOW)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", rendered.html, re.S)
+    assert len(styles) == 1
+    assert "@media only screen and (max-width: 620px)" in styles[0]
+    assert "@media (prefers-color-scheme: dark)" in styles[0]
+    assert ".container { width: 100% !important }" in " ".join(styles[0].split())
+    container = re.search(r'<table[^>]*class="container"[^>]*>', rendered.html).group(0)
+    assert "width:600px" in container.replace(" ", "")  # plain rules are inlined
+    assert "<h2" in rendered.html and "In this issue" in rendered.html  # the headline list
+
+
+def _articles(config):
+    pipeline.run(config, pipeline.Options(email=False), steps=("collect",))
+    store = Store.open(config.store_url)
+    try:
+        return store.articles.not_yet_in_digest(datetime.now(UTC))
+    finally:
+        store.close()
+
+
+def test_premailer_never_fetches_a_url():
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"p { color: red }")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        html = (
+            f'<html><head><link rel="stylesheet" href="{url}/a.css"><style>@import url({url}/b.css);'
+            f' p {{ margin: 0 }}</style></head><body><p style="background: url({url}/c.png)">x</p>'
+            f'<img src="{url}/d.png"></body></html>'
+        )
+        out = digests.inline_css(html)
+    finally:
+        server.shutdown()
+    assert hits == []
+    assert "margin:0" in out.replace(" ", "")
+
+
+def test_a_correction_is_marked_updated_and_never_sent_as_new(site):
+    config = configuration.load(site / "config.toml")
+    subscribe(config, "reader@example.com")
+    pipeline.run(config, pipeline.Options())
+    seed = site / "seeds" / "000_8e4dca2d4b25ece8.txt"
+    seed.write_text(seed.read_text(encoding="utf-8").replace("11 global cities", "12 global cities"), "utf-8")
+    report = pipeline.run(config, pipeline.Options())
+    assert report.digest is None and report.delivery.sent == 0  # a correction alone sends nothing
+    write_articles(site, 1)
+    report = pipeline.run(config, pipeline.Options())
+    assert report.delivery.sent == 1
+    first, second = messages(site)
+    html = second.get_body(("html",)).get_content()
+    text = second.get_body(("plain",)).get_content()
+    assert "Updated since our last digest" in html and "[Updated] OpenAI to open office in Seoul" in text
+    assert html.count("OpenAI to open office in Seoul") == 1  # not in the headline list, not as new
+    assert "Story number 0" in html
+    report = pipeline.run(config, pipeline.Options())
+    assert report.digest is None and len(messages(site)) == 2  # the correction went out once
+
+
+def test_personalised_copies_equal_a_full_render_for_each_recipient(site):
+    config = configuration.load(site / "config.toml")
+    selection = digests.select(_articles(config), 20)
+    shared = digests.render(config, selection, "2026-01-10", NOW)
+    common = dict(
+        sender=config.digest.from_, subject=shared.subject, date=NOW, list_id="Daily <digest.example.com>"
+    )
+    template = MessageTemplate.build(html_body=shared.html, text_body=shared.text, **common)
+    for email, name in [
+        ("reader@example.com", ""),
+        ("o'brien+news@example.com", "Seán O'Brien"),
+        ("minji@example.kr", "김민지"),
+    ]:
+        url = f"https://news.example.com/unsubscribe/tok-{len(email)}.x_y?a=1&b=2"
+        to = Recipient(email, name, url, "mailto:digest@example.com?subject=unsubscribe", f"<{len(email)}@x>")
+        full = digests.render(config, selection, "2026-01-10", NOW, unsubscribe_url=url, recipient=email)
+        reference = MessageTemplate.build(html_body=full.html, text_body=full.text, **common).personalise(to)
+        assert template.personalise(to) == reference
+
+
+def test_dry_run_reports_the_editors_checks(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    report = json.loads(run_publish(site, "now", "--dry-run", "--json").stdout)
+    assert {c["name"]: c["ok"] for c in report["checks"]} == {
+        "html size": True,
+        "text part": True,
+        "unsubscribe": True,
+    }
+    run_publish(site, "collect")
+    out = run_publish(site, "digest", "--preview", str(site / "p.html")).stdout
+    assert "check ok   html size" in out and "check ok   unsubscribe" in out
+
+
+def test_checks_catch_a_clipped_html_part_and_a_text_part_without_articles():
+    template = MessageTemplate.build(
+        sender="D <d@example.com>",
+        subject="s",
+        date=NOW,
+        list_id="D <d.example.com>",
+        html_body="<p>" + "x" * GMAIL_CLIP_BYTES + '</p><a href="@@UNSUBSCRIBE_URL@@">u</a>',
+        text_body="Nothing here\n@@UNSUBSCRIBE_URL@@\n",
+    )
+    message = template.personalise(
+        Recipient("r@example.com", "", "https://e.com/u/t", "mailto:d@example.com", "<1@e.com>")
+    )
+    result = {c.name: c.ok for c in check_message(message, ["A title"], ["https://e.com/a"])}
+    assert result == {"html size": False, "text part": False, "unsubscribe": True}
+
+
+@pytest.fixture(scope="module")
+def dkim_key(tmp_path_factory):
+    openssl = require_binary("openssl")
+    folder = tmp_path_factory.mktemp("dkim")
+    subprocess.run(
+        [openssl, "genrsa", "-out", str(folder / "key.pem"), "2048"], check=True, capture_output=True
+    )
+    public = subprocess.run(
+        [openssl, "rsa", "-in", str(folder / "key.pem"), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return folder / "key.pem", public
+
+
+def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(site, dkim_key):
+    import base64
+
+    key_file, public = dkim_key
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'maildir = "outbox"\n',
+            f'maildir = "outbox"\ndkim_selector = "mail2026"\ndkim_domain = "news.example.com"\n'
+            f'dkim_key_file = "{key_file}"\n',
+        ),
+        encoding="utf-8",
+    )
+    config = configuration.load(cfg)
+    subscribe(config, "reader@example.com")
+    pipeline.run(config, pipeline.Options())
+    box = mailbox.Maildir(site / "outbox", create=False)
+    raw = box.get_bytes(box.keys()[0]).replace(b"\n", b"\r\n")
+    signature = BytesParser(policy=policy.default).parsebytes(raw)["DKIM-Signature"]
+    tags = dict(t.strip().split("=", 1) for t in str(signature).split(";") if "=" in t)
+    signed = {h.strip().lower() for h in tags["h"].split(":")}
+    assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post", "message-id"} <= signed
+    assert tags["d"] == "news.example.com" and tags["s"] == "mail2026"
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name, timeout=5):
+        return record if name == b"mail2026._domainkey.news.example.com." else None
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    tampered = raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_partial_dkim_settings_are_a_config_error(site, run_publish):
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'maildir = "outbox"\n', 'maildir = "outbox"\ndkim_selector = "s"\n'
+        ),
+        encoding="utf-8",
+    )
+    result = run_publish(site, "now", check=False)
+    assert result.returncode == 2
+    assert "delivery.dkim_domain" in result.stderr and "config.toml" in result.stderr
