@@ -101,15 +101,15 @@ class Views:
 
     def page_headers(self) -> dict[str, str]:
         """Token pages must not be cached, framed, or leak their URL in a Referer."""
-        form_action = "'self'" + (f" {self.base_origin}" if self.base_origin else "")
+        ours = "'self'" + (f" {self.base_origin}" if self.base_origin else "")
         return {
             "cache-control": "no-store",
             "referrer-policy": "no-referrer",
             "x-content-type-options": "nosniff",
             "x-frame-options": "DENY",
             "content-security-policy": (
-                f"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+                f"default-src 'none'; style-src {ours} 'unsafe-inline'; img-src {ours} data:; "
+                f"form-action {ours}; frame-ancestors 'none'; base-uri 'none'"
             ),
         }
 
