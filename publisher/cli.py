@@ -350,14 +350,15 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
 )
+@click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.pass_context
 @handles_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, access_log: bool) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, scheduler: bool, access_log: bool) -> None:
     """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
     from publisher import web
 
-    web.serve(_config(ctx), host, port, access_log=access_log)
+    web.serve(_config(ctx), host, port, access_log=access_log, scheduler=scheduler)
 
 
 EXAMPLE_ARTICLE = """\

@@ -515,3 +515,29 @@ def test_other_methods_are_refused_with_allow(server: Server) -> None:
     r = server.client.delete("/rss.xml")
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
     assert (server.site / "public" / "rss.xml").exists()
+
+
+def test_serve_with_scheduler_keeps_the_timetable_and_serves_what_it_writes(tmp_path: Path) -> None:
+    port = free_port()
+    site = make_site(tmp_path / "site", port)
+    config = site / "config.toml"
+    text = config.read_text().replace('digest = "0 7 * * *"', 'digest = "* * * * * *"')
+    config.write_text(text.replace('collect = "*/15 * * * *"', 'collect = ""'))
+    publish(site, "subscribers", "add", "timetable@example.com")
+    assert not (site / "public").exists()
+    srv = Server(site, port, args=("--scheduler",))
+    try:
+        deadline = time.monotonic() + 20
+        while srv.client.get("/rss.xml").status_code != 200:
+            assert time.monotonic() < deadline, srv.log.read_text()
+            time.sleep(0.1)
+        [digest] = wait_for_mails(site, "timetable@example.com", 1, timeout=20)
+        unsubscribe = digest["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+        assert httpx.post(unsubscribe, content=b"List-Unsubscribe=One-Click").status_code == 200
+        assert status_of(srv, "timetable@example.com") == "unsubscribed"
+    finally:
+        srv.stop()
+    assert srv.proc.returncode in (0, -signal.SIGTERM), srv.log.read_text()
+    assert "Application shutdown complete" in srv.log.read_text()
+    status = _publish(site, "status", env={"PUBLISHER_SECRET": SECRET}).stdout
+    assert "scheduler: not running" in status  # its lease was released on the way out

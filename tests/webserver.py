@@ -51,7 +51,13 @@ class Server:
     """``python -m publisher serve`` as a subprocess; stopped with SIGTERM."""
 
     def __init__(
-        self, site: Path, port: int, env: dict[str, str] | None = None, *, port_flag: bool = True
+        self,
+        site: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        port_flag: bool = True,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.site = site
         self.port = port
@@ -60,7 +66,8 @@ class Server:
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "serve"]
-            + (["--port", str(port)] if port_flag else []),
+            + (["--port", str(port)] if port_flag else [])
+            + list(args),
             cwd=site,
             env=env_for(env),
             stdout=self._log,

@@ -17,6 +17,7 @@ Starlette and uvicorn are used only in this package.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from publisher.config import Config
@@ -30,12 +31,12 @@ DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
 class PublisherApp:
     """The ASGI entry point: static fast path first, then the Starlette views."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, on_shutdown: Callable[[], None] | None = None) -> None:
         from publisher.web.views import build
 
         self.config = config
         self.files = FileCache(config.output.dir)
-        self.views = build(config)
+        self.views = build(config, on_shutdown)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -72,15 +73,22 @@ async def _answer(status: int, headers: list[tuple[bytes, bytes]], send: Any) ->
     await send({"type": "http.response.body", "body": b""})
 
 
-def create_app(config: Config) -> PublisherApp:
-    return PublisherApp(config)
+def create_app(config: Config, on_shutdown: Callable[[], None] | None = None) -> PublisherApp:
+    """The ASGI application; ``on_shutdown`` runs (in a thread) when the server stops."""
+    return PublisherApp(config, on_shutdown)
 
 
 def serve(
-    config: Config, host: str | None = None, port: int | None = None, *, access_log: bool = True
+    config: Config,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    access_log: bool = True,
+    scheduler: bool = False,
 ) -> None:
-    """Run the server until SIGINT/SIGTERM (uvicorn, one process). The socket is bound
-    first, so a busy or forbidden address is a one-line error, not a traceback."""
+    """Run the server until SIGINT/SIGTERM (uvicorn, one process); with ``scheduler``,
+    the timetable of ``publish run`` too, in a thread, stopped before the server exits.
+    The socket is bound first, so a busy or forbidden address is a one-line error."""
     import socket
 
     import uvicorn
@@ -97,9 +105,14 @@ def serve(
         raise PublisherError(
             f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
         ) from None
+    handle = None
+    if scheduler:
+        from publisher import scheduler as timetable
+
+        handle = timetable.start_background(config)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, handle.shutdown if handle else None),
             host=host,
             port=port,
             proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
@@ -108,7 +121,11 @@ def serve(
             log_level="info",
         )
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if handle is not None:
+            handle.shutdown()  # done already by the lifespan, unless startup failed
 
 
 __all__ = ["create_app", "serve", "PublisherApp"]
