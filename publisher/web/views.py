@@ -78,6 +78,7 @@ class Views:
         self.store: Store | None = None
         self.signup: Signup | None = None
         self.mailer: ThreadPoolExecutor | None = None
+        self._chrome: dict[str, Any] | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -98,8 +99,9 @@ class Views:
     def page(
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
-        page = site.page_context(self.config, self.links, self.env)
-        html = self.env.get_template(template).render(**{**page, **context})
+        if self._chrome is None:  # the shared page parts depend on the config only
+            self._chrome = site.page_context(self.config, self.links, self.env)
+        html = self.env.get_template(template).render(**{**self._chrome, **context})
         return HTMLResponse(html, status_code=status, headers={**self.page_headers(), **(headers or {})})
 
     def page_headers(self) -> dict[str, str]:
