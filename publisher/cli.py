@@ -360,11 +360,11 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
-@click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.option(
-    "--scheduler", "with_scheduler", is_flag=True, help="Also keep the [schedule] timetable in this process."
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
 )
+@click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
+@click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -374,32 +374,23 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 @click.pass_context
 @handles_errors
 def serve(
-    ctx: click.Context,
-    host: str | None,
-    port: int | None,
-    access_log: bool,
-    with_scheduler: bool,
-    log_format: str,
+    ctx: click.Context, host: str | None, port: int | None, scheduler: bool, access_log: bool, log_format: str
 ) -> None:
     """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
     from publisher import logs, web
 
     logs.configure(log_format)
     cfg = _config(ctx)
-    if not with_scheduler:
-        web.serve(cfg, host, port, access_log=access_log)
-        return
-    from publisher import scheduler
+    if scheduler:
+        from publisher.scheduler import triggers
 
-    scheduler.triggers(cfg)  # a bad schedule stops here, before anything starts
-    handle = scheduler.start_background(cfg)
-    # uvicorn stops on SIGTERM, then raises the signal again: end with a clean exit
-    # (the finally below stops the scheduler, letting the current message finish).
+        triggers(cfg)  # a bad schedule stops here, before anything starts
+    # uvicorn stops on SIGTERM and then raises the signal again: make that a clean exit
+    # (the scheduler, if any, was already stopped by the app's lifespan).
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        web.serve(cfg, host, port, access_log=access_log)
+        web.serve(cfg, host, port, access_log=access_log, scheduler=scheduler)
     finally:
-        handle.shutdown()
         signal.signal(signal.SIGTERM, previous)
 
 

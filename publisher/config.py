@@ -144,7 +144,7 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = _h("127.0.0.1", "Address publish serve listens on.")
-    port: int = _h(8000, "Port publish serve listens on.", minimum=1)
+    port: int = _h(8000, "Port publish serve listens on.", minimum=1, maximum=65535)
     secret_env: str = _h(
         "PUBLISHER_SECRET",
         "Environment variable with the signing secret; unset: one is kept in the store.",
@@ -322,6 +322,8 @@ class _Reader:
             )
         if "minimum" in meta and item < meta["minimum"]:
             raise ConfigError(self.cfg_path, where, f"must be at least {meta['minimum']}, not {item}")
+        if "maximum" in meta and item > meta["maximum"]:
+            raise ConfigError(self.cfg_path, where, f"must be at most {meta['maximum']}, not {item}")
         if "choices" in meta and item not in meta["choices"]:
             raise ConfigError(
                 self.cfg_path, where, f"must be one of {', '.join(meta['choices'])}, not {item!r}"

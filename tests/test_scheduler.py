@@ -309,7 +309,7 @@ def test_serve_with_scheduler_keeps_the_timetable_and_stops_cleanly(site, run_pu
     run_publish(site, "subscribers", "add", "reader@example.com")
     server = daemons(site, "--port", str(port), "--no-access-log", command=("serve", "--scheduler"))
     server.wait_for("digest 20")
-    server.wait_for("Uvicorn running")
+    server.wait_for("Application startup complete")
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     blocked = daemons(site)  # a second scheduler on the same site stands by
     blocked.wait_for("standing by")

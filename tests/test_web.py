@@ -10,6 +10,7 @@ import signal
 import socket
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -199,6 +200,16 @@ def test_a_rewritten_file_is_served_within_a_second_and_a_deleted_one_is_gone(se
         time.sleep(0.1)
 
 
+def test_a_file_too_large_for_the_cache_is_streamed(server: Server) -> None:
+    big = server.site / "public" / "big.json"
+    data = b"[" + b"0," * (9 * 1024 * 1024) + b"0]"
+    write_atomic(big, data)
+    r = server.client.get("/big.json")
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["content-type"] == "application/json" and r.headers["etag"]
+    big.unlink()
+
+
 def test_no_path_leaves_the_output_folder(server: Server) -> None:
     public = server.site / "public"
     (public / "leak.toml").symlink_to(server.site / "config.toml")
@@ -245,6 +256,10 @@ def test_subscribe_confirm_digest_and_one_click_unsubscribe(server: Server) -> N
     assert r.status_code == 200 and "Check your inbox" in r.text
     [mail] = wait_for_mails(server.site, address, 1)
     assert mail["Subject"] == "Confirm your subscription to Korea JoongAng Daily"
+    assert mail["From"] == "Korea JoongAng Daily <digest@news.example.com>" and mail["To"] == address
+    assert mail["Date"] and mail["Message-ID"] and mail["Auto-Submitted"] == "auto-generated"
+    assert mail.get_content_type() == "multipart/alternative"
+    assert link_in(mail, "confirm") in mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert status_of(server, address) == "pending"
     confirm = link_in(mail, "confirm")
     assert address not in confirm.lower() and confirm.startswith(server.base + "/confirm/")
@@ -344,10 +359,11 @@ def test_forged_tampered_cross_purpose_and_expired_tokens_change_nothing(server:
     assert status_of(server, "tokens-active@example.com") == "active"
 
 
-def test_tokens_signed_with_the_previous_secret_still_work(server: Server) -> None:
+def test_year_old_unsubscribe_links_signed_with_the_previous_secret_still_work(server: Server) -> None:
     email = "rotated@example.com"
     confirmed(server, email)
-    token = Signer(OLD_SECRET).sign("unsubscribe", public_id(server, email))
+    with mock.patch.object(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 400 * 86400):
+        token = Signer(OLD_SECRET).sign("unsubscribe", public_id(server, email))  # and over a year old
     assert server.client.post(f"/unsubscribe/{token}").status_code == 200
     assert status_of(server, email) == "unsubscribed"
 
@@ -417,6 +433,15 @@ def test_at_most_three_confirmation_mails_per_address_an_hour(server: Server) ->
     assert len(mails_to(server.site, email)) == 3
 
 
+def test_the_address_limit_holds_under_concurrent_requests(server: Server) -> None:
+    email = "stampede@example.com"
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = sorted(pool.map(lambda _: subscribe(server, email).status_code, range(10)))
+    assert codes == [200] * 3 + [429] * 7
+    time.sleep(0.5)
+    assert len(wait_for_mails(server.site, email, 3)) == 3
+
+
 def test_one_client_is_limited_across_addresses(server: Server) -> None:
     client = new_client()
     codes = [subscribe(server, f"client-{i}@example.com", client).status_code for i in range(8)]
@@ -462,12 +487,57 @@ def test_an_invalid_address_is_refused_with_the_form_again(server: Server) -> No
     )
 
 
-def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_serve_listens_where_server_config_says_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     site = make_site(tmp_path / "site", port)
-    srv = Server(site, port)
+    config = site / "config.toml"
+    config.write_text(config.read_text().replace("port = 8000", f"port = {port}"))
+    srv = Server(site, port, port_flag=False)  # no --port: [server] host and port
+    assert srv.client.get("/healthz").json()["status"] == "ok"
     srv.stop()
     # uvicorn finishes the lifespan (mails already promised go out), then exits by the
     # signal it caught, as a service manager expects.
     assert srv.proc.returncode in (0, -signal.SIGTERM), srv.log.read_text()
     assert "Application shutdown complete" in srv.log.read_text()
+
+
+def test_a_busy_port_is_a_one_line_error(server: Server) -> None:
+    result = _publish(server.site, "serve", "--port", str(server.port), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"publish: cannot listen on 127.0.0.1:{server.port}: Address already in use"
+    )
+
+
+def test_other_methods_are_refused_with_allow(server: Server) -> None:
+    r = server.client.put("/subscribe")
+    assert r.status_code == 405 and set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    r = server.client.delete("/rss.xml")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+    assert (server.site / "public" / "rss.xml").exists()
+
+
+def test_serve_with_scheduler_keeps_the_timetable_and_serves_what_it_writes(tmp_path: Path) -> None:
+    port = free_port()
+    site = make_site(tmp_path / "site", port)
+    config = site / "config.toml"
+    text = config.read_text().replace('digest = "0 7 * * *"', 'digest = "* * * * * *"')
+    config.write_text(text.replace('collect = "*/15 * * * *"', 'collect = ""'))
+    publish(site, "subscribers", "add", "timetable@example.com")
+    assert not (site / "public").exists()
+    srv = Server(site, port, args=("--scheduler",))
+    try:
+        deadline = time.monotonic() + 20
+        while srv.client.get("/rss.xml").status_code != 200:
+            assert time.monotonic() < deadline, srv.log.read_text()
+            time.sleep(0.1)
+        [digest] = wait_for_mails(site, "timetable@example.com", 1, timeout=20)
+        unsubscribe = digest["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+        assert httpx.post(unsubscribe, content=b"List-Unsubscribe=One-Click").status_code == 200
+        assert status_of(srv, "timetable@example.com") == "unsubscribed"
+    finally:
+        srv.stop()
+    assert srv.proc.returncode in (0, -signal.SIGTERM), srv.log.read_text()
+    assert "Application shutdown complete" in srv.log.read_text()
+    status = _publish(site, "status", env={"PUBLISHER_SECRET": SECRET}).stdout
+    assert "scheduler: not running" in status  # its lease was released on the way out

@@ -45,6 +45,10 @@ def test_a_reader_subscribes_confirms_and_unsubscribes_in_chromium(tmp_path: Pat
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 900, "height": 900})
+            blocked: list[str] = []  # the pages' CSP must let their own stylesheet through
+            page.on(
+                "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+            )
 
             page.goto(server.url("/"))
             page.fill("#subscribe-email", email)
@@ -78,6 +82,7 @@ def test_a_reader_subscribes_confirms_and_unsubscribes_in_chromium(tmp_path: Pat
             page.wait_for_selector("h1:has-text('You are unsubscribed')")
             page.screenshot(path=str(ARTIFACTS / "web-6-unsubscribed.png"))
             assert status_of(site, email) == "unsubscribed"
+            assert blocked == []
             browser.close()
     finally:
         server.stop()

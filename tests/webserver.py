@@ -50,23 +50,24 @@ def env_for(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Server:
     """``python -m publisher serve`` as a subprocess; stopped with SIGTERM."""
 
-    def __init__(self, site: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        site: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        port_flag: bool = True,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.site = site
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log = site / "serve.log"
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "publisher",
-                "--config",
-                str(site / "config.toml"),
-                "serve",
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "serve"]
+            + (["--port", str(port)] if port_flag else [])
+            + list(args),
             cwd=site,
             env=env_for(env),
             stdout=self._log,

@@ -17,10 +17,12 @@ Starlette and uvicorn are used only in this package.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from publisher.config import Config
-from publisher.web.static import CachedFile, FileCache, respond
+from publisher.errors import PublisherError
+from publisher.web.static import CachedFile, FileCache, content_type, respond
 
 DYNAMIC_PATHS = ("/subscribe", "/healthz")
 DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
@@ -29,12 +31,12 @@ DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
 class PublisherApp:
     """The ASGI entry point: static fast path first, then the Starlette views."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, on_shutdown: Callable[[], None] | None = None) -> None:
         from publisher.web.views import build
 
         self.config = config
         self.files = FileCache(config.output.dir)
-        self.views = build(config)
+        self.views = build(config, on_shutdown)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -47,40 +49,84 @@ class PublisherApp:
                 if isinstance(found, str):
                     await _redirect(found, send)
                     return
+                if found is not None:  # too large to keep in memory: streamed
+                    from starlette.responses import FileResponse
+
+                    ctype = content_type(found.name)
+                    await FileResponse(found, media_type=ctype)(scope, receive, send)
+                    return
+        elif scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS:
+            if not scope["path"].startswith(DYNAMIC_PREFIXES) and self.files.get(scope["path"]) is not None:
+                await _answer(405, [(b"allow", b"GET, HEAD")], send)
+                return
         await self.views(scope, receive, send)  # routes, 404 pages and the lifespan
 
 
 async def _redirect(location: str, send: Any) -> None:
+    await _answer(301, [(b"location", location.encode("utf-8"))], send)
+
+
+async def _answer(status: int, headers: list[tuple[bytes, bytes]], send: Any) -> None:
     await send(
-        {
-            "type": "http.response.start",
-            "status": 301,
-            "headers": [(b"location", location.encode("utf-8")), (b"content-length", b"0")],
-        }
+        {"type": "http.response.start", "status": status, "headers": [*headers, (b"content-length", b"0")]}
     )
     await send({"type": "http.response.body", "body": b""})
 
 
-def create_app(config: Config) -> PublisherApp:
-    return PublisherApp(config)
+def create_app(config: Config, on_shutdown: Callable[[], None] | None = None) -> PublisherApp:
+    """The ASGI application; ``on_shutdown`` runs (in a thread) when the server stops."""
+    return PublisherApp(config, on_shutdown)
 
 
 def serve(
-    config: Config, host: str | None = None, port: int | None = None, *, access_log: bool = True
+    config: Config,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    access_log: bool = True,
+    scheduler: bool = False,
 ) -> None:
-    """Run the server until SIGINT/SIGTERM (uvicorn, one process)."""
+    """Run the server until SIGINT/SIGTERM (uvicorn, one process); with ``scheduler``,
+    the timetable of ``publish run`` too, in a thread, stopped before the server exits.
+    The socket is bound first, so a busy or forbidden address is a one-line error."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=host or config.server.host,
-        port=port or config.server.port,
-        proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
-        server_header=False,
-        access_log=access_log,
-        log_level="info",
-        log_config=None,  # keep the caller's logging (timestamps or JSON, see publisher.logs)
+    host = host or config.server.host
+    port = port if port is not None else config.server.port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except (OSError, OverflowError) as exc:
+        raise PublisherError(
+            f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    handle = None
+    if scheduler:
+        from publisher import scheduler as timetable
+
+        handle = timetable.start_background(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config, handle.shutdown if handle else None),
+            host=host,
+            port=port,
+            proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
+            server_header=False,
+            access_log=access_log,
+            log_level="info",
+            log_config=None,  # keep the caller's logging (timestamps or JSON, see publisher.logs)
+        )
     )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if handle is not None:
+            handle.shutdown()  # done already by the lifespan, unless startup failed
 
 
 __all__ = ["create_app", "serve", "PublisherApp"]

@@ -30,7 +30,7 @@ Scope = MutableMapping[str, Any]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 CHECK_EVERY = 1.0  # seconds between two stat() of one cached file
-MAX_CACHED = 16 * 1024 * 1024  # larger files are read per request (none in a normal site)
+MAX_CACHED = 16 * 1024 * 1024  # larger files are streamed from disk (none in a normal site)
 MIN_GZIP = 256  # smaller bodies are sent as they are
 
 # Feeds by file name first (rss.xml is not just any XML), then by extension.
@@ -178,9 +178,10 @@ class FileCache:
         self._files: dict[str, CachedFile] = {}
         self._lock = threading.Lock()
 
-    def get(self, url_path: str) -> CachedFile | str | None:
-        """The cached file for ``url_path`` (ASGI's decoded path); a str is a relative
-        redirect target (a folder asked without its slash); None: nothing to serve."""
+    def get(self, url_path: str) -> CachedFile | Path | str | None:
+        """The cached file for ``url_path`` (ASGI's decoded path); a Path is a file too
+        large to keep in memory; a str is a relative redirect target (a folder asked
+        without its slash); None: nothing to serve."""
         entry = self._files.get(url_path)
         if entry is not None:
             now = time.monotonic()
@@ -195,7 +196,7 @@ class FileCache:
             return self.get(canonical)  # only canonical paths become keys: bounded memory
         return self._lookup(canonical, relative)
 
-    def _refresh(self, url_path: str, entry: CachedFile, now: float) -> CachedFile | None:
+    def _refresh(self, url_path: str, entry: CachedFile, now: float) -> CachedFile | Path | str | None:
         try:
             st = os.stat(entry.path)
         except OSError:
@@ -207,7 +208,7 @@ class FileCache:
             self._files.pop(url_path, None)
         return self.get(url_path)
 
-    def _lookup(self, url_path: str, relative: list[str]) -> CachedFile | str | None:
+    def _lookup(self, url_path: str, relative: list[str]) -> CachedFile | Path | str | None:
         real = os.path.realpath(os.path.join(self._real_root, *relative))
         if real != self._real_root and not real.startswith(self._real_root + os.sep):
             return None  # a symbolic link that leads out of output.dir
@@ -223,8 +224,10 @@ class FileCache:
                 st = os.stat(real)
             except OSError:
                 return None
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHED:
+        if not stat.S_ISREG(st.st_mode):
             return None
+        if st.st_size > MAX_CACHED:
+            return Path(real)
         try:
             entry = CachedFile.load(Path(real), st)
         except OSError:

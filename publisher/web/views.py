@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -65,10 +65,11 @@ class ClientLimiter:
 
 
 class Views:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, on_shutdown: Callable[[], None] | None = None) -> None:
         from publisher.render import environment
 
         self.config = config
+        self.on_shutdown = on_shutdown
         self.links = Links(config.site.base_url)
         self.env = environment(config.templates_dir)
         self.clients = ClientLimiter(config.server.requests_per_client)
@@ -77,6 +78,7 @@ class Views:
         self.store: Store | None = None
         self.signup: Signup | None = None
         self.mailer: ThreadPoolExecutor | None = None
+        self._chrome: dict[str, Any] | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -87,6 +89,8 @@ class Views:
         try:
             yield
         finally:
+            if self.on_shutdown is not None:
+                await run_in_threadpool(self.on_shutdown)  # e.g. the scheduler: its send finishes
             self.mailer.shutdown(wait=True)  # mails already promised still go out
             self.store.close()
 
@@ -95,21 +99,22 @@ class Views:
     def page(
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
-        page = site.page_context(self.config, self.links, self.env)
-        html = self.env.get_template(template).render(**{**page, **context})
+        if self._chrome is None:  # the shared page parts depend on the config only
+            self._chrome = site.page_context(self.config, self.links, self.env)
+        html = self.env.get_template(template).render(**{**self._chrome, **context})
         return HTMLResponse(html, status_code=status, headers={**self.page_headers(), **(headers or {})})
 
     def page_headers(self) -> dict[str, str]:
         """Token pages must not be cached, framed, or leak their URL in a Referer."""
-        form_action = "'self'" + (f" {self.base_origin}" if self.base_origin else "")
+        ours = "'self'" + (f" {self.base_origin}" if self.base_origin else "")
         return {
             "cache-control": "no-store",
             "referrer-policy": "no-referrer",
             "x-content-type-options": "nosniff",
             "x-frame-options": "DENY",
             "content-security-policy": (
-                f"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+                f"default-src 'none'; style-src {ours} 'unsafe-inline'; img-src {ours} data:; "
+                f"form-action {ours}; frame-ancestors 'none'; base-uri 'none'"
             ),
         }
 
@@ -199,10 +204,7 @@ class Views:
         assert found.subscriber is not None
         done = found.subscriber.status == "active"
         return self.page(
-            "confirm.html",
-            heading="You are subscribed" if done else "Confirm your subscription",
-            done=done,
-            action=request.url.path,
+            "confirm.html", heading="You are subscribed" if done else "Confirm your subscription", done=done
         )
 
     async def confirm(self, request: Request) -> Response:
@@ -213,7 +215,7 @@ class Views:
         found = await run_in_threadpool(self.signup.confirm, request.path_params["token"])
         if not found.ok:
             return self.bad_link()
-        return self.page("confirm.html", heading="You are subscribed", done=True, action="")
+        return self.page("confirm.html", heading="You are subscribed", done=True)
 
     async def unsubscribe_page(self, request: Request) -> Response:
         assert self.signup is not None
@@ -223,10 +225,7 @@ class Views:
         assert found.subscriber is not None
         done = found.subscriber.status == "unsubscribed"
         return self.page(
-            "unsubscribe.html",
-            heading="You are unsubscribed" if done else "Unsubscribe",
-            done=done,
-            action=request.url.path,
+            "unsubscribe.html", heading="You are unsubscribed" if done else "Unsubscribe", done=done
         )
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -237,7 +236,7 @@ class Views:
         found = await run_in_threadpool(self.signup.unsubscribe, request.path_params["token"])
         if not found.ok:
             return self.bad_link()
-        return self.page("unsubscribe.html", heading="You are unsubscribed", done=True, action="")
+        return self.page("unsubscribe.html", heading="You are unsubscribed", done=True)
 
     async def healthz(self, request: Request) -> Response:
         assert self.store is not None
@@ -263,11 +262,7 @@ class Views:
             return self.page(
                 "error.html",
                 405,
-                headers={
-                    "allow": exc.headers.get("allow", "")
-                    if isinstance(exc, HTTPException) and exc.headers
-                    else ""
-                },
+                headers={"allow": allowed(exc)},
                 heading="Method not allowed",
                 message="This address does not accept that kind of request.",
                 offer_subscribe=False,
@@ -279,6 +274,11 @@ class Views:
             message="Please try again later.",
             offer_subscribe=False,
         )
+
+
+def allowed(exc: Exception) -> str:
+    headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
+    return next((v for k, v in headers.items() if k.lower() == "allow"), "")
 
 
 async def read_form(request: Request) -> dict[str, list[str]] | None:
@@ -294,15 +294,27 @@ async def read_form(request: Request) -> dict[str, list[str]] | None:
         return {}
 
 
-def build(config: Config) -> Starlette:
-    views = Views(config)
+def by_method(
+    get: Callable[[Request], Awaitable[Response]], post: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """One route, two views: GET (and HEAD) show, POST acts; a 405 lists both."""
+
+    async def view(request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(request)
+
+    return view
+
+
+def build(config: Config, on_shutdown: Callable[[], None] | None = None) -> Starlette:
+    views = Views(config, on_shutdown)
     routes = [
-        Route("/subscribe", views.subscribe_form, methods=["GET"]),
-        Route("/subscribe", views.subscribe, methods=["POST"]),
-        Route("/confirm/{token}", views.confirm_page, methods=["GET"]),
-        Route("/confirm/{token}", views.confirm, methods=["POST"]),
-        Route("/unsubscribe/{token}", views.unsubscribe_page, methods=["GET"]),
-        Route("/unsubscribe/{token}", views.unsubscribe, methods=["POST"]),
+        Route("/subscribe", by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
+        Route("/confirm/{token}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
+        Route(
+            "/unsubscribe/{token}",
+            by_method(views.unsubscribe_page, views.unsubscribe),
+            methods=["GET", "POST"],
+        ),
         Route("/healthz", views.healthz, methods=["GET"]),
     ]
     app = Starlette(
