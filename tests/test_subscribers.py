@@ -32,7 +32,11 @@ def test_import_reports_bad_rows_by_line_and_keeps_the_good_ones(site, run_publi
         ("gone@example.com", "Gone", "active"),
     }
     listed = run_publish(site, "subscribers", "list", "--status", "active").stdout.splitlines()
-    assert [line.split("\t")[0] for line in listed] == ["ann@example.com", "gone@example.com", "minji@example.kr"]
+    assert [line.split("\t")[0] for line in listed] == [
+        "ann@example.com",
+        "gone@example.com",
+        "minji@example.kr",
+    ]
 
 
 def test_import_without_an_email_column_is_a_usage_error(site, run_publish):
