@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -92,13 +93,21 @@ class Handler:
 
 
 class MailServer:
-    def __init__(self) -> None:
+    def __init__(self, auth: tuple[str, str] | None = None) -> None:
         self.handler = Handler()
+        options = {}
+        if auth is not None:  # AUTH PLAIN/LOGIN without TLS: loopback only, for tests
+
+            def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+                given = (auth_data.login.decode(), auth_data.password.decode())
+                return AuthResult(success=given == auth, handled=False)
+
+            options = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True}
         with socket.socket() as probe:  # a free port (the controller cannot take port 0)
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=10_000_000
+            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=10_000_000, **options
         )
 
     def __enter__(self) -> MailServer:

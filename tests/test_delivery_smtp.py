@@ -333,3 +333,34 @@ def test_now_and_status_report_sent_queued_failed(site, server, run_publish):
     status = run_publish(site, "status").stdout
     assert "deliveries: 1 sent, 1 queued, 1 failed" in status
     assert "subscribers: 0 pending, 2 active, 0 unsubscribed, 1 bounced" in status
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_takes_the_password_from_the_environment(site, monkeypatch):
+    with MailServer(auth=("digest", "s3cret")) as server:
+        config = smtp_site(
+            site, server.port, smtp_extra='username = "digest"\npassword_env = "DIGEST_SMTP_PW"\n'
+        )
+        add_subscribers(config, ["reader@example.com"])
+        monkeypatch.setenv("DIGEST_SMTP_PW", "wrong")
+        report = pipeline.run(config, pipeline.Options())
+        assert (report.delivery.sent, report.delivery.deferred) == (0, 1)
+        assert "DIGEST_SMTP_PW" in report.delivery.errors[0] and "'digest'" in report.delivery.errors[0]
+        monkeypatch.setenv("DIGEST_SMTP_PW", "s3cret")
+        report = pipeline.run(config, pipeline.Options())
+        assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
+
+
+def test_a_server_that_is_down_leaves_everything_queued_quickly(site):
+    with MailServer() as server:
+        port = server.port
+    config = smtp_site(site, port)  # nothing listens there any more
+    add_subscribers(config, [f"reader{i}@example.com" for i in range(60)])
+    start = time.monotonic()
+    report = pipeline.run(config, pipeline.Options())
+    assert time.monotonic() - start < 10
+    assert report.delivery.sent == 0 and report.delivery.deferred >= 1
+    assert any("cannot connect" in e for e in report.delivery.errors)
+    assert any("the rest stays queued" in e for e in report.delivery.errors)
+    counts, statuses = ledger_state(config)
+    assert counts == {"queued": 60} and set(statuses.values()) == {"active"}
