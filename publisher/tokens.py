@@ -10,7 +10,7 @@ unsubscribe and vice versa. The secret comes from the environment variable named
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -43,7 +43,7 @@ class Signer:
         return (value, "") if isinstance(value, str) else (None, "invalid")
 
 
-def signer_for(secret_env: str, stored_secret: Callable[[], str]) -> Signer:  # noqa: F821
+def signer_for(secret_env: str, stored_secret: Callable[[], str]) -> Signer:
     """The site's signer: the environment's secret if set, else the stored one."""
     secret = os.environ.get(secret_env, "")
     previous = [s for s in os.environ.get(secret_env + "_PREVIOUS", "").split(",") if s]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,16 +94,25 @@ class Handler:
 
 
 class MailServer:
-    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        auth: tuple[str, str] | None = None,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.handler = Handler()
-        options = {}
+        options: dict[str, object] = {}
+        if starttls is not None:
+            options.update(tls_context=starttls, require_starttls=True)
+        if implicit_tls is not None:
+            options.update(ssl_context=implicit_tls)
         if auth is not None:  # AUTH PLAIN/LOGIN without TLS: loopback only, for tests
 
             def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
                 given = (auth_data.login.decode(), auth_data.password.decode())
                 return AuthResult(success=given == auth, handled=False)
 
-            options = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True}
+            options.update(authenticator=authenticator, auth_require_tls=False, auth_required=True)
         with socket.socket() as probe:  # a free port (the controller cannot take port 0)
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]

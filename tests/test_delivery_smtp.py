@@ -5,6 +5,7 @@ ledger's promises (exactly once, suppression, retries) and parallel connections.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -364,3 +365,59 @@ def test_a_server_that_is_down_leaves_everything_queued_quickly(site):
     assert any("the rest stays queued" in e for e in report.delivery.errors)
     counts, statuses = ledger_state(config)
     assert counts == {"queued": 60} and set(statuses.values()) == {"active"}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and a server context using it."""
+    import ssl
+
+    from tests.conftest import require_binary
+
+    openssl = require_binary("openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_is_verified_and_used(site, certificate, monkeypatch, security):
+    cert, context = certificate
+    tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
+    with MailServer(**tls) as server:
+        config = smtp_site(site, server.port)
+        cfg = site / "config.toml"
+        cfg.write_text(
+            cfg.read_text("utf-8").replace('security = "none"', f'security = "{security}"'), "utf-8"
+        )
+        config = configuration.load(cfg)
+        add_subscribers(config, ["reader@example.com"])
+        report = pipeline.run(config, pipeline.Options())  # the certificate is not trusted yet
+        assert report.delivery.sent == 0 and "certificate verify failed" in report.delivery.errors[0]
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted as a local CA would be
+        report = pipeline.run(config, pipeline.Options())
+        assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
