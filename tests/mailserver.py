@@ -44,6 +44,7 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     commands: Counter[str] = field(default_factory=Counter)
     tried: Counter[str] = field(default_factory=Counter)
+    rcpt_order: list[str] = field(default_factory=list)
     sessions: int = 0
     delay: float = 0.0  # seconds before each DATA reply (a slow server)
     pipelining: bool = True  # advertise RFC 2920 PIPELINING
@@ -60,6 +61,7 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
         with self.lock:
             self.tried[address] += 1
+            self.rcpt_order.append(address)
             n = self.tried[address]
         fault = self.faults.get(address)
         if fault == "451-once" and n == 1 or fault == "451-always":

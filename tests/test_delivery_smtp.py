@@ -34,12 +34,13 @@ def server(request):
 
 def smtp_site(site, port, smtp_extra="", **delivery):
     """The demo site, delivering over SMTP to 127.0.0.1:port."""
-    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in delivery.items())
+    settings = {"retry_delay": 0.01, "retries": 2, **delivery}
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
     cfg = site / "config.toml"
     text = cfg.read_text(encoding="utf-8").replace(
         'transport = "maildir"\nmaildir = "outbox"\n',
-        f'transport = "smtp"\nretry_delay = 0.01\nretries = 2\n{extra}'
-        f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
+        f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'security = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
     )
     cfg.write_text(text, encoding="utf-8")
     return configuration.load(cfg)
@@ -421,3 +422,16 @@ def test_tls_is_verified_and_used(site, certificate, monkeypatch, security):
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted as a local CA would be
         report = pipeline.run(config, pipeline.Options())
         assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
+
+
+def test_a_retry_waits_without_holding_up_the_others(site, server):
+    server.handler.faults["busy@example.com"] = "451-always"
+    config = smtp_site(site, server.port, retry_delay=0.3)
+    cfg = site / "config.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace("connections = 2", "connections = 1"), "utf-8")
+    config = configuration.load(cfg)
+    add_subscribers(config, ["busy@example.com", *[f"reader{i}@example.com" for i in range(10)]])
+    report = pipeline.run(config, pipeline.Options())
+    assert (report.delivery.sent, report.delivery.deferred) == (10, 1)
+    order = server.handler.rcpt_order
+    assert order[0] == "busy@example.com" and order[-2:] == ["busy@example.com"] * 2, order
