@@ -48,6 +48,7 @@ class Handler:
     sessions: int = 0
     delay: float = 0.0  # seconds before each DATA reply (a slow server)
     pipelining: bool = True  # advertise RFC 2920 PIPELINING
+    refuse_sender: bool = False  # 553 to every MAIL FROM
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
@@ -57,6 +58,13 @@ class Handler:
         if self.pipelining:  # aiosmtpd handles pipelined commands in order, but does not say so
             responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
+        if self.refuse_sender:
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
         with self.lock:

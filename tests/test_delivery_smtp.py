@@ -435,3 +435,16 @@ def test_a_retry_waits_without_holding_up_the_others(site, server):
     assert (report.delivery.sent, report.delivery.deferred) == (10, 1)
     order = server.handler.rcpt_order
     assert order[0] == "busy@example.com" and order[-2:] == ["busy@example.com"] * 2, order
+
+
+def test_a_refused_sender_is_our_problem_and_bounces_nobody(site, server):
+    server.handler.refuse_sender = True
+    config = smtp_site(site, server.port)
+    add_subscribers(config, [f"reader{i}@example.com" for i in range(30)])
+    report = pipeline.run(config, pipeline.Options())
+    assert report.delivery.sent == 0 and report.delivery.failed == 0 and report.delivery.bounced == 0
+    assert "refused the sender digest@news.example.com" in report.delivery.errors[0]
+    counts, statuses = ledger_state(config)
+    assert counts == {"queued": 30} and set(statuses.values()) == {"active"}
+    server.handler.refuse_sender = False
+    assert pipeline.run(config, pipeline.Options()).delivery.sent == 30

@@ -38,7 +38,7 @@ from publisher.models import Outcome, Subscriber
 
 log = logging.getLogger(__name__)
 
-_NO_SUCH_USER = re.compile(r"\b5\.1\.1\b|user unknown|no such user|mailbox unavailable", re.IGNORECASE)
+_NO_SUCH_USER = re.compile(r"\b5\.1\.1\b|user unknown|no such user", re.IGNORECASE)
 _KEEP_ERRORS = 100  # in the report; the ledger keeps every one
 _GIVE_UP_AFTER = 20  # consecutive temporary failures: the server is unwell, stop for this run
 

@@ -74,6 +74,18 @@ class SmtpTransport:
             if self._pipelining:  # sendmail resets by itself; our pipelined MAIL is still open
                 self._reset()
             raise DeliveryError(_reply(recipient, code, reply), permanent=code >= 500, code=code) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            # about our From address, not the subscriber's: never counts as their bounce
+            if exc.smtp_code == 421:
+                self._drop()
+            else:
+                self._reset()
+            raise DeliveryError(
+                f"{recipient}: the server refused the sender {sender}: {exc.smtp_code} "
+                f"{' '.join(exc.smtp_error.decode('utf-8', 'replace').split())} (check [digest] from)",
+                permanent=False,
+                code=exc.smtp_code,
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code == 421:
                 self._drop()
