@@ -44,3 +44,13 @@ def test_import_without_an_email_column_is_a_usage_error(site, run_publish):
     result = run_publish(site, "subscribers", "import", str(site / "people.csv"), check=False)
     assert result.returncode == 2
     assert "people.csv" in result.stderr and "'email' column" in result.stderr
+
+
+def test_a_large_import_counts_every_row_once(site, run_publish):
+    lines = ["email,name"] + [f"reader{i}@example.com,Reader {i}" for i in range(20_000)]
+    (site / "big.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_publish(site, "subscribers", "add", "reader7@example.com")
+    result = run_publish(site, "subscribers", "import", str(site / "big.csv"))
+    assert "19999 added, 0 reactivated, 1 already subscribed, 0 rejected" in result.stdout
+    status = run_publish(site, "status").stdout
+    assert "20000 active" in status
