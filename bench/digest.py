@@ -1,6 +1,6 @@
 """The email digest at scale: render once, personalise cheaply, send fast, stay small.
 
-    python bench/digest.py [--recipients 10000] [--connections 4] [--skip-smtp] [--skip-rss]
+    python bench/digest.py [--recipients 10000] [--connections 4] [--rounds 3] [--skip-smtp] [--skip-rss]
 
 Prints a table of ratios from one run:
 
@@ -154,55 +154,63 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("smtp-sink did not start")
 
 
-def bench_smtp(folder: Path, recipients: int, connections: int) -> list[tuple[str, str, str]]:
+def bench_smtp(folder: Path, recipients: int, connections: int, rounds: int) -> list[tuple[str, str, str]]:
+    """Both sides ``rounds`` times, alternating, best of each (the machine is shared)."""
     port = free_port()
     sink = start_sink(port)
+    ours, reference = [], []
     try:
         config = make_site(folder, port, connections)
         queue_digest(config, recipients)
         store = Store.open(config.store_url)
-        report = pipeline.RunReport()
-        t0 = time.perf_counter()
-        pipeline.deliver(config, store, report)
-        ours = time.perf_counter() - t0
         [record] = store.ledger.all_digests()
         sample = pipeline.message_maker(config, store, record)(store.subscribers.all()[0])
-        store.close()
-        if report.delivery.sent != recipients:
-            raise SystemExit(
-                f"only {report.delivery.sent} of {recipients} sent: {report.delivery.errors[:3]}"
+        for n in range(rounds):
+            if n:  # the same digest again, queued for everyone
+                store.ledger.create_digest(
+                    f"bench-{n}", record.subject, record.html, record.text, [], record.created
+                )
+            report = pipeline.RunReport()
+            t0 = time.perf_counter()
+            pipeline.deliver(config, store, report)
+            ours.append(time.perf_counter() - t0)
+            if report.delivery.sent != recipients:
+                raise SystemExit(
+                    f"only {report.delivery.sent} of {recipients} sent: {report.delivery.errors[:3]}"
+                )
+            t0 = time.perf_counter()
+            subprocess.run(
+                [
+                    shutil.which("smtp-source") or "/usr/sbin/smtp-source",
+                    "-d",
+                    "-s",
+                    str(connections),
+                    "-m",
+                    str(recipients),
+                    "-l",
+                    str(len(sample)),
+                    "-f",
+                    "digest@news.example.com",
+                    "-t",
+                    "reader@example.com",
+                    f"127.0.0.1:{port}",
+                ],
+                check=True,
             )
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                shutil.which("smtp-source") or "/usr/sbin/smtp-source",
-                "-d",
-                "-s",
-                str(connections),
-                "-m",
-                str(recipients),
-                "-l",
-                str(len(sample)),
-                "-f",
-                "digest@news.example.com",
-                "-t",
-                "reader@example.com",
-                f"127.0.0.1:{port}",
-            ],
-            check=True,
-        )
-        reference = time.perf_counter() - t0
+            reference.append(time.perf_counter() - t0)
+        store.close()
     finally:
         sink.send_signal(signal.SIGTERM)
         sink.wait()
+    best, ref = min(ours), min(reference)
     return [
         (
             f"smtp-source -d, {connections} connections",
-            f"{recipients / reference:.0f} msg/s",
+            f"{recipients / ref:.0f} msg/s",
             f"{len(sample)} bytes",
         ),
-        (f"publisher, {connections} connections", f"{recipients / ours:.0f} msg/s", "ledger + render + SMTP"),
-        ("publisher vs smtp-source", f"{reference / ours:.2f}", "goal >= 0.5"),
+        (f"publisher, {connections} connections", f"{recipients / best:.0f} msg/s", "ledger + render + SMTP"),
+        ("publisher vs smtp-source", f"{ref / best:.2f}", f"goal >= 0.5 (best of {rounds} each)"),
     ]
 
 
@@ -254,6 +262,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="SMTP rounds per side (best counts)")
     parser.add_argument("--skip-smtp", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--child-send", help=argparse.SUPPRESS)
@@ -265,7 +274,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-digest-") as tmp:
         rows += bench_personalise(Path(tmp) / "render", args.recipients)
         if not args.skip_smtp:
-            rows += bench_smtp(Path(tmp) / "smtp", args.recipients, args.connections)
+            rows += bench_smtp(Path(tmp) / "smtp", args.recipients, args.connections, args.rounds)
         if not args.skip_rss:
             rows += bench_rss(Path(tmp) / "rss")
     width = max(len(r[0]) for r in rows)

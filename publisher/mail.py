@@ -176,7 +176,30 @@ def _filled(segments: tuple[bytes | str, ...], values: dict[str, str]) -> list[b
 def _qp(text: str) -> bytes:
     """Quoted-printable (binascii, in C) with CRLF line ends; ``text`` ends with LF."""
     encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    lines = encoded.split(b"\n")
+    if max(map(len, lines)) > _QP_LINE:
+        encoded = b"\n".join(_rewrap(lines))
     return encoded.replace(b"\n", b"\r\n")
+
+
+_QP_LINE = 76  # RFC 2045 6.7 (5)
+
+
+def _rewrap(lines: list[bytes]) -> list[bytes]:
+    """binascii lets a line grow to 78 when it ends in encoded whitespace ("=20"):
+    break such lines again, never inside an "=XX" escape."""
+    out = []
+    for line in lines:
+        while len(line) > _QP_LINE:
+            cut = _QP_LINE - 1
+            if line[cut - 1 : cut] == b"=":
+                cut -= 1
+            elif line[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    return out
 
 
 def html_escape(value: str) -> str:

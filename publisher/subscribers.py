@@ -71,19 +71,37 @@ class ImportReport:
 
 def import_csv(store: Store, text: str, filename: str, *, resubscribe: bool = False) -> ImportReport:
     """Import rows with an ``email`` column (and optionally ``name``); bad rows are
-    reported by line number and skipped, good ones are still imported."""
+    reported by line number and skipped, good ones are still imported. New addresses
+    go in together (a list of 100,000 takes seconds); known ones one by one."""
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
         raise UsageError(f"{filename}: no 'email' column in the header line")
+    rows: dict[str, tuple[int, str]] = {}  # email -> (line, name), first occurrence wins
+    problems: list[tuple[int, str]] = []
     for row in reader:
         row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
         try:
-            _, outcome = add(store, row["email"], row.get("name", ""), resubscribe=resubscribe)
+            email = normalise(row["email"])
         except UsageError as exc:
-            report.problems.append(f"{filename}:{reader.line_num}: {exc}")
+            problems.append((reader.line_num, f"{filename}:{reader.line_num}: {exc}"))
+            continue
+        if email in rows:
+            report.already += 1
+        else:
+            rows[email] = (reader.line_num, single_line(row.get("name", "")))
+    known = store.subscribers.statuses(rows)
+    fresh = [(email, name) for email, (_, name) in rows.items() if email not in known]
+    report.added += store.subscribers.add_many(fresh, "active", datetime.now(UTC))
+    for email in known:
+        line, name = rows[email]
+        try:
+            _, outcome = add(store, email, name, resubscribe=resubscribe)
+        except UsageError as exc:
+            problems.append((line, f"{filename}:{line}: {exc}"))
             continue
         setattr(report, outcome, getattr(report, outcome) + 1)
+    report.problems = [message for _, message in sorted(problems)]
     return report
 
 

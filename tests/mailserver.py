@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -42,9 +44,11 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     commands: Counter[str] = field(default_factory=Counter)
     tried: Counter[str] = field(default_factory=Counter)
+    rcpt_order: list[str] = field(default_factory=list)
     sessions: int = 0
     delay: float = 0.0  # seconds before each DATA reply (a slow server)
     pipelining: bool = True  # advertise RFC 2920 PIPELINING
+    refuse_sender: bool = False  # 553 to every MAIL FROM
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001
@@ -55,9 +59,17 @@ class Handler:
             responses.insert(1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
+        if self.refuse_sender:
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
         with self.lock:
             self.tried[address] += 1
+            self.rcpt_order.append(address)
             n = self.tried[address]
         fault = self.faults.get(address)
         if fault == "451-once" and n == 1 or fault == "451-always":
@@ -92,13 +104,30 @@ class Handler:
 
 
 class MailServer:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        auth: tuple[str, str] | None = None,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.handler = Handler()
+        options: dict[str, object] = {}
+        if starttls is not None:
+            options.update(tls_context=starttls, require_starttls=True)
+        if implicit_tls is not None:
+            options.update(ssl_context=implicit_tls)
+        if auth is not None:  # AUTH PLAIN/LOGIN without TLS: loopback only, for tests
+
+            def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+                given = (auth_data.login.decode(), auth_data.password.decode())
+                return AuthResult(success=given == auth, handled=False)
+
+            options.update(authenticator=authenticator, auth_require_tls=False, auth_required=True)
         with socket.socket() as probe:  # a free port (the controller cannot take port 0)
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=10_000_000
+            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=10_000_000, **options
         )
 
     def __enter__(self) -> MailServer:

@@ -5,6 +5,7 @@ ledger's promises (exactly once, suppression, retries) and parallel connections.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -33,12 +34,13 @@ def server(request):
 
 def smtp_site(site, port, smtp_extra="", **delivery):
     """The demo site, delivering over SMTP to 127.0.0.1:port."""
-    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in delivery.items())
+    settings = {"retry_delay": 0.01, "retries": 2, **delivery}
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
     cfg = site / "config.toml"
     text = cfg.read_text(encoding="utf-8").replace(
         'transport = "maildir"\nmaildir = "outbox"\n',
-        f'transport = "smtp"\nretry_delay = 0.01\nretries = 2\n{extra}'
-        f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
+        f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'security = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
     )
     cfg.write_text(text, encoding="utf-8")
     return configuration.load(cfg)
@@ -333,3 +335,116 @@ def test_now_and_status_report_sent_queued_failed(site, server, run_publish):
     status = run_publish(site, "status").stdout
     assert "deliveries: 1 sent, 1 queued, 1 failed" in status
     assert "subscribers: 0 pending, 2 active, 0 unsubscribed, 1 bounced" in status
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_takes_the_password_from_the_environment(site, monkeypatch):
+    with MailServer(auth=("digest", "s3cret")) as server:
+        config = smtp_site(
+            site, server.port, smtp_extra='username = "digest"\npassword_env = "DIGEST_SMTP_PW"\n'
+        )
+        add_subscribers(config, ["reader@example.com"])
+        monkeypatch.setenv("DIGEST_SMTP_PW", "wrong")
+        report = pipeline.run(config, pipeline.Options())
+        assert (report.delivery.sent, report.delivery.deferred) == (0, 1)
+        assert "DIGEST_SMTP_PW" in report.delivery.errors[0] and "'digest'" in report.delivery.errors[0]
+        monkeypatch.setenv("DIGEST_SMTP_PW", "s3cret")
+        report = pipeline.run(config, pipeline.Options())
+        assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
+
+
+def test_a_server_that_is_down_leaves_everything_queued_quickly(site):
+    with MailServer() as server:
+        port = server.port
+    config = smtp_site(site, port)  # nothing listens there any more
+    add_subscribers(config, [f"reader{i}@example.com" for i in range(60)])
+    start = time.monotonic()
+    report = pipeline.run(config, pipeline.Options())
+    assert time.monotonic() - start < 10
+    assert report.delivery.sent == 0 and report.delivery.deferred >= 1
+    assert any("cannot connect" in e for e in report.delivery.errors)
+    assert any("the rest stays queued" in e for e in report.delivery.errors)
+    counts, statuses = ledger_state(config)
+    assert counts == {"queued": 60} and set(statuses.values()) == {"active"}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and a server context using it."""
+    import ssl
+
+    from tests.conftest import require_binary
+
+    openssl = require_binary("openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_is_verified_and_used(site, certificate, monkeypatch, security):
+    cert, context = certificate
+    tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
+    with MailServer(**tls) as server:
+        config = smtp_site(site, server.port)
+        cfg = site / "config.toml"
+        cfg.write_text(
+            cfg.read_text("utf-8").replace('security = "none"', f'security = "{security}"'), "utf-8"
+        )
+        config = configuration.load(cfg)
+        add_subscribers(config, ["reader@example.com"])
+        report = pipeline.run(config, pipeline.Options())  # the certificate is not trusted yet
+        assert report.delivery.sent == 0 and "certificate verify failed" in report.delivery.errors[0]
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted as a local CA would be
+        report = pipeline.run(config, pipeline.Options())
+        assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
+
+
+def test_a_retry_waits_without_holding_up_the_others(site, server):
+    server.handler.faults["busy@example.com"] = "451-always"
+    config = smtp_site(site, server.port, retry_delay=0.3)
+    cfg = site / "config.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace("connections = 2", "connections = 1"), "utf-8")
+    config = configuration.load(cfg)
+    add_subscribers(config, ["busy@example.com", *[f"reader{i}@example.com" for i in range(10)]])
+    report = pipeline.run(config, pipeline.Options())
+    assert (report.delivery.sent, report.delivery.deferred) == (10, 1)
+    order = server.handler.rcpt_order
+    assert order[0] == "busy@example.com" and order[-2:] == ["busy@example.com"] * 2, order
+
+
+def test_a_refused_sender_is_our_problem_and_bounces_nobody(site, server):
+    server.handler.refuse_sender = True
+    config = smtp_site(site, server.port)
+    add_subscribers(config, [f"reader{i}@example.com" for i in range(30)])
+    report = pipeline.run(config, pipeline.Options())
+    assert report.delivery.sent == 0 and report.delivery.failed == 0 and report.delivery.bounced == 0
+    assert "refused the sender digest@news.example.com" in report.delivery.errors[0]
+    counts, statuses = ledger_state(config)
+    assert counts == {"queued": 30} and set(statuses.values()) == {"active"}
+    server.handler.refuse_sender = False
+    assert pipeline.run(config, pipeline.Options()).delivery.sent == 30

@@ -20,6 +20,7 @@ address bounced at once, other hard failures after ``bounce_limit`` of them.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import re
@@ -37,7 +38,7 @@ from publisher.models import Outcome, Subscriber
 
 log = logging.getLogger(__name__)
 
-_NO_SUCH_USER = re.compile(r"\b5\.1\.1\b|user unknown|no such user|mailbox unavailable", re.IGNORECASE)
+_NO_SUCH_USER = re.compile(r"\b5\.1\.1\b|user unknown|no such user", re.IGNORECASE)
 _KEEP_ERRORS = 100  # in the report; the ledger keeps every one
 _GIVE_UP_AFTER = 20  # consecutive temporary failures: the server is unwell, stop for this run
 
@@ -123,63 +124,24 @@ def send_queued(
     if total == 0:
         ledger.finish(digest_id)
         return report
-    workers = max(1, min(policy.workers, total))
-    jobs: queue.Queue[Subscriber | None] = queue.Queue(maxsize=workers * 2)
-    results: queue.Queue[Outcome | BaseException] = queue.Queue()
-    stop = _Either(threading.Event(), halt)
-    limiter = RateLimit(policy.rate)
-
-    def work() -> None:
-        transport: Transport | None = None
-        try:
-            transport = open_transport()
-            with ledger.status_checker() as active:
-                while (sub := jobs.get()) is not None:
-                    if stop.is_set():
-                        continue  # drain: the rest stays queued
-                    results.put(_deliver(active, sub, sender, message_for, transport, policy, limiter, stop))
-        except BaseException as exc:  # a bug, not a delivery failure: stop everything
-            stop.set()
-            results.put(exc)
-        finally:
-            if transport is not None:
-                transport.close()
-
-    threads = [threading.Thread(target=work, name=f"send-{i}", daemon=True) for i in range(workers)]
-    for t in threads:
-        t.start()
     with ledger.recorder() as record:
-        writer = _Writer(record, digest_id, policy.bounce_limit, report, results, stop, total, progress)
-        pending = ledger.queued(digest_id)
-        try:
-            more = True
-            while more and not stop.is_set():
-                while not jobs.full():  # keep every worker busy ...
-                    sub = next(pending, None)
-                    if sub is None:
-                        more = False
-                        break
-                    jobs.put(sub)
-                writer.flush(wait=0.05)  # ... and commit each outcome as soon as it arrives
-        except BaseException:
-            stop.set()  # the workers drain their queue without sending
-            raise
-        finally:
-            for _ in threads:
-                while any(t.is_alive() for t in threads):
-                    try:
-                        jobs.put(None, timeout=0.05)
-                        break
-                    except queue.Full:
-                        writer.flush(wait=0)
-            while any(t.is_alive() for t in threads):
-                writer.flush(wait=0.05)
-            writer.flush(wait=0)
-    if writer.crash is not None:
-        raise writer.crash
-    if report.deferred == 0 and not stop.is_set() and ledger.queued_count(digest_id) == 0:
+        run = _Run(ledger, digest_id, record, policy, report, total, progress, halt)
+        run.send(sender, message_for, open_transport)
+    if report.deferred == 0 and not run.stop.is_set() and ledger.queued_count(digest_id) == 0:
         ledger.finish(digest_id)
     return report
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """A temporary failure: try ``sub`` again after a backoff (its worker moves on)."""
+
+    sub: Subscriber
+    attempts: int  # tries made so far
+    error: str
+
+
+_Job = tuple[Subscriber, int]  # (subscriber, tries made so far)
 
 
 class _Either:
@@ -197,68 +159,154 @@ class _Either:
 
 def _deliver(
     active: Callable[[int], bool],
-    sub: Subscriber,
+    job: _Job,
     sender: str,
     message_for: Callable[[Subscriber], bytes],
     transport: Transport,
-    policy: SendPolicy,
     limiter: RateLimit,
-    stop: _Either,
-) -> Outcome:
+) -> Outcome | _Retry:
+    sub, attempts = job
     if not active(sub.id):  # read now, not when the batch was: an unsubscribe meanwhile wins
         return Outcome(sub.id, "skipped", "no longer subscribed")
     message = message_for(sub)
-    attempt = 0
-    while True:
-        limiter.wait()
-        try:
-            transport.send(sender, sub.email, message)
-        except DeliveryError as exc:
-            if exc.permanent:
-                return Outcome(sub.id, "failed", str(exc), classify(exc))
-            if attempt >= policy.retries or stop.is_set():
-                return Outcome(sub.id, "queued", str(exc))
-            time.sleep(policy.retry_delay * 2**attempt)
-            attempt += 1
-        else:
-            return Outcome(sub.id, "sent")
+    limiter.wait()
+    try:
+        transport.send(sender, sub.email, message)
+    except DeliveryError as exc:
+        if exc.permanent:
+            return Outcome(sub.id, "failed", str(exc), classify(exc))
+        return _Retry(sub, attempts + 1, str(exc))
+    return Outcome(sub.id, "sent")
 
 
-class _Writer:
-    """Records outcomes in the ledger (group commit) and keeps the report."""
+class _Run:
+    """One digest's sending: workers (threads, one transport each) take jobs; the
+    calling thread feeds them, schedules retries with backoff (no worker waits for
+    one) and records every outcome in the ledger as soon as it arrives."""
 
     def __init__(
         self,
-        record: Callable[[int, Sequence[Outcome], datetime, int], int],
+        ledger: LedgerView,
         digest_id: int,
-        bounce_limit: int,
+        record: Callable[[int, Sequence[Outcome], datetime, int], int],
+        policy: SendPolicy,
         report: SendReport,
-        results: queue.Queue[Outcome | BaseException],
-        stop: _Either,
         total: int,
         progress: Callable[[int, int], None] | None,
+        halt: threading.Event | None = None,
     ) -> None:
-        self.record, self.digest_id, self.bounce_limit = record, digest_id, bounce_limit
-        self.report, self.results, self.stop = report, results, stop
-        self.total, self.done, self.progress = total, 0, progress
+        self.ledger, self.digest_id, self.record, self.policy = ledger, digest_id, record, policy
+        self.report, self.total, self.progress = report, total, progress
+        self.workers = max(1, min(policy.workers, total))
+        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.workers * 2)
+        self.results: queue.Queue[Outcome | _Retry | BaseException] = queue.Queue()
+        self.retries: list[tuple[float, int, _Job, str]] = []  # heap of (due, seq, job, error)
+        self.stop = _Either(threading.Event(), halt)
         self.crash: BaseException | None = None
-        self.deferred_in_a_row = 0
+        self.in_flight = self.done = self.deferred_in_a_row = self.seq = 0
 
-    def flush(self, wait: float) -> None:
+    def send(
+        self, sender: str, message_for: Callable[[Subscriber], bytes], open_transport: Callable[[], Transport]
+    ) -> None:
+        limiter = RateLimit(self.policy.rate)
+
+        def work() -> None:
+            transport: Transport | None = None
+            try:
+                transport = open_transport()
+                with self.ledger.status_checker() as active:
+                    while (job := self.jobs.get()) is not None:
+                        if self.stop.is_set():  # draining: it stays queued
+                            self.results.put(Outcome(job[0].id, "queued", None))
+                            continue
+                        self.results.put(_deliver(active, job, sender, message_for, transport, limiter))
+            except BaseException as exc:  # a bug, not a delivery failure: stop everything
+                self.stop.set()
+                self.results.put(exc)
+            finally:
+                if transport is not None:
+                    transport.close()
+
+        threads = [threading.Thread(target=work, name=f"send-{i}", daemon=True) for i in range(self.workers)]
+        for t in threads:
+            t.start()
+        pending: Iterator[Subscriber] | None = self.ledger.queued(self.digest_id)
+        try:
+            while not self.stop.is_set():
+                while not self.jobs.full() and (job := self._next_job(pending)) is not None:
+                    if job[0] is _END:
+                        pending = None
+                        break
+                    self.jobs.put(job)
+                    self.in_flight += 1
+                if pending is None and not self.in_flight and not self.retries:
+                    break
+                self._flush(wait=self._wait())
+        except BaseException:
+            self.stop.set()  # the workers drain their queue without sending
+            raise
+        finally:
+            for _ in threads:
+                while any(t.is_alive() for t in threads):
+                    try:
+                        self.jobs.put(None, timeout=0.05)
+                        break
+                    except queue.Full:
+                        self._flush(wait=0)
+            while any(t.is_alive() for t in threads):
+                self._flush(wait=0.05)
+            self._flush(wait=0)
+            self._give_up_retries()
+        if self.crash is not None:
+            raise self.crash
+
+    def _next_job(self, pending: Iterator[Subscriber] | None) -> _Job | None:
+        """A retry that is due, else the next queued subscriber (``_END`` when none is left)."""
+        if self.retries and self.retries[0][0] <= time.monotonic():
+            return heapq.heappop(self.retries)[2]
+        if pending is None:
+            return None
+        return (next(pending, _END), 0)
+
+    def _wait(self) -> float:
+        if self.retries and not self.in_flight:
+            return max(0.001, min(0.5, self.retries[0][0] - time.monotonic()))
+        return 0.05
+
+    def _flush(self, wait: float) -> None:
+        """Take every result that arrived; commit the outcomes in one transaction."""
         batch: list[Outcome] = []
         try:
             item = self.results.get(timeout=wait) if wait else self.results.get_nowait()
             while True:
                 if isinstance(item, BaseException):
                     self.crash = self.crash or item
+                elif isinstance(item, _Retry):
+                    self.in_flight -= 1
+                    if item.attempts > self.policy.retries or self.stop.is_set():
+                        batch.append(Outcome(item.sub.id, "queued", item.error))
+                    else:
+                        due = time.monotonic() + self.policy.retry_delay * 2 ** (item.attempts - 1)
+                        self.seq += 1
+                        heapq.heappush(self.retries, (due, self.seq, (item.sub, item.attempts), item.error))
                 else:
+                    self.in_flight -= 1
                     batch.append(item)
                 item = self.results.get_nowait()
         except queue.Empty:
             pass
+        self._commit(batch)
+
+    def _give_up_retries(self) -> None:
+        """Retries still waiting when the run stops stay queued for the next run."""
+        left = [Outcome(job[0].id, "queued", error) for _, _, job, error in self.retries]
+        self.retries.clear()
+        self._commit(left)
+
+    def _commit(self, batch: list[Outcome]) -> None:
         if not batch:
             return
-        self.report.bounced += self.record(self.digest_id, batch, datetime.now(UTC), self.bounce_limit)
+        self.report.bounced += self.record(self.digest_id, batch, datetime.now(UTC), self.policy.bounce_limit)
         for o in batch:
             self._count(o)
         step = max(100, self.total // 10)
@@ -290,3 +338,6 @@ class _Writer:
             if len(r.errors) < _KEEP_ERRORS:
                 r.errors.append(o.error)
             log.warning("%s", o.error)
+
+
+_END = Subscriber(-1, "", "")  # no more queued subscribers

@@ -37,9 +37,15 @@ class SmtpTransport:
                 conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
                 if cfg.security == "starttls":
                     conn.starttls(context=ssl.create_default_context())
-            if cfg.username:
-                conn.login(cfg.username, os.environ.get(cfg.password_env, ""))
             conn.ehlo_or_helo_if_needed()
+            if cfg.username:
+                password = os.environ.get(cfg.password_env, "")
+                if "plain" in conn.esmtp_features.get("auth", "").lower().split():
+                    # one clear attempt; login() would walk on to mechanisms some servers stall on
+                    conn.user, conn.password = cfg.username, password
+                    conn.auth("PLAIN", conn.auth_plain, initial_response_ok=True)
+                else:
+                    conn.login(cfg.username, password)
             if conn.sock is not None:
                 conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except smtplib.SMTPAuthenticationError as exc:
@@ -68,6 +74,18 @@ class SmtpTransport:
             if self._pipelining:  # sendmail resets by itself; our pipelined MAIL is still open
                 self._reset()
             raise DeliveryError(_reply(recipient, code, reply), permanent=code >= 500, code=code) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            # about our From address, not the subscriber's: never counts as their bounce
+            if exc.smtp_code == 421:
+                self._drop()
+            else:
+                self._reset()
+            raise DeliveryError(
+                f"{recipient}: the server refused the sender {sender}: {exc.smtp_code} "
+                f"{' '.join(exc.smtp_error.decode('utf-8', 'replace').split())} (check [digest] from)",
+                permanent=False,
+                code=exc.smtp_code,
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code == 421:
                 self._drop()

@@ -58,6 +58,17 @@ class Subscribers:
             assert found is not None
             return found, False
 
+    def statuses(self, emails: Iterable[str]) -> dict[str, str]:
+        """The status of each of ``emails`` that is known (one query per 500)."""
+        wanted, found = list(emails), {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                q = select(subscribers.c.email, subscribers.c.status).where(
+                    subscribers.c.email.in_(wanted[i : i + 500])
+                )
+                found.update((r.email, r.status) for r in conn.execute(q))
+        return found
+
     def add_many(self, people: Iterable[tuple[str, str]], status: str, now: datetime) -> int:
         """Insert many new, already normalised (email, name) pairs in one transaction
         (a large import); return how many were inserted."""
@@ -72,10 +83,22 @@ class Subscribers:
             }
             for email, name in people
         ]
-        if rows:
+        if not rows:
+            return 0
+        try:
             with self.engine.begin() as conn:
                 conn.execute(insert(subscribers), rows)
-        return len(rows)
+            return len(rows)
+        except IntegrityError:  # someone added one of them meanwhile: go one by one
+            added = 0
+            for row in rows:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(insert(subscribers), row)
+                    added += 1
+                except IntegrityError:
+                    pass
+            return added
 
     def set_status(self, email: str, status: str, now: datetime, name: str | None = None) -> None:
         assert status in STATUSES

@@ -1,0 +1,52 @@
+"""Signed unsubscribe and confirm tokens: opaque, per purpose, long-lived, rotatable."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from publisher.store import Store
+from publisher.tokens import Signer, signer_for
+
+
+def test_a_token_names_no_address_and_serves_one_purpose():
+    signer = Signer("secret-1")
+    token = signer.sign("unsubscribe", "a1b2c3")
+    payload = base64.urlsafe_b64decode(token.split(".")[0] + "==")
+    assert payload == b'"a1b2c3"'  # the opaque id only: itsdangerous payloads are readable
+    assert signer.verify("unsubscribe", token) == ("a1b2c3", "")
+    assert signer.verify("confirm", token) == (None, "invalid")
+    assert signer.verify("unsubscribe", token[:-2] + "xx") == (None, "invalid")
+
+
+def signed_ago(monkeypatch, signer, purpose, seconds):
+    with monkeypatch.context() as m:
+        now = time.time()
+        m.setattr(time, "time", lambda: now - seconds)
+        return signer.sign(purpose, "a1b2c3")
+
+
+def test_old_links_keep_working_after_a_rotation_and_for_a_year(monkeypatch):
+    old = Signer("secret-1").sign("unsubscribe", "a1b2c3")
+    rotated = Signer("secret-2", previous=["secret-1"])
+    assert rotated.verify("unsubscribe", old) == ("a1b2c3", "")
+    assert Signer("secret-2").verify("unsubscribe", old) == (None, "invalid")
+    a_year_ago = signed_ago(monkeypatch, rotated, "unsubscribe", 366 * 24 * 3600)
+    assert rotated.verify("unsubscribe", a_year_ago) == ("a1b2c3", "")
+    a_week_ago = signed_ago(monkeypatch, rotated, "confirm", 8 * 24 * 3600)
+    assert rotated.verify("confirm", a_week_ago) == (None, "expired")
+    three_years_ago = signed_ago(monkeypatch, rotated, "unsubscribe", 3 * 366 * 24 * 3600)
+    assert rotated.verify("unsubscribe", three_years_ago) == (None, "expired")
+
+
+def test_the_secret_comes_from_the_environment_else_once_from_the_store(tmp_path, monkeypatch):
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.delenv("PUB_SECRET", raising=False)
+    first = signer_for("PUB_SECRET", store.meta.get_or_create_secret).sign("unsubscribe", "x")
+    again = signer_for("PUB_SECRET", store.meta.get_or_create_secret)
+    assert again.verify("unsubscribe", first) == ("x", "")  # the same stored secret
+    monkeypatch.setenv("PUB_SECRET", "from-env")
+    env = signer_for("PUB_SECRET", store.meta.get_or_create_secret)
+    assert env.verify("unsubscribe", first) == (None, "invalid")
+    assert Signer("from-env").verify("unsubscribe", env.sign("unsubscribe", "x")) == ("x", "")
+    store.close()
