@@ -75,8 +75,10 @@ def _config(ctx: click.Context) -> configuration.Config:
 
 def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
     cfg = _config(ctx)
-    with _progress_bar() as progress:
-        report = pipeline.run(cfg, dataclasses.replace(options, progress=progress), steps=steps)
+    with _progress_bar() as bars:
+        if bars is not None:
+            options = dataclasses.replace(options, progress=bars.sending, reading=bars.reading)
+        report = pipeline.run(cfg, options, steps=steps)
     if as_json:
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
@@ -89,28 +91,41 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
         sys.exit(1)
 
 
+class _Bars:
+    """Progress bars on a terminal: files read while collecting, messages while sending."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.reading_task: Any = None
+        self.sending_task: Any = None
+        self.sent = 0
+
+    def reading(self, count: int) -> None:
+        if self.reading_task is None:
+            self.reading_task = self.bar.add_task("collecting", total=None)
+        self.bar.update(self.reading_task, completed=count)
+
+    def sending(self, done: int, total: int) -> None:
+        if self.sending_task is None:
+            self.sending_task = self.bar.add_task("sending", total=total)
+        elif done < self.sent:  # the next unfinished digest
+            self.bar.reset(self.sending_task, total=total)
+        self.sent = done
+        self.bar.update(self.sending_task, completed=done, total=total)
+
+
 @contextmanager
-def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar while sending, on a terminal only (logs and CI stay quiet)."""
+def _progress_bar() -> Iterator[_Bars | None]:
+    """Progress bars for long work, on a terminal only (logs and CI stay quiet)."""
     if not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        state: dict[str, Any] = {"task": None, "done": 0}
-
-        def update(done: int, total: int) -> None:
-            if state["task"] is None:
-                state["task"] = bar.add_task("sending", total=total)
-            elif done < state["done"]:  # the next unfinished digest
-                bar.reset(state["task"], total=total)
-            state["done"] = done
-            bar.update(state["task"], completed=done, total=total)
-
-        yield update
+        yield _Bars(bar)
 
 
 def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:

@@ -11,6 +11,7 @@ are still collected.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,8 +42,13 @@ class CollectReport:
         return bool(self.new or self.updated or self.withdrawn)
 
 
-def collect(config: Config, store: Store, now: datetime) -> CollectReport:
+def collect(
+    config: Config, store: Store, now: datetime, progress: Callable[[int], None] | None = None
+) -> CollectReport:
+    """Bring the store up to date with every source; ``progress(n)`` is told how many
+    files or entries were read so far (every 100, and at the end of each source)."""
     report = CollectReport()
+    read = 0
     for cfg in config.sources:
         name = source_name(cfg)
         try:
@@ -51,6 +57,9 @@ def collect(config: Config, store: Store, now: datetime) -> CollectReport:
             seen: list[str] = []
             pending: list[Entry] = []
             for event in source.scan(known):
+                read += 1
+                if progress is not None and read % 100 == 0:
+                    progress(read)
                 if isinstance(event, Skipped):
                     report.skipped += 1
                     if event.id is not None:
@@ -74,6 +83,8 @@ def collect(config: Config, store: Store, now: datetime) -> CollectReport:
                     report.withdrawn += 1
                     log.info("%s: withdrawn (its source no longer has it)", gone)
             store.sources.succeeded(name, source.state, now)
+            if progress is not None:
+                progress(read)
         except (OSError, PublisherError) as exc:
             where = cfg.url or str(cfg.path)
             report.failed_sources.append(where)

@@ -41,6 +41,7 @@ class Options:
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
     progress: Callable[[int, int], None] | None = None  # (done, total) while sending
+    reading: Callable[[int], None] | None = None  # (files or entries read) while collecting
     lock_wait: float | None = None  # seconds to wait for another writer; None: store.lock_wait
     what: str = "publish now"  # who holds the lock, as others are told
     stop: threading.Event | None = None  # set: finish the current message, then stop
@@ -73,7 +74,7 @@ def run(
         site_lock(store, dry_run=options.dry_run, **lock),
     ):
         if "collect" in steps:
-            report.collect = collect(config, store, now)
+            report.collect = collect(config, store, now, options.reading)
         if "digest" in steps and options.email:
             prepare_digest(config, store, now, options, report)
         if "feeds" in steps or "digest" in steps:
