@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -318,9 +319,21 @@ def status(ctx: click.Context) -> None:
             click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
         else:
             click.echo("           last: never run by the scheduler")
-    for source, (seen, newest) in sorted(store.articles.per_source().items()):
-        when = newest.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if newest else "-"
-        click.echo(f"source {source}: {seen} articles seen, newest collected {when}")
+
+    def local(when: datetime | None) -> str:
+        return when.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if when else "never"
+
+    seen_by_source = store.articles.per_source()
+    health = {s.source: s for s in store.sources.all()}
+    for source in sorted(set(seen_by_source) | set(health)):
+        seen, newest = seen_by_source.get(source, (0, None))
+        click.echo(f"source {source}: {seen} articles seen, newest collected {local(newest)}")
+        h = health.get(source)
+        if h is not None:
+            state = "ok" if h.ok else f"FAILING: {h.error}"
+            click.echo(
+                f"           last read: {local(h.checked)} {state}; last success: {local(h.succeeded)}"
+            )
     held = store.meta.lease_holder("publish")
     if held:
         click.echo(f"lock: held by {held[0]}")
@@ -350,15 +363,50 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
 )
-@click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.option(
+    "--scheduler", "with_scheduler", is_flag=True, help="Also keep the [schedule] timetable in this process."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)
 @click.pass_context
 @handles_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, scheduler: bool, access_log: bool) -> None:
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    access_log: bool,
+    with_scheduler: bool,
+    log_format: str,
+) -> None:
     """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
-    from publisher import web
+    from publisher import logs, web
 
-    web.serve(_config(ctx), host, port, access_log=access_log, scheduler=scheduler)
+    logs.configure(log_format)
+    cfg = _config(ctx)
+    if not with_scheduler:
+        web.serve(cfg, host, port, access_log=access_log)
+        return
+    from publisher import scheduler
+
+    scheduler.triggers(cfg)  # a bad schedule stops here, before anything starts
+    handle = scheduler.start_background(cfg)
+    # uvicorn stops on SIGTERM, then raises the signal again: end with a clean exit
+    # (the finally below stops the scheduler, letting the current message finish).
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        web.serve(cfg, host, port, access_log=access_log)
+    finally:
+        handle.shutdown()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 EXAMPLE_ARTICLE = """\

@@ -48,11 +48,16 @@ class Lazy:
 
 
 class Writer:
-    def __init__(self, root: Path, *, dry_run: bool = False) -> None:
+    def __init__(self, root: Path, *, dry_run: bool = False, complete: bool = False) -> None:
+        """``complete``: this run writes the whole output, so any file an earlier
+        complete run wrote and this one did not (a withdrawn article's page, a
+        category that has no articles left) is removed at commit."""
         self.root = root.resolve()
         self.dry_run = dry_run
+        self.complete = complete
         self.written: list[str] = []  # relative paths whose bytes changed
         self.unchanged: list[str] = []
+        self.removed: list[str] = []  # files of an earlier run that this run no longer has
         self._seen: set[str] = set()
         self._staged: list[tuple[str, Path]] = []  # (temporary file, target)
         self._dirs: set[Path] = set()
@@ -104,8 +109,12 @@ class Writer:
                 data = data.encode("utf-8")
             manifest[key] = [lazy.key, len(data)]
             self._manifest_dirty = True
-        elif isinstance(data, str):
-            data = data.encode("utf-8")
+        else:
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            if self.complete and key not in (manifest := self._load_manifest()):
+                manifest[key] = ["", 0]  # tracked, so that it can be removed when gone
+                self._manifest_dirty = True
         try:
             with open(target, "rb") as fh:
                 if fh.read(len(data) + 1) == data:
@@ -182,22 +191,36 @@ class Writer:
         return self._manifest
 
     def commit(self) -> None:
-        """Make every staged file durable, then rename each over its target."""
+        """Make every staged file durable, then rename each over its target.
+
+        A lazy file that an earlier run made and this run did not (the page of a
+        withdrawn article) is removed, so the web edition holds no stale pages.
+        """
+        gone = sorted(k for k in self._manifest or () if k not in self._seen) if self.complete else []
+        if gone:
+            self._manifest_dirty = True
         if self._manifest_dirty and not self.dry_run:
             manifest = self._manifest or {}
             data = json.dumps(
-                {k: manifest[k] for k in sorted(manifest) if k in self._seen}, separators=(",", ":")
+                {k: manifest[k] for k in sorted(manifest) if k in self._seen or not self.complete},
+                separators=(",", ":"),
             )
             self._staged.append(
                 (_write_temporary(self.root / MANIFEST, data.encode(), self._dirs), self.root / MANIFEST)
             )
             self._manifest_dirty = False
-        if not self._staged:
-            return
-        _sync(self.root, [tmp for tmp, _ in self._staged])
-        staged, self._staged = self._staged, []
-        for tmp, target in staged:
-            os.replace(tmp, target)
+        if self._staged:
+            _sync(self.root, [tmp for tmp, _ in self._staged])
+            staged, self._staged = self._staged, []
+            for tmp, target in staged:
+                os.replace(tmp, target)
+        for key in gone:
+            self.removed.append(key)
+            if not self.dry_run:
+                try:
+                    (self.root / key).unlink()
+                except FileNotFoundError:
+                    pass
 
     def abort(self) -> None:
         """Forget the staged files; the old outputs stay as they were."""

@@ -143,7 +143,7 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
     published = store.articles.published(now)
-    with Writer(config.output.dir, dry_run=options.dry_run) as writer:  # commits all files at the end
+    with Writer(config.output.dir, dry_run=options.dry_run, complete=True) as writer:  # commits at the end
         changed_feeds = [
             path for path, data in feeds.build(config, published).items() if writer.write(path, data)
         ]

@@ -149,6 +149,7 @@ def test_every_awkward_file_has_its_exact_outcome(corpus):
 def test_markdown_front_matter_fields(corpus):
     folder, config, store = corpus
     collect(config, store, NOW)
+    assert rows(store)["crlf.txt"].updated == KST(2025, 5, 27, 9, 10)  # the export's Updated: line
     row = rows(store)["unsafe.md"]
     assert json.loads(row.categories) == ["Culture", "Seoul"]
     assert row.summary == "A summary."

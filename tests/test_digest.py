@@ -31,7 +31,14 @@ NOW = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)
 def messages(site):
     box = mailbox.Maildir(site / "outbox", create=False)
     found = [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in box.keys()]
-    return sorted(found, key=lambda m: m["Date"].datetime)
+    return sorted(found, key=_sent_order)
+
+
+def _sent_order(message):
+    """Date has whole seconds; within one, a digest's key (YYYY-MM-DD[-N]) orders them."""
+    key = message["Message-ID"].strip("<>").split(".")[0]
+    number = int(key[11:]) if len(key) > 10 else 1
+    return message["Date"].datetime, number
 
 
 def subscribe(config, *addresses):

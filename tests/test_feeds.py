@@ -268,3 +268,23 @@ def test_relative_links_and_images_in_content_are_made_absolute(tmp_path: Path) 
     assert 'href="https://x.example/"' in content
     entry = feedparser.parse(out["atom.xml"]).entries[0]
     assert "http://127.0.0.1:8000/about.html" in entry.content[0].value
+
+
+def test_categories_that_slugify_alike_are_one_and_non_latin_names_get_a_stable_path(tmp_path: Path) -> None:
+    articles = [
+        stored(3, categories=("경제",)),
+        stored(2, categories=("Business",)),
+        stored(1, categories=("business", "경제")),
+    ]
+    out = feeds.build(make_config(tmp_path), articles)
+    korean = sorted({p.split("/")[1] for p in out if p.startswith("categories/") and "business" not in p})
+    assert len(korean) == 1 and korean[0].startswith("c-")
+    eco = feedparser.parse(out[f"categories/{korean[0]}/atom.xml"])
+    assert eco.feed.title == "경제 — Test Daily" and [e.title for e in eco.entries] == [
+        "Article 3",
+        "Article 1",
+    ]
+    biz = feedparser.parse(out["categories/business/rss.xml"])
+    assert biz.feed.title == "Business — Test Daily" and len(biz.entries) == 2
+    again = feeds.build(make_config(tmp_path), articles)
+    assert sorted(again) == sorted(out)

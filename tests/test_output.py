@@ -134,3 +134,25 @@ def test_many_lazy_files_are_made_in_parallel_with_the_same_result(
     with Writer(tmp_path / "par") as w:
         w.write_all(changed)
     assert w.written == [] and len(w.unchanged) == 40
+
+
+def test_a_complete_run_removes_what_it_no_longer_produces(tmp_path: Path) -> None:
+    (tmp_path / "robots.txt").write_text("not ours")
+    with Writer(tmp_path, complete=True) as w:
+        w.write("articles/a.html", Lazy("a", lambda: "A"))
+        w.write("articles/b.html", Lazy("b", lambda: "B"))
+        w.write("categories/gone/rss.xml", "feed")
+        w.write("index.html", "plain")
+    with Writer(tmp_path, complete=True) as w:
+        w.write("articles/a.html", Lazy("a", lambda: "A"))
+        w.write("index.html", "plain")
+    assert w.removed == ["articles/b.html", "categories/gone/rss.xml"] and w.written == []
+    assert not (tmp_path / "articles/b.html").exists() and (tmp_path / "articles/a.html").exists()
+    assert not (tmp_path / "categories/gone/rss.xml").exists()
+    assert (tmp_path / "robots.txt").read_text() == "not ours"  # never written by us: never removed
+    with Writer(tmp_path) as w:
+        w.write("index.html", "plain")  # not a complete run: removes nothing
+    assert w.removed == [] and (tmp_path / "articles/a.html").exists()
+    with Writer(tmp_path, complete=True, dry_run=True) as w:
+        w.write("index.html", "plain")
+    assert w.removed == ["articles/a.html"] and (tmp_path / "articles/a.html").exists()

@@ -36,10 +36,10 @@ def configure(site: Path, digest: str = EVERY_SECOND, collect: str = NEVER_SOON,
 class Daemon:
     """A `publish run` process whose stderr is collected line by line."""
 
-    def __init__(self, site: Path, *args: str) -> None:
+    def __init__(self, site: Path, *args: str, command: tuple[str, ...] = ("run",)) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "run", *args],
+            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), *command, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -86,8 +86,8 @@ class Daemon:
 def daemons():
     started: list[Daemon] = []
 
-    def start(site: Path, *args: str) -> Daemon:
-        d = Daemon(site, *args)
+    def start(site: Path, *args: str, command: tuple[str, ...] = ("run",)) -> Daemon:
+        d = Daemon(site, *args, command=command)
         started.append(d)
         return d
 
@@ -294,3 +294,27 @@ def test_an_impossible_weekday_is_a_config_error(site, run_publish):
     result = run_publish(site, "status", check=False)
     assert result.returncode == 2
     assert "schedule.digest" in result.stderr and "weekday" in result.stderr
+
+
+def test_serve_with_scheduler_keeps_the_timetable_and_stops_cleanly(site, run_publish, daemons):
+    """`publish serve --scheduler`: one process answers HTTP and sends the digest once."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configure(site)
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    server = daemons(site, "--port", str(port), "--no-access-log", command=("serve", "--scheduler"))
+    server.wait_for("digest 20")
+    server.wait_for("Uvicorn running")
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    blocked = daemons(site)  # a second scheduler on the same site stands by
+    blocked.wait_for("standing by")
+    assert blocked.stop()[0] == 0
+    code, took = server.stop(signal.SIGTERM)
+    assert code == 0, server.log
+    assert took < 10
+    assert outbox(site) == ["reader@example.com"]

@@ -85,3 +85,11 @@ def test_pages_render_without_overflow_at_phone_and_desktop_widths(public: Path,
                 box = page.locator("main").bounding_box()
                 assert box is not None and box["width"] <= width
             context.close()
+        # dark mode: the stylesheet's prefers-color-scheme rules apply
+        context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+        page = context.new_page()
+        page.goto(base + PAGES["article"])
+        page.screenshot(path=str(ARTIFACTS / "web-article-phone-dark.png"), full_page=True)
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(20, 20, 20)", background
+        context.close()

@@ -132,3 +132,27 @@ def test_a_changed_theme_template_rerenders_every_article_page(site: Path) -> No
     pages = sorted((site / "public" / "articles").glob("*.html"))
     assert len(pages) == 9 and all('class="story custom"' in p.read_text("utf-8") for p in pages)
     assert sorted(report["files_written"]) == sorted(p.relative_to(site / "public").as_posix() for p in pages)
+
+
+def test_a_withdrawn_article_loses_its_page_and_its_place_in_the_feeds(site: Path) -> None:
+    publish(site, "now", "--no-email")
+    page = site / "public/articles/lantern-festival-lights-up-cheonggye-stream.html"
+    assert page.is_file()
+    (site / "seeds" / "003_lantern_festival.md").unlink()
+    publish(site, "now", "--no-email")
+    assert not page.exists()
+    index = (site / "public/index.html").read_text("utf-8")
+    assert "Lantern festival" not in index
+    assert "Lantern festival" not in (site / "public/rss.xml").read_text("utf-8")
+
+
+def test_article_pages_carry_sharing_metadata(site: Path) -> None:
+    publish(site, "now", "--no-email")
+    doc = lxml_html.fromstring(
+        (site / "public/articles/chipmaker-plans-new-packaging-plant-in-cheonan.html").read_bytes()
+    )
+    meta = {m.get("property"): m.get("content") for m in doc.findall(".//head/meta[@property]")}
+    assert meta["og:title"] == "Chipmaker plans new packaging plant in Cheonan"
+    assert meta["og:url"] == BASE + "articles/chipmaker-plans-new-packaging-plant-in-cheonan.html"
+    assert meta["article:published_time"] == "2025-05-29T10:15:00+09:00"
+    assert meta["article:modified_time"] == "2025-05-29T15:30:00+09:00"

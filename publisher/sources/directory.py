@@ -8,6 +8,7 @@ not opened again, so a second collect of a large tree costs one ``stat`` per fil
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from publisher.sources import Entry, KnownState, Skipped, SourceError, source_na
 from publisher.sources.decode import decode
 from publisher.sources.export import ParseError, parse_export
 from publisher.sources.markdown import parse_markdown
+
+log = logging.getLogger(__name__)
 
 Reader = Callable[..., tuple[Article, list[str]]]
 READERS: dict[str, Reader] = {".txt": parse_export, ".md": parse_markdown, ".markdown": parse_markdown}
@@ -159,15 +162,19 @@ class DirectorySource:
                 data = fh.read(limit + 1)
         except OSError as exc:
             return Skipped(str(path), f"cannot read: {exc.strerror}", article_id)
-        result = read_article(
-            data,
-            suffix=path.suffix,
-            article_id=article_id,
-            source=self.name,
-            tz=self.tz,
-            max_bytes=limit,
-            category=self.cfg.category,
-        )
+        try:
+            result = read_article(
+                data,
+                suffix=path.suffix,
+                article_id=article_id,
+                source=self.name,
+                tz=self.tz,
+                max_bytes=limit,
+                category=self.cfg.category,
+            )
+        except Exception as exc:  # a parser bug must cost one file, not the run
+            log.exception("%s: unexpected error while parsing", path)
+            return Skipped(str(path), f"could not be parsed ({type(exc).__name__}: {exc})", article_id)
         if result.article is None:
             return Skipped(str(path), result.reason or "unusable", article_id)
         return Entry(article_id, result.article, st.st_size, st.st_mtime_ns, result.warnings)

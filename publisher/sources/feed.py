@@ -101,6 +101,28 @@ def fetch(url: str, state: dict[str, str], *, timeout: float, max_bytes: int) ->
         raise SourceError(f"{url}: {type(exc).__name__}: {exc}") from None
 
 
+# Character references to UTF-16 surrogates (&#xD800; ... &#57343;) make feedparser
+# raise; they stand for no character, so they become U+FFFD first.
+_SURROGATE_REFS = re.compile(
+    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*(?:5529[6-9]|55[3-9]\d\d|56\d\d\d|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
+)
+
+
+def parse_feed(url: str, body: bytes, content_type: str, location: str) -> Any:
+    """feedparser's reading of a downloaded feed; SourceError when it is none."""
+    body = _SURROGATE_REFS.sub(b"&#xFFFD;", body)
+    try:
+        parsed = feedparser.parse(
+            body, response_headers={"content-type": content_type, "content-location": location}
+        )
+    except Exception as exc:  # feedparser's own failures on malformed input
+        raise SourceError(f"{url}: the feed could not be parsed ({type(exc).__name__}: {exc})") from None
+    if not parsed.get("version") and not parsed.entries:
+        problem = parsed.get("bozo_exception") or "no RSS or Atom document"
+        raise SourceError(f"{url}: not a feed ({problem})")
+    return parsed
+
+
 class FeedSource:
     withdraws_missing = False
 
@@ -118,19 +140,16 @@ class FeedSource:
                 if not state.withdrawn:
                     yield Entry(article_id, None)
             return
-        parsed = feedparser.parse(
-            got.body,
-            response_headers={
-                "content-type": got.headers.get("content-type", "application/xml"),
-                "content-location": got.url,
-            },
-        )
-        if not parsed.get("version") and not parsed.entries:
-            problem = parsed.get("bozo_exception") or "no RSS or Atom document"
-            raise SourceError(f"{self.url}: not a feed ({problem})")
+        parsed = parse_feed(self.url, got.body, got.headers.get("content-type", "application/xml"), got.url)
         ids: set[str] = set()
         for i, item in enumerate(parsed.entries):
-            event = self._entry(item, i)
+            try:
+                event = self._entry(item, i)
+            except Exception as exc:  # a parser bug must cost one entry, not the source
+                log.exception("%s entry %d: unexpected error", self.url, i + 1)
+                event = Skipped(
+                    f"{self.url} entry {i + 1}", f"could not be read ({type(exc).__name__}: {exc})"
+                )
             if event.id in ids:
                 yield Skipped(f"{self.url} entry {i + 1}", f"repeats the id of an earlier entry ({event.id})")
                 continue

@@ -154,6 +154,7 @@ source_state = Table(
     Column("source", String(200), primary_key=True),  # the source's name
     Column("state", Text, nullable=False, default="{}"),  # JSON, e.g. a feed's ETag/Last-Modified
     Column("checked", UTCDateTime, nullable=False),  # the last run that read the source
+    Column("succeeded", UTCDateTime),  # the last run that read it without an error
     Column("ok", Boolean, nullable=False),
     Column("error", Text),  # why the last read failed, if it did
 )

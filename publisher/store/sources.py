@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 
 from publisher.store.schema import source_state
 
@@ -19,6 +19,7 @@ class SourceStatus:
     checked: datetime | None = None
     ok: bool = True
     error: str | None = None
+    succeeded: datetime | None = None  # the last good read; unchanged by failures
 
 
 class SourceStates:
@@ -31,12 +32,12 @@ class SourceStates:
             row = conn.execute(select(source_state).where(source_state.c.source == source)).first()
         if row is None:
             return SourceStatus(source)
-        return SourceStatus(source, json.loads(row.state), row.checked, bool(row.ok), row.error)
+        return _status(row)
 
     def all(self) -> list[SourceStatus]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(source_state).order_by(source_state.c.source)).all()
-        return [SourceStatus(r.source, json.loads(r.state), r.checked, bool(r.ok), r.error) for r in rows]
+        return [_status(r) for r in rows]
 
     def succeeded(self, source: str, state: dict[str, str], now: datetime) -> None:
         """Record a complete read and the state to send next time."""
@@ -48,6 +49,8 @@ class SourceStates:
 
     def _put(self, source: str, now: datetime, *, ok: bool, error: str | None, state: dict | None) -> None:
         values: dict[str, object] = {"checked": now, "ok": ok, "error": error}
+        if ok:
+            values["succeeded"] = now
         if state is not None:
             values["state"] = json.dumps(state, sort_keys=True)
         with self.engine.begin() as conn:
@@ -55,3 +58,7 @@ class SourceStates:
             if done.rowcount == 0:
                 values.setdefault("state", "{}")
                 conn.execute(insert(source_state).values(source=source, **values))
+
+
+def _status(r: Row) -> SourceStatus:
+    return SourceStatus(r.source, json.loads(r.state), r.checked, bool(r.ok), r.error, r.succeeded)

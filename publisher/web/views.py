@@ -65,11 +65,10 @@ class ClientLimiter:
 
 
 class Views:
-    def __init__(self, config: Config, on_shutdown: Callable[[], None] | None = None) -> None:
+    def __init__(self, config: Config) -> None:
         from publisher.render import environment
 
         self.config = config
-        self.on_shutdown = on_shutdown
         self.links = Links(config.site.base_url)
         self.env = environment(config.templates_dir)
         self.clients = ClientLimiter(config.server.requests_per_client)
@@ -89,8 +88,6 @@ class Views:
         try:
             yield
         finally:
-            if self.on_shutdown is not None:
-                await run_in_threadpool(self.on_shutdown)  # e.g. the scheduler: its send finishes
             self.mailer.shutdown(wait=True)  # mails already promised still go out
             self.store.close()
 
@@ -305,8 +302,8 @@ def by_method(
     return view
 
 
-def build(config: Config, on_shutdown: Callable[[], None] | None = None) -> Starlette:
-    views = Views(config, on_shutdown)
+def build(config: Config) -> Starlette:
+    views = Views(config)
     routes = [
         Route("/subscribe", by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
         Route("/confirm/{token}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
