@@ -110,6 +110,11 @@ def serve(
             log_config=None,  # keep the caller's logging (timestamps or JSON, see publisher.logs)
         )
     )
+    from publisher.web.views import RedactTokens
+
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
     shown = f"[{host}]" if ":" in host else host
     # uvicorn says this itself only when it binds the socket; keep the familiar line.
     logging.getLogger("uvicorn.error").info(
