@@ -378,7 +378,6 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
 )
-@click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.option(
     "--log-format",

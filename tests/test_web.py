@@ -289,6 +289,9 @@ def test_subscribe_confirm_digest_and_one_click_unsubscribe(server: Server) -> N
     assert status_of(server, address) == "unsubscribed"  # committed before the answer
     again = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click", follow_redirects=False)
     assert again.status_code == 200
+    log = server.log.read_text()
+    assert '"POST /unsubscribe/[token] HTTP/1.1" 200' in log
+    assert unsubscribe_url.rsplit("/", 1)[1] not in log and confirm.rsplit("/", 1)[1] not in log
 
     (server.site / "seeds" / "zz-new.md").write_text(
         '+++\ntitle = "A later story"\npublished = 2025-06-01T09:00:00+09:00\n+++\nBody.\n', encoding="utf-8"
@@ -541,3 +544,17 @@ def test_serve_with_scheduler_keeps_the_timetable_and_serves_what_it_writes(tmp_
     assert "Application shutdown complete" in srv.log.read_text()
     status = _publish(site, "status", env={"PUBLISHER_SECRET": SECRET}).stdout
     assert "scheduler: not running" in status  # its lease was released on the way out
+
+
+def test_ipv6_clients_are_limited_by_their_slash_64() -> None:
+    from starlette.requests import Request
+
+    from publisher.web.views import client_key
+
+    def key(host: str) -> str:
+        return client_key(Request({"type": "http", "client": (host, 4321), "headers": []}))
+
+    assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert key("2001:db8:1:3::1") != key("2001:db8:1:2::1")
+    assert key("198.51.100.7") == "198.51.100.7" != key("198.51.100.8")
+    assert key("::ffff:198.51.100.7") == "198.51.100.7"

@@ -17,7 +17,6 @@ Starlette and uvicorn are used only in this package.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from publisher.config import Config
@@ -31,12 +30,12 @@ DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
 class PublisherApp:
     """The ASGI entry point: static fast path first, then the Starlette views."""
 
-    def __init__(self, config: Config, on_shutdown: Callable[[], None] | None = None) -> None:
+    def __init__(self, config: Config) -> None:
         from publisher.web.views import build
 
         self.config = config
         self.files = FileCache(config.output.dir)
-        self.views = build(config, on_shutdown)
+        self.views = build(config)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -73,22 +72,16 @@ async def _answer(status: int, headers: list[tuple[bytes, bytes]], send: Any) ->
     await send({"type": "http.response.body", "body": b""})
 
 
-def create_app(config: Config, on_shutdown: Callable[[], None] | None = None) -> PublisherApp:
-    """The ASGI application; ``on_shutdown`` runs (in a thread) when the server stops."""
-    return PublisherApp(config, on_shutdown)
+def create_app(config: Config) -> PublisherApp:
+    return PublisherApp(config)
 
 
 def serve(
-    config: Config,
-    host: str | None = None,
-    port: int | None = None,
-    *,
-    access_log: bool = True,
-    scheduler: bool = False,
+    config: Config, host: str | None = None, port: int | None = None, *, access_log: bool = True
 ) -> None:
-    """Run the server until SIGINT/SIGTERM (uvicorn, one process); with ``scheduler``,
-    the timetable of ``publish run`` too, in a thread, stopped before the server exits.
-    The socket is bound first, so a busy or forbidden address is a one-line error."""
+    """Run the server until SIGINT/SIGTERM (uvicorn, one process). The socket is bound
+    first, so a busy or forbidden address is a one-line error, not a traceback."""
+    import logging
     import socket
 
     import uvicorn
@@ -105,14 +98,9 @@ def serve(
         raise PublisherError(
             f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
         ) from None
-    handle = None
-    if scheduler:
-        from publisher import scheduler as timetable
-
-        handle = timetable.start_background(config)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config, handle.shutdown if handle else None),
+            create_app(config),
             host=host,
             port=port,
             proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
@@ -122,11 +110,17 @@ def serve(
             log_config=None,  # keep the caller's logging (timestamps or JSON, see publisher.logs)
         )
     )
-    try:
-        server.run(sockets=[sock])
-    finally:
-        if handle is not None:
-            handle.shutdown()  # done already by the lifespan, unless startup failed
+    from publisher.web.views import RedactTokens
+
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
+    shown = f"[{host}]" if ":" in host else host
+    # uvicorn says this itself only when it binds the socket; keep the familiar line.
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+    )
+    server.run(sockets=[sock])
 
 
 __all__ = ["create_app", "serve", "PublisherApp"]

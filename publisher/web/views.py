@@ -6,6 +6,7 @@ forms, CSRF (Fetch Metadata / Origin), rate limits, status codes and headers.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -65,11 +66,10 @@ class ClientLimiter:
 
 
 class Views:
-    def __init__(self, config: Config, on_shutdown: Callable[[], None] | None = None) -> None:
+    def __init__(self, config: Config) -> None:
         from publisher.render import environment
 
         self.config = config
-        self.on_shutdown = on_shutdown
         self.links = Links(config.site.base_url)
         self.env = environment(config.templates_dir)
         self.clients = ClientLimiter(config.server.requests_per_client)
@@ -89,8 +89,6 @@ class Views:
         try:
             yield
         finally:
-            if self.on_shutdown is not None:
-                await run_in_threadpool(self.on_shutdown)  # e.g. the scheduler: its send finishes
             self.mailer.shutdown(wait=True)  # mails already promised still go out
             self.store.close()
 
@@ -162,8 +160,7 @@ class Views:
     async def subscribe(self, request: Request) -> Response:
         if self.cross_site(request):
             return self.refused()
-        client = request.client.host if request.client else "unknown"
-        if not self.clients.hit(client):
+        if not self.clients.hit(client_key(request)):
             return self.too_many()
         form = await read_form(request)
         if form is None:
@@ -276,6 +273,32 @@ class Views:
         )
 
 
+def client_key(request: Request) -> str:
+    """Who a client is for the rate limit: its IPv4 address, or its IPv6 /64 (one
+    machine commonly holds a whole /64, so single IPv6 addresses are free to rotate)."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+class RedactTokens(logging.Filter):
+    """Access log lines without the tokens of confirm and unsubscribe links: a token
+    is as good as the link, so it does not belong in logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            path = record.args[2]
+            if path.startswith(("/confirm/", "/unsubscribe/")):
+                kind = path.split("/", 2)[1]
+                record.args = (*record.args[:2], f"/{kind}/[token]", *record.args[3:])
+        return True
+
+
 def allowed(exc: Exception) -> str:
     headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
     return next((v for k, v in headers.items() if k.lower() == "allow"), "")
@@ -305,8 +328,8 @@ def by_method(
     return view
 
 
-def build(config: Config, on_shutdown: Callable[[], None] | None = None) -> Starlette:
-    views = Views(config, on_shutdown)
+def build(config: Config) -> Starlette:
+    views = Views(config)
     routes = [
         Route("/subscribe", by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
         Route("/confirm/{token}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
