@@ -378,6 +378,7 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
 )
+@click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.option(
     "--log-format",
@@ -395,16 +396,20 @@ def serve(
 
     logs.configure(log_format)
     cfg = _config(ctx)
+    handle = None
     if scheduler:
-        from publisher.scheduler import triggers
+        from publisher.scheduler import start_background, triggers
 
         triggers(cfg)  # a bad schedule stops here, before anything starts
-    # uvicorn stops on SIGTERM and then raises the signal again: make that a clean exit
-    # (the scheduler, if any, was already stopped by the app's lifespan).
+        handle = start_background(cfg)
+    # uvicorn stops on SIGTERM and then raises the signal again: make that a clean exit,
+    # after the scheduler (if any) has let its current message finish.
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        web.serve(cfg, host, port, access_log=access_log, scheduler=scheduler)
+        web.serve(cfg, host, port, access_log=access_log)
     finally:
+        if handle is not None:
+            handle.shutdown()
         signal.signal(signal.SIGTERM, previous)
 
 
