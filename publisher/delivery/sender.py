@@ -266,6 +266,7 @@ class _Run:
                     self.crash = self.crash or item
                 elif isinstance(item, _Retry):
                     self.in_flight -= 1
+                    self._temporary_failure()
                     if item.attempts > self.policy.retries or self.stop.is_set():
                         batch.append(Outcome(item.sub.id, "queued", item.error))
                     else:
@@ -279,6 +280,17 @@ class _Run:
         except queue.Empty:
             pass
         self._commit(batch)
+
+    def _temporary_failure(self) -> None:
+        """Every try that failed for a temporary reason counts; a delivered or refused
+        message resets the count. Many in a row: the server is unwell (or down, each
+        try waiting for a timeout), so stop for this run and leave the rest queued."""
+        self.deferred_in_a_row += 1
+        if self.deferred_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
+            self.stop.set()
+            msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
+            self.report.errors.append(msg)
+            log.warning("%s", msg)
 
     def _give_up_retries(self) -> None:
         """Retries still waiting when the run stops stay queued for the next run."""
@@ -311,12 +323,6 @@ class _Run:
             self.deferred_in_a_row = 0
         else:
             r.deferred += 1
-            self.deferred_in_a_row += 1
-            if self.deferred_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
-                self.stop.set()
-                msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
-                r.errors.append(msg)
-                log.warning("%s", msg)
         if o.error and o.status != "skipped":
             if len(r.errors) < _KEEP_ERRORS:
                 r.errors.append(o.error)
