@@ -96,6 +96,8 @@ def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
     container = re.search(r'<table[^>]*class="container"[^>]*>', rendered.html).group(0)
     assert "width:600px" in container.replace(" ", "")  # plain rules are inlined
     assert "<h2" in rendered.html and "In this issue" in rendered.html  # the headline list
+    # Outlook (Word engine): fixed table widths as attributes, a font it has, via a conditional comment
+    assert 'width="600"' in container and "<!--[if mso]>" in rendered.html
 
 
 def _articles(config):
