@@ -88,7 +88,8 @@ def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
     config = configuration.load(site / "config.toml")
     selection = digests.select(_articles(config), 20)
     rendered = digests.render(config, selection, "2026-01-10", NOW)
-    styles = re.findall(r"<style[^>]*>(.*?)</style>", rendered.html, re.S)
+    uncommented = re.sub(r"<!--.*?-->", "", rendered.html, flags=re.S)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", uncommented, re.S)
     assert len(styles) == 1
     assert "@media only screen and (max-width: 620px)" in styles[0]
     assert "@media (prefers-color-scheme: dark)" in styles[0]
