@@ -451,6 +451,17 @@ def test_a_refused_sender_is_our_problem_and_bounces_nobody(site, server):
     assert pipeline.run(config, pipeline.Options()).delivery.sent == 30
 
 
+def test_now_exits_1_when_nothing_could_be_delivered(site, server, run_publish):
+    server.handler.refuse_sender = True
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["reader@example.com"])
+    result = run_publish(site, "now", check=False)
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("publish: no digest was delivered, 1 stay queued for the next run: ")
+    assert "refused the sender" in line
+
+
 def test_an_unwell_server_stops_the_run_early(site, server):
     addresses = [f"reader{i}@example.com" for i in range(200)]
     server.handler.faults.update({a: "451-always" for a in addresses})
