@@ -270,3 +270,17 @@ def test_partial_dkim_settings_are_a_config_error(site, run_publish):
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2
     assert "delivery.dkim_domain" in result.stderr and "config.toml" in result.stderr
+
+
+def test_a_missing_dkim_key_file_is_a_config_error(site, run_publish):
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'maildir = "outbox"\n',
+            'maildir = "outbox"\ndkim_selector = "s"\ndkim_domain = "example.com"\ndkim_key_file = "nope.pem"\n',
+        ),
+        encoding="utf-8",
+    )
+    result = run_publish(site, "now", check=False)
+    assert result.returncode == 2
+    assert "delivery.dkim_key_file: no such file" in result.stderr and "nope.pem" in result.stderr
