@@ -13,7 +13,8 @@ the ledger pays one commit per handful of messages, never one fsync per message
 (SQLite WAL with synchronous=NORMAL keeps every commit through a killed process).
 
 Temporary failures (4xx, dropped connections) are retried with exponential
-backoff and, if still failing, left queued for the next run. Permanent failures
+backoff (the retry waits in a queue, not in a worker) and, if still failing, left
+queued for the next run; many in a row stop the run early. Permanent failures
 (5xx) are recorded with the server's reply; "no such user" (5.1.1) marks the
 address bounced at once, other hard failures after ``bounce_limit`` of them.
 """
@@ -49,9 +50,7 @@ class LedgerView(Protocol):
     def queued(self, digest_id: int, batch: int = ...) -> Iterator[Subscriber]: ...
     def queued_count(self, digest_id: int) -> int: ...
     def status_checker(self) -> AbstractContextManager[Callable[[int], bool]]: ...
-    def record(
-        self, digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int
-    ) -> int: ...
+    def recorder(self) -> AbstractContextManager[Callable[[int, Sequence[Outcome], datetime, int], int]]: ...
     def finish(self, digest_id: int) -> None: ...
 
 
