@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,8 +75,10 @@ def _config(ctx: click.Context) -> configuration.Config:
 
 def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
     cfg = _config(ctx)
-    with _progress_bar() as progress:
-        report = pipeline.run(cfg, dataclasses.replace(options, progress=progress), steps=steps)
+    with _progress_bar() as bars:
+        if bars is not None:
+            options = dataclasses.replace(options, progress=bars.sending, reading=bars.reading)
+        report = pipeline.run(cfg, options, steps=steps)
     if as_json:
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
@@ -92,28 +95,41 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
         _fail(f"no digest was delivered, {d.deferred} stay queued for the next run: {reason}", 1)
 
 
+class _Bars:
+    """Progress bars on a terminal: files read while collecting, messages while sending."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.reading_task: Any = None
+        self.sending_task: Any = None
+        self.sent = 0
+
+    def reading(self, count: int) -> None:
+        if self.reading_task is None:
+            self.reading_task = self.bar.add_task("collecting", total=None)
+        self.bar.update(self.reading_task, completed=count)
+
+    def sending(self, done: int, total: int) -> None:
+        if self.sending_task is None:
+            self.sending_task = self.bar.add_task("sending", total=total)
+        elif done < self.sent:  # the next unfinished digest
+            self.bar.reset(self.sending_task, total=total)
+        self.sent = done
+        self.bar.update(self.sending_task, completed=done, total=total)
+
+
 @contextmanager
-def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar while sending, on a terminal only (logs and CI stay quiet)."""
+def _progress_bar() -> Iterator[_Bars | None]:
+    """Progress bars for long work, on a terminal only (logs and CI stay quiet)."""
     if not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        state: dict[str, Any] = {"task": None, "done": 0}
-
-        def update(done: int, total: int) -> None:
-            if state["task"] is None:
-                state["task"] = bar.add_task("sending", total=total)
-            elif done < state["done"]:  # the next unfinished digest
-                bar.reset(state["task"], total=total)
-            state["done"] = done
-            bar.update(state["task"], completed=done, total=total)
-
-        yield update
+        yield _Bars(bar)
 
 
 def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
@@ -130,7 +146,10 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         c = r.collect
         lines.append(
             f"{prefix}articles: {c.new} new, {c.updated} updated, {c.unchanged} unchanged, "
-            f"{c.skipped} skipped" + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            f"{c.skipped} skipped"
+            + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            + (f", {c.embargoed} embargoed" if c.embargoed else "")
+            + (f", {len(c.failed_sources)} sources failed" if c.failed_sources else "")
         )
     if r.files_written or r.files_unchanged:
         lines.append(
@@ -275,13 +294,68 @@ def subscribers_export(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)
+@click.pass_context
+@handles_errors
+def run(ctx: click.Context, log_format: str) -> None:
+    """Run the scheduler: collect and send the digest on the [schedule] timetable.
+
+    Stops cleanly on SIGTERM or SIGINT (the message being sent is finished first)."""
+    from publisher import logs, scheduler
+
+    logs.configure(log_format)
+    sys.exit(scheduler.run_forever(_config(ctx)))
+
+
+@main.command()
 @click.pass_context
 @handles_errors
 def status(ctx: click.Context) -> None:
-    """Counts of articles, subscribers, digests and deliveries."""
+    """Last runs, next scheduled runs, counts of articles, subscribers and deliveries."""
     from datetime import UTC, datetime
 
+    from publisher import scheduler
+
+    cfg = _config(ctx)
     store = _store(ctx)
+    holder = scheduler.scheduler_holder(store)
+    click.echo(f"scheduler: {'running (' + holder + ')' if holder else 'not running'}")
+    runs = {r.job: r for r in store.runs.last()}
+    for plan in scheduler.timetable(cfg, store):
+        when = plan.next_run.strftime("%Y-%m-%d %H:%M:%S %Z") if plan.next_run else "-"
+        line = f"  {plan.job:8} {plan.schedule or 'disabled':14} next: {when}"
+        if plan.next_run and not holder:
+            line += " (when publish run is running)"
+        click.echo(line)
+        last = runs.get(plan.job)
+        if last:
+            started = last.started.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+            click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
+        else:
+            click.echo("           last: never run by the scheduler")
+
+    def local(when: datetime | None) -> str:
+        return when.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if when else "never"
+
+    seen_by_source = store.articles.per_source()
+    health = {s.source: s for s in store.sources.all()}
+    for source in sorted(set(seen_by_source) | set(health)):
+        seen, newest = seen_by_source.get(source, (0, None))
+        click.echo(f"source {source}: {seen} articles seen, newest collected {local(newest)}")
+        h = health.get(source)
+        if h is not None:
+            state = "ok" if h.ok else f"FAILING: {h.error}"
+            click.echo(
+                f"           last read: {local(h.checked)} {state}; last success: {local(h.succeeded)}"
+            )
+    held = store.meta.lease_holder("publish")
+    if held:
+        click.echo(f"lock: held by {held[0]}")
     counts = store.articles.counts(datetime.now(UTC))
     subs = store.subscribers.counts()
     deliveries = store.ledger.delivery_counts()
@@ -301,6 +375,50 @@ def _delivery_counts(counts: dict[str, int]) -> str:
     if counts.get("skipped"):
         shown.append(f"{counts['skipped']} skipped")
     return ", ".join(shown)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: [server] host).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default: [server] port)."
+)
+@click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
+@click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)
+@click.pass_context
+@handles_errors
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, scheduler: bool, access_log: bool, log_format: str
+) -> None:
+    """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
+    from publisher import logs, web
+
+    logs.configure(log_format)
+    cfg = _config(ctx)
+    handle = None
+    if scheduler:
+        from publisher.scheduler import start_background, triggers
+
+        triggers(cfg)  # a bad schedule stops here, before anything starts
+        handle = start_background(cfg)
+    # uvicorn stops on SIGTERM and then raises the signal again: make that a clean exit,
+    # after the scheduler (if any) has let its current message finish.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        web.serve(cfg, host, port, access_log=access_log)
+    finally:
+        if handle is not None:
+            handle.shutdown()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 EXAMPLE_ARTICLE = """\

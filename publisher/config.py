@@ -48,12 +48,25 @@ class SourceConfig:
     pattern: list[str] = _h(["**/*.txt", "**/*.md"], "directory: glob patterns of files.")
     url: str = _h("", "feed: the RSS/Atom URL to fetch.")
     category: str = _h("", "Category given to every article of this source that has none.")
-    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.")
+    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.", minimum=1)
+    max_feed_bytes: int = _h(10 * 1024 * 1024, "feed: a larger download fails the source.", minimum=1)
+    timeout: float = _h(
+        20.0, "feed: seconds to wait for the server (the whole fetch: 3 times this).", minimum=0.1
+    )
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = _h("sqlite:///publisher.db", "SQLAlchemy URL; a relative SQLite path is beside config.toml.")
+    lease: int = _h(
+        60,
+        "Seconds the site's lock (and the scheduler's lease) lasts unless its holder renews it; "
+        "a killed holder's lock is taken over after this.",
+        minimum=3,
+    )
+    lock_wait: float = _h(
+        10.0, "Seconds a command waits for another writer of the site to finish before giving up.", minimum=0
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,11 @@ class OutputConfig:
 @dataclass(frozen=True)
 class FeedsConfig:
     items: int = _h(50, "Newest N articles per feed.", minimum=1)
+    websub_hub: str = _h(
+        "", "WebSub hub URL: feeds carry rel=hub and changed feeds are announced to it.", check="url?"
+    )
+    icon: str = _h("", "Small square icon (URL, or path under base_url) for feeds; empty: none.")
+    logo: str = _h("", "Wide logo image (URL, or path under base_url) for feeds; empty: none.")
 
 
 @dataclass(frozen=True)
@@ -109,17 +127,33 @@ class DeliveryConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    collect: str = _h("*/15 * * * *", "Cron (site timezone): collect and rebuild feeds.")
-    digest: str = _h("0 7 * * *", "Cron (site timezone): send the digest.")
+    collect: str = _h(
+        "*/15 * * * *",
+        "Cron (site timezone): collect and rebuild feeds. Standard 5 fields; a 6-field form "
+        'with a leading seconds field (e.g. `*/2 * * * * *`) exists for tests; `""` disables the job.',
+    )
+    digest: str = _h("0 7 * * *", "Cron (site timezone): collect, rebuild feeds and send the digest.")
+    grace: int = _h(
+        3600,
+        "Seconds a run missed while no scheduler ran may be late: it then runs once on start; "
+        "a run missed by more is skipped and logged.",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = _h("127.0.0.1", "Address publish serve listens on.")
-    port: int = _h(8000, "Port publish serve listens on.", minimum=1)
+    port: int = _h(8000, "Port publish serve listens on.", minimum=1, maximum=65535)
     secret_env: str = _h(
         "PUBLISHER_SECRET",
         "Environment variable with the signing secret; unset: one is kept in the store.",
+    )
+    mails_per_address: int = _h(
+        3, "Most confirmation mails POST /subscribe sends one address an hour.", minimum=1
+    )
+    requests_per_client: int = _h(
+        20, "Most POST /subscribe requests from one client address an hour.", minimum=1
     )
 
 
@@ -290,6 +324,8 @@ class _Reader:
             )
         if "minimum" in meta and item < meta["minimum"]:
             raise ConfigError(self.cfg_path, where, f"must be at least {meta['minimum']}, not {item}")
+        if "maximum" in meta and item > meta["maximum"]:
+            raise ConfigError(self.cfg_path, where, f"must be at most {meta['maximum']}, not {item}")
         if "choices" in meta and item not in meta["choices"]:
             raise ConfigError(
                 self.cfg_path, where, f"must be one of {', '.join(meta['choices'])}, not {item!r}"
@@ -302,7 +338,7 @@ class _Reader:
                 raise ConfigError(
                     self.cfg_path, where, f"unknown timezone {item!r} (use an IANA name such as Asia/Seoul)"
                 ) from None
-        elif check == "url":
+        elif check == "url" or (check == "url?" and item):
             _check_url(self.cfg_path, where, item)
         elif check == "address":
             _check_address(self.cfg_path, where, item)

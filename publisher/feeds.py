@@ -1,80 +1,370 @@
-"""Feeds: RSS 2.0 and Atom 1.0 built with feedgen from stored articles.
+"""Feeds: RSS 2.0 and Atom 1.0 (feedgen) and JSON Feed 1.1, for the site and per category.
 
-``FORMATS`` maps an output file name to its builder; adding a format (JSON Feed,
-per-category feeds) is adding an entry. feedgen's quirks are handled here only: it
-rejects naive datetimes, stamps lastBuildDate with the current time unless told
-(we pin it to the newest content change, so an unchanged feed stays byte-identical)
-and writes no self link unless given one.
+``FORMATS`` maps an output file name to its writer; every channel (the whole site,
+then each category under ``categories/<slug>/``) gets every format. Each article is
+turned into one ``Item`` once (ids, absolute links, local dates, sanitised content)
+and every format writes that same item, so all readers get the same feed.
+
+The bar is the W3C Feed Validation Service: no errors, no warnings. feedgen's quirks
+are handled here only:
+
+- it raises ValueError on characters XML forbids: every string passes ``xml_safe``;
+- it stamps lastBuildDate with the current time: we pin it (and Atom ``updated``) to
+  the newest content change, so a run that changes nothing writes identical bytes;
+- it rejects naive datetimes; dates are written in the site's timezone;
+- its RSS channel ``<link>`` is the last link added, so the self link goes first;
+- RSS ``<author>`` must be an email address, so RSS names go in ``dc:creator`` and
+  only Atom and JSON Feed carry author entries; an Atom entry without authors
+  falls back to the feed-level author (the publication).
 """
 
 from __future__ import annotations
 
+import html
+import json
+import mimetypes
+import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
 
+from publisher import __version__
+from publisher.categories import group
 from publisher.config import Config
-from publisher.links import Links
+from publisher.links import Links, safe_url
 from publisher.models import StoredArticle
-from publisher.text import xml_safe
+from publisher.sanitize import clean_html, html_to_text
+from publisher.text import single_line, summarize, xml_safe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _generator(config: Config, articles: Sequence[StoredArticle], self_path: str) -> FeedGenerator:
-    links = Links(config.site.base_url)
-    site = config.site
-    fg = FeedGenerator()
-    fg.load_extension("dc", atom=False, rss=True)
-    fg.id(links.base)
-    fg.title(xml_safe(site.title))
-    fg.subtitle(xml_safe(site.description or site.title))
-    fg.link(href=links.base, rel="alternate")
-    fg.link(href=links.url(self_path), rel="self")
-    fg.language(site.language)
-    fg.generator("publisher", uri="https://pypi.org/project/publisher/")
-    newest = max((a.updated for a in articles), default=EPOCH)
-    fg.updated(newest)
-    fg.lastBuildDate(newest)
-    for stored in articles:
-        a = stored.article
-        fe = fg.add_entry(order="append")
-        fe.id(links.guid(stored))
-        fe.guid(links.guid(stored), permalink=False)
-        fe.title(xml_safe(a.title))
-        fe.link(href=links.article(stored), rel="alternate")
-        fe.published(stored.published)
-        fe.updated(stored.updated)
-        for author in a.authors:
-            if author.email:
-                fe.author({"name": xml_safe(author.name), "email": author.email})
-            else:
-                fe.author({"name": xml_safe(author.name)})
-        if a.authors:
-            fe.dc.dc_creator([xml_safe(x.name) for x in a.authors])
-        for category in a.categories:
-            fe.category({"term": xml_safe(category), "label": xml_safe(category)})
-        if a.summary:
-            fe.summary(xml_safe(a.summary))
-        fe.content(xml_safe(a.body), type="html")
-    return fg
-
-
-def rss(config: Config, articles: Sequence[StoredArticle], path: str) -> bytes:
-    return _generator(config, articles, path).rss_str(pretty=True)
-
-
-def atom(config: Config, articles: Sequence[StoredArticle], path: str) -> bytes:
-    return _generator(config, articles, path).atom_str(pretty=True)
-
-
-FORMATS: dict[str, Callable[[Config, Sequence[StoredArticle], str], bytes]] = {
-    "rss.xml": rss,
-    "atom.xml": atom,
+GENERATOR_URI = "https://pypi.org/project/publisher/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+MEDIA_TYPES = {
+    "rss.xml": "application/rss+xml",
+    "atom.xml": "application/atom+xml",
+    "feed.json": "application/feed+json",
 }
 
 
+@dataclass(frozen=True)
+class Author:
+    name: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    type: str | None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One article as every feed format writes it."""
+
+    id: str
+    title: str
+    link: str
+    published: datetime  # in the site's timezone
+    updated: datetime
+    authors: tuple[Author, ...]
+    categories: tuple[str, ...]
+    summary: str
+    content: str  # sanitised HTML
+    image: Image | None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One set of feeds: the whole site (``category`` None) or one category."""
+
+    title: str
+    description: str
+    home: str  # the HTML page this channel mirrors
+    category: str | None  # the category slug
+    items: tuple[Item, ...]
+
+    @property
+    def updated(self) -> datetime:
+        """The newest content change: moves only when an item of this channel changes."""
+        return max((i.updated for i in self.items), default=EPOCH)
+
+
+@dataclass(frozen=True)
+class Context:
+    config: Config
+    links: Links
+
+    def self_url(self, channel: Channel, name: str) -> str:
+        return self.links.feed(name, channel.category)
+
+    @property
+    def hub(self) -> str | None:
+        return safe_url(self.config.feeds.websub_hub)
+
+    @property
+    def icon(self) -> str | None:
+        return safe_url(self.config.feeds.icon, self.links.base)
+
+    @property
+    def logo(self) -> str | None:
+        return safe_url(self.config.feeds.logo, self.links.base)
+
+
+def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
+    """The feed view of one article: everything cleaned, made absolute and localised."""
+    a = stored.article
+    link = links.article(stored)
+    content = absolute_urls(clean_html(a.body), link)
+    summary = single_line(xml_safe(a.summary)) or summarize(html_to_text(content))
+    image = links.image(stored)
+    return Item(
+        id=links.guid(stored),
+        title=single_line(xml_safe(a.title)) or "(untitled)",
+        link=link,
+        published=stored.published.astimezone(tz),
+        updated=max(stored.updated, stored.published).astimezone(tz),
+        authors=tuple(
+            Author(name, _email(x.email)) for x in a.authors if (name := single_line(xml_safe(x.name)))
+        ),
+        categories=tuple(dict.fromkeys(c for x in a.categories if (c := single_line(xml_safe(x))))),
+        summary=summary,
+        content=content,
+        image=Image(image, _image_type(image)) if image else None,
+    )
+
+
+_URL_ATTR = re.compile(r'(\s(?:href|src|cite)=")([^"]*)(")')
+
+
+def absolute_urls(fragment: str, base: str) -> str:
+    """Relative ``href``/``src`` URLs made absolute, as feed readers need them."""
+
+    def fix(m: re.Match[str]) -> str:
+        value = html.unescape(m.group(2))
+        if urlsplit(value).scheme:
+            return m.group(0)
+        return m.group(1) + html.escape(urljoin(base, value), quote=True) + m.group(3)
+
+    return _URL_ATTR.sub(fix, fragment) if "=" in fragment else fragment
+
+
+def _email(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = single_line(xml_safe(value))
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain or any(c in value for c in " <>()\"'"):
+        return None
+    return value
+
+
+def _image_type(url: str) -> str | None:
+    kind, _ = mimetypes.guess_type(urlsplit(url).path)
+    return kind if kind and kind.startswith("image/") else None
+
+
+def _feedgen(ctx: Context, channel: Channel, name: str) -> FeedGenerator:
+    """The channel-level part shared by RSS and Atom."""
+    site = ctx.config.site
+    fg = FeedGenerator()
+    fg.id(channel.home)
+    fg.title(channel.title)
+    fg.subtitle(channel.description)
+    fg.link(href=ctx.self_url(channel, name), rel="self", type=MEDIA_TYPES[name])
+    if ctx.hub:
+        fg.link(href=ctx.hub, rel="hub")
+    fg.link(href=channel.home, rel="alternate", type="text/html")  # last: RSS <link>
+    fg.language(site.language)
+    fg.generator("publisher", version=__version__, uri=GENERATOR_URI)
+    fg.updated(channel.updated)
+    fg.lastBuildDate(channel.updated)
+    return fg
+
+
+class _AtomLinks(BaseEntryExtension):
+    """Extra Atom entry links written with their attributes.
+
+    feedgen 1.0 writes an entry's links with ``href`` only (its loop variable
+    shadows the link data), which would turn an enclosure into a second
+    alternate link; this extension writes them whole.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def add(self, **attrs: str | None) -> None:
+        self.links.append({k: v for k, v in attrs.items() if v})
+
+    def extend_atom(self, entry: Any) -> Any:
+        for attrs in self.links:
+            xml_elem("link", entry, **attrs)
+        return entry
+
+
+class _RssHub(BaseExtension):
+    """``<atom:link rel="hub">`` in an RSS channel (feedgen writes only rel=self there)."""
+
+    hub: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"atom": ATOM_NS}
+
+    def extend_rss(self, feed: Any) -> Any:
+        if self.hub:
+            xml_elem(f"{{{ATOM_NS}}}link", feed[0], href=self.hub, rel="hub")
+        return feed
+
+
+def rss(ctx: Context, channel: Channel) -> bytes:
+    fg = _feedgen(ctx, channel, "rss.xml")
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.load_extension("media", atom=False, rss=True)
+    if ctx.hub:
+        fg.register_extension("rss_hub", _RssHub, atom=False, rss=True)
+        fg.rss_hub.hub = ctx.hub
+    if ctx.logo or ctx.icon:
+        fg.image(url=ctx.logo or ctx.icon, title=channel.title, link=channel.home)
+    for it in channel.items:
+        fe = fg.add_entry(order="append")
+        fe.guid(it.id, permalink=False)
+        fe.title(it.title)
+        fe.link(href=it.link)
+        fe.pubDate(it.published)
+        fe.description(html.escape(it.summary, quote=False))  # RSS descriptions are HTML
+        fe.content(it.content, type="html")
+        if it.authors:
+            fe.dc.dc_creator([x.name for x in it.authors])
+        for term in it.categories:
+            fe.category(term=term)
+        if it.image:
+            media = {"url": it.image.url, "medium": "image"}
+            if it.image.type:
+                media["type"] = it.image.type
+            fe.media.content(media, group=None)
+    return fg.rss_str(pretty=True)
+
+
+def atom(ctx: Context, channel: Channel) -> bytes:
+    fg = _feedgen(ctx, channel, "atom.xml")
+    fg.register_extension("links_ext", BaseExtension, _AtomLinks, atom=True, rss=False)
+    fg.author({"name": single_line(xml_safe(ctx.config.site.title))})
+    if ctx.icon:
+        fg.icon(ctx.icon)
+    if ctx.logo:
+        fg.logo(ctx.logo)
+    for it in channel.items:
+        fe = fg.add_entry(order="append")
+        fe.id(it.id)
+        fe.title(it.title)
+        fe.link(href=it.link, rel="alternate", type="text/html")
+        if it.image:
+            fe.links_ext.add(rel="enclosure", href=it.image.url, type=it.image.type)
+        fe.published(it.published)
+        fe.updated(it.updated)
+        for x in it.authors:
+            fe.author({"name": x.name, "email": x.email} if x.email else {"name": x.name})
+        for term in it.categories:
+            fe.category(term=term, label=term)
+        fe.summary(it.summary)
+        fe.content(it.content, type="html")
+    return fg.atom_str(pretty=True)
+
+
+def json_feed(ctx: Context, channel: Channel) -> bytes:
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+    feed: dict[str, object] = {
+        "version": JSON_FEED_VERSION,
+        "title": channel.title,
+        "home_page_url": channel.home,
+        "feed_url": ctx.self_url(channel, "feed.json"),
+        "description": channel.description,
+        "language": ctx.config.site.language,
+        "authors": [{"name": single_line(xml_safe(ctx.config.site.title))}],
+    }
+    if ctx.logo or ctx.icon:
+        feed["icon"] = ctx.logo or ctx.icon
+    if ctx.icon:
+        feed["favicon"] = ctx.icon
+    if ctx.hub:
+        feed["hubs"] = [{"type": "WebSub", "url": ctx.hub}]
+    items = []
+    for it in channel.items:
+        entry: dict[str, object] = {
+            "id": it.id,
+            "url": it.link,
+            "title": it.title,
+            "content_html": it.content,
+            "summary": it.summary,
+            "date_published": it.published.isoformat(),
+            "date_modified": it.updated.isoformat(),
+        }
+        if it.image:
+            entry["image"] = it.image.url
+        if it.authors:
+            entry["authors"] = [{"name": x.name} for x in it.authors]
+        if it.categories:
+            entry["tags"] = list(it.categories)
+        items.append(entry)
+    feed["items"] = items
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+FORMATS: dict[str, Callable[[Context, Channel], bytes]] = {
+    "rss.xml": rss,
+    "atom.xml": atom,
+    "feed.json": json_feed,
+}
+
+
+def channels(config: Config, articles: Sequence[StoredArticle]) -> list[Channel]:
+    """The site's channel and one per category, each with its newest ``[feeds] items``."""
+    links = Links(config.site.base_url)
+    tz, limit = config.tz, config.feeds.items
+    cache: dict[str, Item] = {}
+
+    def items(chosen: Sequence[StoredArticle]) -> tuple[Item, ...]:
+        out = []
+        for stored in chosen[:limit]:
+            it = cache.get(stored.id)
+            if it is None:
+                it = cache[stored.id] = item(stored, links, tz)
+            out.append(it)
+        return tuple(out)
+
+    title = single_line(xml_safe(config.site.title))
+    description = single_line(xml_safe(config.site.description)) or title
+    result = [Channel(title, description, links.base, None, items(articles))]
+    for cat in group(articles):
+        result.append(
+            Channel(
+                f"{cat.name} — {title}",
+                f"{title}: the latest in {cat.name}",
+                links.category(cat.slug),
+                cat.slug,
+                items(cat.articles),
+            )
+        )
+    return result
+
+
 def build(config: Config, articles: Sequence[StoredArticle]) -> dict[str, bytes]:
-    """Every feed file of the site: {relative path: bytes}."""
-    return {name: make(config, articles, name) for name, make in FORMATS.items()}
+    """Every feed file: {relative path: bytes}. ``articles``: all published, newest first."""
+    ctx = Context(config, Links(config.site.base_url))
+    out: dict[str, bytes] = {}
+    for channel in channels(config, articles):
+        for name, write in FORMATS.items():
+            out[Links.feed_path(name, channel.category)] = write(ctx, channel)
+    return out
+
+
+def is_feed(path: str) -> bool:
+    """True for the output paths ``build`` writes (so changed feeds can be announced)."""
+    return path.rsplit("/", 1)[-1] in FORMATS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class Article:
     credits: tuple[str, ...] = ()
     url: str | None = None  # the article's own canonical URL, when the source has one
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         """A digest of everything a reader sees: equal hashes mean nothing changed."""
         payload = json.dumps(
@@ -68,6 +69,7 @@ class StoredArticle:
     updated: datetime  # last content change (equals published until one happens)
     first_seen: datetime
     withdrawn: bool = False
+    content_hash: str = ""  # the hash of the source's version, as collect stored it
 
     @property
     def id(self) -> str:
@@ -86,6 +88,7 @@ class Subscriber:
     name: str = ""
     status: str = "active"  # pending | active | unsubscribed | bounced
     created: datetime | None = None
+    changed: datetime | None = None  # last status change
 
 
 @dataclass(frozen=True)

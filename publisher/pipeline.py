@@ -7,25 +7,25 @@ web server call ``run`` (or one of its steps) and print or log the report.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from publisher import digest as digests
-from publisher import feeds, site
+from publisher import feeds, site, websub
 from publisher.checks import Check, check_message
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
-from publisher.errors import LockBusy, UsageError
+from publisher.errors import UsageError
+from publisher.leases import Lease, Stopped
 from publisher.links import Links
 from publisher.mail import DkimSigner, MessageTemplate, Recipient
 from publisher.models import Subscriber
@@ -41,6 +41,10 @@ class Options:
     email: bool = True
     preview: str | None = None  # write the digest HTML here, send nothing
     progress: Callable[[int, int], None] | None = None  # (done, total) while sending
+    reading: Callable[[int], None] | None = None  # (files or entries read) while collecting
+    lock_wait: float | None = None  # seconds to wait for another writer; None: store.lock_wait
+    what: str = "publish now"  # who holds the lock, as others are told
+    stop: threading.Event | None = None  # set: finish the current message, then stop
 
 
 @dataclass
@@ -63,15 +67,20 @@ def run(
 ) -> RunReport:
     report = RunReport(dry_run=options.dry_run)
     now = datetime.now(UTC)
-    with open_store(config, dry_run=options.dry_run) as store, site_lock(store, dry_run=options.dry_run):
+    wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
+    lock = {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
+    with (
+        open_store(config, dry_run=options.dry_run) as store,
+        site_lock(store, dry_run=options.dry_run, **lock),
+    ):
         if "collect" in steps:
-            report.collect = collect(config, store, now)
+            report.collect = collect(config, store, now, options.reading)
         if "digest" in steps and options.email:
             prepare_digest(config, store, now, options, report)
         if "feeds" in steps or "digest" in steps:
             write_outputs(config, store, now, options, report)
         if "digest" in steps and options.email and not options.dry_run and not options.preview:
-            deliver(config, store, report, options.progress)
+            deliver(config, store, report, options.progress, options.stop)
     return report
 
 
@@ -127,28 +136,37 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
         shown = selection.shown + selection.updated
         report.checks = check_message(sample, [a.title for a in shown], [links.article(a) for a in shown])
         return
-    items = [DigestItem(a.id, a.article.content_hash, True) for a in selection.shown + selection.updated]
-    items += [DigestItem(a.id, a.article.content_hash, False) for a in selection.hidden]
+    items = [DigestItem(a.id, a.content_hash, True) for a in selection.shown + selection.updated]
+    items += [DigestItem(a.id, a.content_hash, False) for a in selection.hidden]
     record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
     report.digest, report.digest_articles = record.key, len(selection.shown)
 
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
-    writer = Writer(config.output.dir, dry_run=options.dry_run)
-    newest = store.articles.published(now, limit=config.feeds.items)
-    for path, data in feeds.build(config, newest).items():
-        writer.write(path, data)
-    pages = site.build(config, store.articles.published(now), store.ledger.all_digests())
-    for path, html in pages.items():
-        writer.write(path, html)
+    published = store.articles.published(now)
+    with Writer(config.output.dir, dry_run=options.dry_run, complete=True) as writer:  # commits at the end
+        changed_feeds = [
+            path for path, data in feeds.build(config, published).items() if writer.write(path, data)
+        ]
+        writer.write_all(site.build(config, published, store.ledger.all_digests()).items())
     report.files_written = writer.written
     report.files_unchanged = len(writer.unchanged)
+    if config.feeds.websub_hub and changed_feeds and not options.dry_run:
+        links = Links(config.site.base_url)
+        websub.announce(config.feeds.websub_hub, [links.url(path) for path in changed_feeds])
 
 
 def deliver(
-    config: Config, store: Store, report: RunReport, progress: Callable[[int, int], None] | None = None
+    config: Config,
+    store: Store,
+    report: RunReport,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Send every queued delivery of every unfinished digest, oldest digest first."""
+    """Send every queued delivery of every unfinished digest, oldest digest first.
+
+    Once ``stop`` is set, the messages in flight finish, the rest stay queued for the
+    next run, and ``Stopped`` is raised."""
     pending = store.ledger.unfinished()
     if not pending:
         return
@@ -164,8 +182,11 @@ def deliver(
             factory,
             policy,
             progress,
+            stop,
         )
         report.delivery.add(part)
+        if stop is not None and stop.is_set():
+            raise Stopped()
 
 
 def message_maker(config: Config, store: Store, record: DigestRecord) -> Callable[[Subscriber], bytes]:
@@ -204,35 +225,23 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
 
 
 @contextmanager
-def site_lock(store: Store, *, dry_run: bool = False, wait: float = 10.0) -> Iterator[None]:
-    """The one lock every writer of a site shares (a lease row in the store)."""
+def site_lock(
+    store: Store,
+    *,
+    dry_run: bool = False,
+    wait: float = 10.0,
+    ttl: float = 60.0,
+    what: str = "publish",
+    stop: threading.Event | None = None,
+) -> Iterator[None]:
+    """The one lock every writer of a site shares (a lease row in the store, renewed
+    while held, taken over once expired if its holder died)."""
     if dry_run:
         yield
         return
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    deadline = time.monotonic() + wait
-    while (holder := store.meta.try_lease("publish", owner, timedelta(minutes=30))) is not None:
-        if _died_here(holder):  # killed on this machine: its lease must not block the resume
-            store.meta.release_lease("publish", holder)
-            continue
-        if time.monotonic() > deadline:
-            raise LockBusy(f"another publisher holds the site's lock ({holder}); try again when it is done")
-        time.sleep(0.2)
+    lease = Lease(store.meta, "publish", what, ttl)
+    lease.acquire(wait, stop)
     try:
         yield
     finally:
-        store.meta.release_lease("publish", owner)
-
-
-def _died_here(holder: str) -> bool:
-    """Whether a lease holder ("host:pid") was a process of this machine that is gone."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        lease.release()

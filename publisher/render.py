@@ -36,6 +36,7 @@ def environment(site_templates: Path | None = None, *, autoescape: bool = True) 
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # one environment per run: no stat() per extends/include
     )
     env.filters["localtime"] = _localtime
     return env

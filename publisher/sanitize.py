@@ -30,18 +30,24 @@ ATTRIBUTES = {
     "th": {"colspan", "rowspan", "scope"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+# Dropped with everything inside them (other disallowed tags keep their text).
+CLEAN_CONTENT_TAGS = {"script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math"}
 
 
 def clean_html(fragment: str) -> str:
     """Sanitise an HTML fragment for feeds, pages and email."""
-    return nh3.clean(
+    # Before: so nothing forbidden is parsed; after: character references such as
+    # "&#1;" are decoded by the HTML parser and written back as raw characters.
+    cleaned = nh3.clean(
         xml_safe(fragment),
         tags=TAGS,
+        clean_content_tags=CLEAN_CONTENT_TAGS,
         attributes=ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
+    return xml_safe(cleaned).lstrip("\ufeff")  # a byte order mark is no content
 
 
 def paragraphs_html(paragraphs: list[str]) -> str:
@@ -51,5 +57,5 @@ def paragraphs_html(paragraphs: list[str]) -> str:
 
 def html_to_text(fragment: str) -> str:
     """Visible text of an HTML fragment (for summaries), tags removed, entities decoded."""
-    stripped = nh3.clean(fragment, tags=set(), attributes={})
-    return html.unescape(stripped)
+    stripped = nh3.clean(fragment, tags=set(), attributes={}, clean_content_tags=CLEAN_CONTENT_TAGS)
+    return xml_safe(html.unescape(stripped))

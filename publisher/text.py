@@ -21,8 +21,12 @@ def single_line(text: str) -> str:
 
     Used for titles, names and anything that may reach a mail header.
     """
+    if text.isprintable():  # the usual case: no control, format or separator characters
+        return _SPACES.sub(" ", text).strip()
     text = _LINE_BREAKS.sub(" ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs"))
+    text = "".join(
+        ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs") and ch not in "\ufffe\uffff"
+    )
     return _SPACES.sub(" ", text).strip()
 
 

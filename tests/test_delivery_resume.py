@@ -83,6 +83,7 @@ def test_progress_bar_on_a_terminal_only(site):
     os.close(main)
     assert proc.returncode == 0
     assert b"sending" in terminal and b"30/30" in terminal
+    assert b"collecting" in terminal  # files read, counted while collecting
     assert "delivered: 30 sent" in out and "sending" not in out  # stdout is not a terminal
     quiet = subprocess.run(
         [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],

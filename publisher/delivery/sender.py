@@ -110,10 +110,13 @@ def send_queued(
     open_transport: Callable[[], Transport],
     policy: SendPolicy = SendPolicy(),
     progress: Callable[[int, int], None] | None = None,
+    halt: threading.Event | None = None,
 ) -> SendReport:
     """Send every queued delivery of one digest; return what happened.
 
     ``progress(done, total)`` is called from the calling thread after each commit.
+    Setting ``halt`` (SIGTERM in the daemon) lets the messages in flight finish and
+    leaves the rest queued for the next run.
     """
     report = SendReport()
     total = ledger.queued_count(digest_id)
@@ -121,7 +124,7 @@ def send_queued(
         ledger.finish(digest_id)
         return report
     with ledger.recorder() as record:
-        run = _Run(ledger, digest_id, record, policy, report, total, progress)
+        run = _Run(ledger, digest_id, record, policy, report, total, progress, halt)
         run.send(sender, message_for, open_transport)
     if report.deferred == 0 and not run.stop.is_set() and ledger.queued_count(digest_id) == 0:
         ledger.finish(digest_id)
@@ -138,6 +141,19 @@ class _Retry:
 
 
 _Job = tuple[Subscriber, int]  # (subscriber, tries made so far)
+
+
+class _Either:
+    """Our own stop (a crash in a worker) or the caller's (a requested shutdown)."""
+
+    def __init__(self, own: threading.Event, other: threading.Event | None) -> None:
+        self.own, self.other = own, other
+
+    def set(self) -> None:
+        self.own.set()
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or (self.other is not None and self.other.is_set())
 
 
 def _deliver(
@@ -176,6 +192,7 @@ class _Run:
         report: SendReport,
         total: int,
         progress: Callable[[int, int], None] | None,
+        halt: threading.Event | None = None,
     ) -> None:
         self.ledger, self.digest_id, self.record, self.policy = ledger, digest_id, record, policy
         self.report, self.total, self.progress = report, total, progress
@@ -183,7 +200,7 @@ class _Run:
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.workers * 2)
         self.results: queue.Queue[Outcome | _Retry | BaseException] = queue.Queue()
         self.retries: list[tuple[float, int, _Job, str]] = []  # heap of (due, seq, job, error)
-        self.stop = threading.Event()
+        self.stop = _Either(threading.Event(), halt)
         self.crash: BaseException | None = None
         self.in_flight = self.done = self.deferred_in_a_row = self.seq = 0
 

@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 
 from publisher.models import Article, Author
 from publisher.sanitize import clean_html, html_to_text
-from publisher.sources.dates import parse_date
+from publisher.sources.dates import parse_date, sane
 from publisher.sources.export import LINE_ENDINGS, ParseError
 from publisher.text import single_line, summarize
 
@@ -71,12 +71,8 @@ def parse_markdown(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> 
 
     body = clean_html(_md.render("\n".join(lines[end + 1 :])))
     summary = single_line(_str(meta.get("summary", ""))) or summarize(_first_paragraph(body))
-    tags = meta.get("tags", meta.get("categories", []))
-    if isinstance(tags, str):
-        tags = [tags]
-    authors = meta.get("authors", meta.get("author", []))
-    if isinstance(authors, str | dict):
-        authors = [authors]
+    tags = _listed(meta.get("tags", meta.get("categories", [])))
+    authors = _listed(meta.get("authors", meta.get("author", [])))
     article = Article(
         id=article_id,
         source=source,
@@ -94,17 +90,30 @@ def parse_markdown(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> 
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value) if value is not None else ""
+    """A front matter scalar as text; tables, arrays and dates are not text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _listed(value: Any) -> list[Any]:
+    """A key that takes one value or an array of them."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
 
 
 def _when(value: Any, tz: ZoneInfo, key: str, warnings: list[str]) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=tz)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), tzinfo=tz)
-    parsed = parse_date(_str(value), tz)
+        parsed = sane(value if value.tzinfo else value.replace(tzinfo=tz))
+    elif isinstance(value, date):
+        parsed = sane(datetime.combine(value, time(), tzinfo=tz))
+    else:
+        parsed = parse_date(_str(value), tz)
     if parsed is None:
         warnings.append(f"unreadable {key} date {value!r}")
     return parsed
@@ -113,7 +122,8 @@ def _when(value: Any, tz: ZoneInfo, key: str, warnings: list[str]) -> datetime |
 def _author(value: Any) -> Author | None:
     if isinstance(value, dict):
         name = single_line(_str(value.get("name", "")))
-        email = single_line(_str(value.get("email", ""))) or None
+        email = single_line(_str(value.get("email", "")))
+        email = email if re.match(r"^[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}$", email) else None
         return Author(name, email) if name else None
     name = single_line(_str(value))
     return Author(name) if name else None

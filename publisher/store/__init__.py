@@ -14,6 +14,8 @@ from publisher.store import schema
 from publisher.store.articles import Articles
 from publisher.store.ledger import Ledger
 from publisher.store.meta import Meta
+from publisher.store.runs import JobRuns
+from publisher.store.sources import SourceStates
 from publisher.store.subscribers import Subscribers
 
 
@@ -24,6 +26,8 @@ class Store:
         self.subscribers = Subscribers(engine)
         self.ledger = Ledger(engine)
         self.meta = Meta(engine)
+        self.sources = SourceStates(engine)
+        self.runs = JobRuns(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:

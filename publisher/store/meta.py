@@ -65,6 +65,14 @@ class Meta:
         except IntegrityError:
             return self.try_lease(name, owner, ttl)
 
+    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds lease ``name`` and until when (None: nobody, or it expired)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(leases.c.owner, leases.c.expires).where(leases.c.name == name)).first()
+        if row is None or row.expires < datetime.now(UTC):
+            return None
+        return row.owner, row.expires
+
     def release_lease(self, name: str, owner: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -78,6 +79,15 @@ articles = Table(
     Column("withdrawn", UTCDateTime),  # set when the source no longer has it
 )
 Index("ix_articles_published", articles.c.published)
+# Covers Articles.file_states: a second collect reads only this index, not the bodies.
+Index(
+    "ix_articles_source_files",
+    articles.c.source,
+    articles.c.id,
+    articles.c.file_size,
+    articles.c.file_mtime_ns,
+    articles.c.withdrawn,
+)
 
 subscribers = Table(
     "subscribers",
@@ -91,6 +101,18 @@ subscribers = Table(
     Column("changed", UTCDateTime, nullable=False),
     Column("hard_failures", Integer, nullable=False, default=0),
 )
+
+subscribe_requests = Table(
+    "subscribe_requests",
+    metadata,
+    # One row per confirmation mail allowed by POST /subscribe (the per-address limit).
+    # ``target`` is a keyed hash of the address, so addresses that never confirmed are
+    # not kept in clear; rows older than the window are deleted as new ones arrive.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+Index("ix_subscribe_requests_target", subscribe_requests.c.target, subscribe_requests.c.at)
 
 digests = Table(
     "digests",
@@ -126,12 +148,33 @@ deliveries = Table(
 )
 Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
 
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String(200), primary_key=True),  # the source's name
+    Column("state", Text, nullable=False, default="{}"),  # JSON, e.g. a feed's ETag/Last-Modified
+    Column("checked", UTCDateTime, nullable=False),  # the last run that read the source
+    Column("succeeded", UTCDateTime),  # the last run that read it without an error
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),  # why the last read failed, if it did
+)
+
 leases = Table(
     "leases",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("owner", String(200), nullable=False),
     Column("expires", UTCDateTime, nullable=False),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", String(64), primary_key=True),  # collect | digest: the last run of each
+    Column("started", UTCDateTime, nullable=False),
+    Column("duration", Float, nullable=False),  # seconds
+    Column("outcome", String(16), nullable=False),  # ok | failed | missed | interrupted
+    Column("detail", Text, nullable=False, default=""),
 )
 
 SCHEMA_VERSION = 1

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy import Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.models import Subscriber
-from publisher.store.schema import subscribers
+from publisher.store.schema import subscribe_requests, subscribers
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 
@@ -44,6 +44,19 @@ class Subscribers:
         found = self.get(email)
         assert found is not None
         return found
+
+    def get_or_add(self, email: str, name: str, status: str, now: datetime) -> tuple[Subscriber, bool]:
+        """The subscriber with this address, added with ``status`` if absent; True when
+        added. A concurrent add of the same address (unique email) is not an error."""
+        found = self.get(email)
+        if found is not None:
+            return found, False
+        try:
+            return self.add(email, name, status, now), True
+        except IntegrityError:
+            found = self.get(email)
+            assert found is not None
+            return found, False
 
     def statuses(self, emails: Iterable[str]) -> dict[str, str]:
         """The status of each of ``emails`` that is known (one query per 500)."""
@@ -97,6 +110,37 @@ class Subscribers:
         with self.engine.begin() as conn:
             conn.execute(update(subscribers).where(subscribers.c.email == email).values(**values))
 
+    def change_status(self, public_id: str, status: str, now: datetime, *, unless: str | None = None) -> bool:
+        """Set the status of the subscriber ``public_id`` in one statement; with
+        ``unless``, leave a subscriber already in that status untouched (so repeating
+        an unsubscribe keeps its first time). True when a row changed."""
+        assert status in STATUSES
+        values: dict[str, object] = {"status": status, "changed": now}
+        if status == "active":
+            values["hard_failures"] = 0
+        q = update(subscribers).where(subscribers.c.public_id == public_id)
+        if unless is not None:
+            q = q.where(subscribers.c.status != unless)
+        with self.engine.begin() as conn:
+            return conn.execute(q.values(**values)).rowcount > 0
+
+    def allow_request(self, target: str, now: datetime, window: timedelta, limit: int) -> bool:
+        """Record one confirmation request for ``target`` (a keyed hash of an address)
+        unless ``limit`` were already recorded within ``window``; True when recorded.
+        The insert comes first, so concurrent requests serialise on the write lock."""
+        with self.engine.connect() as conn, conn.begin() as tx:
+            conn.execute(delete(subscribe_requests).where(subscribe_requests.c.at < now - window))
+            conn.execute(insert(subscribe_requests).values(target=target, at=now))
+            n = conn.execute(
+                select(func.count()).where(
+                    subscribe_requests.c.target == target, subscribe_requests.c.at >= now - window
+                )
+            ).scalar_one()
+            if n > limit:
+                tx.rollback()
+                return False
+        return True
+
     def all(self, status: str | None = None) -> list[Subscriber]:
         q = select(subscribers).order_by(subscribers.c.email)
         if status is not None:
@@ -118,5 +162,11 @@ class Subscribers:
 
 def _subscriber(r: Row) -> Subscriber:
     return Subscriber(
-        id=r.id, public_id=r.public_id, email=r.email, name=r.name, status=r.status, created=r.created
+        id=r.id,
+        public_id=r.public_id,
+        email=r.email,
+        name=r.name,
+        status=r.status,
+        created=r.created,
+        changed=r.changed,
     )

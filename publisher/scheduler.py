@@ -1,0 +1,400 @@
+"""The scheduler: run the pipeline on the ``[schedule]`` timetable (APScheduler 3.x).
+
+Promises:
+- Jobs live in APScheduler's SQLAlchemy job store inside the site's own database, and
+  are replaced from the configuration at every start, so an edited schedule takes
+  effect; a run missed while no scheduler was running is kept if the schedule did not
+  change, and then runs once on start when it is late by less than ``schedule.grace``
+  seconds, or is skipped, logged and recorded as ``missed`` when later than that.
+- Missed runs are coalesced into one; a job never runs twice at the same time.
+- One scheduler per site: a lease row (``scheduler``) is held and renewed while it
+  runs; a second ``publish run`` (or ``publish serve --scheduler``) stands by, says
+  so, and takes over when the first is gone.
+- Every job takes the site's one lock (``pipeline.site_lock``), so a scheduled digest
+  and an editor's ``publish now`` can never both send.
+- Stopping (SIGTERM, SIGINT, ``SchedulerHandle.shutdown``) takes no new jobs, lets the
+  message being sent finish, records the run, releases the leases.
+
+APScheduler is used only here. Job functions are top-level and take the config path,
+so the job store keeps a plain reference to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from publisher import config as configuration
+from publisher import pipeline
+from publisher.config import Config
+from publisher.errors import ConfigError, PublisherError
+from publisher.leases import Lease, Stopped
+from publisher.store import Store
+
+log = logging.getLogger(__name__)
+
+JOBS_TABLE = "scheduler_jobs"
+SCHEDULER_LEASE = "scheduler"
+JOB_LOCK_WAIT = 6 * 3600.0  # a scheduled job waits its turn behind another writer
+STANDBY_POLL = 1.0
+
+# Set while the scheduler of this process is stopping: jobs stop between two messages.
+_stopping = threading.Event()
+
+
+# -- the jobs ---------------------------------------------------------------------------
+
+
+def collect_job(config_path: str) -> None:
+    """Scheduled: collect and rebuild feeds and pages."""
+    _run_job("collect", config_path, ("collect", "feeds"))
+
+
+def digest_job(config_path: str) -> None:
+    """Scheduled: collect, rebuild, then send the digest of articles not yet sent."""
+    _run_job("digest", config_path, ("collect", "feeds", "digest"))
+
+
+JOB_FUNCTIONS = {"collect": collect_job, "digest": digest_job}
+
+
+def _run_job(job: str, config_path: str, steps: tuple[str, ...]) -> None:
+    started, t0 = datetime.now(UTC), time.monotonic()
+    outcome, detail = "ok", ""
+    try:
+        config = configuration.load(config_path)
+    except PublisherError as exc:
+        log.error("%s: %s", job, exc)
+        return
+    options = pipeline.Options(lock_wait=JOB_LOCK_WAIT, what=f"publish run ({job})", stop=_stopping)
+    try:
+        report = pipeline.run(config, options, steps=steps)
+        detail = describe(report)
+        failed = report.collect.failed_sources if report.collect else []
+        if failed and not (report.collect and (report.collect.new or report.collect.unchanged)):
+            outcome = "failed"
+        log.info("%s: %s", job, detail)
+    except Stopped:
+        outcome, detail = "interrupted", "stopped before it finished; the next run resumes it"
+        log.warning("%s: %s", job, detail)
+    except PublisherError as exc:
+        outcome, detail = "failed", str(exc)
+        log.error("%s failed: %s", job, exc)
+    except Exception as exc:  # a bug: keep the daemon alive, record and show it
+        outcome, detail = "failed", f"{type(exc).__name__}: {exc}"
+        log.exception("%s failed", job)
+    _record(config, job, started, time.monotonic() - t0, outcome, detail)
+
+
+def _record(config: Config, job: str, started: datetime, duration: float, outcome: str, detail: str) -> None:
+    try:
+        store = Store.open(config.store_url)
+        try:
+            store.runs.record(job, started, duration, outcome, detail)
+        finally:
+            store.close()
+    except Exception as exc:
+        log.error("could not record the %s run: %s", job, exc)
+
+
+def describe(report: pipeline.RunReport) -> str:
+    """One line about a run, for logs and ``publish status``."""
+    parts = []
+    if report.collect is not None:
+        c = report.collect
+        parts.append(f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged, {c.skipped} skipped")
+        if c.failed_sources:
+            parts.append("failed sources: " + ", ".join(c.failed_sources))
+    parts.append(f"{len(report.files_written)} files written")
+    if report.digest:
+        parts.append(f"digest {report.digest} ({report.digest_articles} articles)")
+    d = report.delivery
+    if d.sent or d.failed or d.deferred or d.skipped:
+        parts.append(f"{d.sent} sent, {d.failed} failed, {d.deferred} queued for retry")
+    return "; ".join(parts)
+
+
+# -- the timetable ----------------------------------------------------------------------
+
+_CRON_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+def triggers(config: Config) -> dict[str, CronTrigger | None]:
+    """The cron trigger of each job from ``[schedule]`` (None: disabled)."""
+    return {name: _trigger(config, name) for name in JOB_FUNCTIONS}
+
+
+def _trigger(config: Config, name: str) -> CronTrigger | None:
+    expr = getattr(config.schedule, name).strip()
+    if not expr:
+        return None
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        raise ConfigError(
+            config.path,
+            f"schedule.{name}",
+            f"{expr!r} must have 5 fields (minute hour day month weekday), or 6 with seconds first",
+        )
+    if len(fields) == 5:
+        fields.insert(0, "0")
+    second, minute, hour, day, month, weekday = fields
+    try:
+        return CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekdays(weekday),
+            timezone=config.tz,
+        )
+    except ValueError as exc:
+        raise ConfigError(config.path, f"schedule.{name}", f"{expr!r} is not a valid cron: {exc}") from None
+
+
+def _weekdays(field: str) -> str:
+    """Standard cron weekdays (0 or 7 = Sunday) as APScheduler 3's names (it counts
+    0 = Monday, so numbers are never passed through)."""
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            first, last = span.split("-", 1)
+            low, high = _day(first), _day(last)
+        else:
+            low = _day(span)
+            high = 6 if step_text else low
+        if high < low or step < 1:
+            raise ValueError(f"bad weekday range {part!r}")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _day(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    if token[:3] in _CRON_DAYS:
+        return _CRON_DAYS.index(token[:3])
+    raise ValueError(f"unknown weekday {token!r}")
+
+
+@dataclass(frozen=True)
+class Planned:
+    job: str
+    schedule: str  # the cron expression, "" when disabled
+    next_run: datetime | None  # in the site timezone
+    stored: bool  # True: the running (or last) scheduler's own plan; False: from config
+
+
+def timetable(config: Config, store: Store) -> list[Planned]:
+    """Next run of each job: the job store's plan, or the config's when none is kept."""
+    jobstore = SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)
+    jobstore.start(None, "default")
+    kept = {}
+    for job in jobstore.get_all_jobs():
+        kept[job.id] = job.next_run_time
+    now = datetime.now(config.tz)
+    plan = []
+    for name, trig in triggers(config).items():
+        expr = getattr(config.schedule, name)
+        if trig is None:
+            plan.append(Planned(name, "", None, False))
+        elif name in kept:
+            nxt = kept[name]
+            plan.append(Planned(name, expr, nxt.astimezone(config.tz) if nxt else None, True))
+        else:
+            plan.append(Planned(name, expr, trig.get_next_fire_time(None, now), False))
+    return plan
+
+
+def scheduler_holder(store: Store) -> str | None:
+    """Who runs the site's scheduler now (None: nobody)."""
+    held = store.meta.lease_holder(SCHEDULER_LEASE)
+    return held[0] if held else None
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+class SchedulerHandle:
+    """A scheduler running in a background thread of this process.
+
+    It first stands by while another scheduler holds the site, then runs the jobs;
+    ``shutdown()`` stops it cleanly (no new jobs, the current message finishes)."""
+
+    def __init__(self, config: Config, what: str) -> None:
+        self.config = config
+        self.what = what
+        self.running = threading.Event()  # set once this process runs the timetable
+        self.done = threading.Event()  # set when the thread has ended
+        self.error: str | None = None  # why it ended on its own, if it did
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="scheduler", daemon=True)
+
+    def start(self) -> SchedulerHandle:
+        triggers(self.config)  # a bad schedule is a config error now, not in a thread
+        _stopping.clear()
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        """Ask to stop (safe from a signal handler); ``shutdown`` waits for it."""
+        self._stop.set()
+        _stopping.set()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        self.request_stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        store = Store.open(self.config.store_url)
+        lease = Lease(store.meta, SCHEDULER_LEASE, self.what, float(self.config.store.lease))
+        try:
+            if not self._stand_by(lease):
+                return
+            try:
+                self._serve(store, lease)
+            finally:
+                lease.release()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("the scheduler stopped")
+        finally:
+            store.close()
+            self.done.set()
+
+    def _stand_by(self, lease: Lease) -> bool:
+        announced = None
+        while (holder := lease.try_acquire()) is not None:
+            if holder != announced:
+                log.warning("another scheduler runs this site (%s); standing by until it is gone", holder)
+                announced = holder
+            if self._stop.wait(STANDBY_POLL):
+                return False
+        if announced:
+            log.info("the other scheduler is gone; taking over")
+        return True
+
+    def _serve(self, store: Store, lease: Lease) -> None:
+        config = self.config
+        sched = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)},
+            executors={"default": ThreadPoolExecutor(max_workers=len(JOB_FUNCTIONS))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": config.schedule.grace},
+            timezone=config.tz,
+        )
+        sched.add_listener(lambda event: self._missed(store, event), EVENT_JOB_MISSED)
+        sched.start(paused=True)
+        try:
+            _replace_jobs(sched, config)
+            sched.resume()
+            self.running.set()
+            for job in sched.get_jobs():
+                log.info(
+                    "%s: next run %s", job.id, job.next_run_time.isoformat() if job.next_run_time else "-"
+                )
+            while not self._stop.wait(0.5):
+                if lease.lost.is_set():
+                    self.error = "lost the scheduler lease to another scheduler"
+                    log.error("%s; stopping", self.error)
+                    _stopping.set()
+                    break
+        finally:
+            log.info("stopping: no new jobs; waiting for the current one to finish")
+            sched.shutdown(wait=True)
+            log.info("scheduler stopped")
+
+    def _missed(self, store: Store, event: JobExecutionEvent) -> None:
+        late = datetime.now(UTC) - event.scheduled_run_time
+        detail = (
+            f"the run due at {event.scheduled_run_time.astimezone(self.config.tz).isoformat()} was missed "
+            f"by {_duration(late)}, more than schedule.grace ({self.config.schedule.grace} s): skipped"
+        )
+        log.warning("%s: %s", event.job_id, detail)
+        store.runs.record(event.job_id, datetime.now(UTC), 0.0, "missed", detail)
+
+
+def _replace_jobs(sched: BackgroundScheduler, config: Config) -> None:
+    """Put the configured jobs in the store, keeping a missed run of an unchanged one."""
+    now = datetime.now(config.tz)
+    wanted = triggers(config)
+    for job in sched.get_jobs():
+        if wanted.get(job.id) is None:
+            sched.remove_job(job.id)
+    for name, trig in wanted.items():
+        if trig is None:
+            continue
+        try:
+            old = sched.get_job(name)
+        except Exception:  # a job pickled by an incompatible version: replace it
+            old = None
+        keep = {}
+        if (
+            old is not None
+            and repr(old.trigger) == repr(trig)
+            and old.next_run_time is not None
+            and old.next_run_time <= now
+        ):
+            keep["next_run_time"] = old.next_run_time
+            log.info("%s: its run due at %s was missed while no scheduler ran", name, old.next_run_time)
+        sched.add_job(
+            JOB_FUNCTIONS[name],
+            trig,
+            args=[str(config.path)],
+            id=name,
+            name=name,
+            replace_existing=True,
+            **keep,
+        )
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
+
+
+def start_background(config: Config, what: str = "publish serve --scheduler") -> SchedulerHandle:
+    """Run the scheduler in a thread of this process (for ``publish serve --scheduler``);
+    call ``.shutdown()`` on the handle when the server stops."""
+    return SchedulerHandle(config, what).start()
+
+
+def run_forever(config: Config) -> int:
+    """``publish run``: the scheduler in the foreground until SIGTERM or SIGINT; the
+    exit status (0 after a clean stop)."""
+    triggers(config)  # a bad schedule stops here with a config error
+    handle = SchedulerHandle(config, "publish run")
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        handle.request_stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        handle.start()
+        while not handle.done.wait(0.5):
+            pass
+    finally:
+        handle.shutdown()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return 1 if handle.error else 0

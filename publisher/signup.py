@@ -1,0 +1,160 @@
+"""Double opt-in: subscribe requests, confirmation mail, confirm and unsubscribe by link.
+
+The web server is only a trigger; what a request does lives here, without HTTP.
+
+- ``allow`` records a subscribe request against the per-address limit. It does the
+  same work whatever the address's state, so callers can answer before ``request``
+  (the state-dependent part: a pending subscriber and a mail) runs.
+- ``request`` mails a confirmation link to a new, pending, unsubscribed or bounced
+  address, and an "already subscribed" note (with an unsubscribe link) to an active one.
+- ``confirm`` and ``unsubscribe`` take a signed token; ``check`` verifies one without
+  changing anything (for the pages that GET and HEAD show).
+
+Tokens sign the subscriber's opaque ``public_id``. A confirm token only activates a
+subscriber whose status has not changed since it was signed: an old confirmation
+link cannot undo a later unsubscribe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from urllib.parse import urlsplit
+
+from publisher.config import Config
+from publisher.delivery import Transport, open_transport
+from publisher.links import Links
+from publisher.models import Subscriber
+from publisher.store import Store
+from publisher.text import single_line
+from publisher.tokens import Signer
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """What a token is worth: a subscriber, or the reason it is refused."""
+
+    subscriber: Subscriber | None
+    reason: str = ""  # "", "invalid" or "expired"
+
+    @property
+    def ok(self) -> bool:
+        return self.subscriber is not None
+
+
+class Signup:
+    def __init__(self, config: Config, store: Store, signer: Signer) -> None:
+        self.config = config
+        self.store = store
+        self.signer = signer
+        self.links = Links(config.site.base_url)
+        self._target_key = store.meta.get_or_create_secret("subscribe-limit-key").encode()
+
+    # -- subscribing -----------------------------------------------------------------
+
+    def allow(self, email: str, now: datetime | None = None) -> bool:
+        """Count one request for ``email`` (already normalised); False past the limit."""
+        target = hmac.new(self._target_key, email.encode(), hashlib.sha256).hexdigest()
+        return self.store.subscribers.allow_request(
+            target, now or datetime.now(UTC), WINDOW, self.config.server.mails_per_address
+        )
+
+    def request(self, email: str, transport: Transport | None = None) -> str:
+        """Do what a subscribe request asks; return what was mailed: "confirm" or "already"."""
+        now = datetime.now(UTC)
+        sub, _ = self.store.subscribers.get_or_add(email, "", "pending", now)
+        kind = "already" if sub.status == "active" else "confirm"
+        message = self.message(sub, kind, now)
+        own = transport is None
+        transport = transport or open_transport(self.config.delivery)
+        try:
+            transport.send(parseaddr(self.config.digest.from_)[1], sub.email, message)
+        finally:
+            if own:
+                transport.close()
+        log.info("subscribe: %s mail sent to subscriber %s", kind, sub.public_id)
+        return kind
+
+    def message(self, sub: Subscriber, kind: str, now: datetime) -> bytes:
+        """The confirmation (or "already subscribed") mail, built with the standard
+        library under the SMTP policy (CRLF, folded and encoded headers)."""
+        from publisher.render import environment
+
+        site = self.config.site
+        context = {
+            "site": site,
+            "links": self.links,
+            "email": sub.email,
+            "kind": kind,
+            "confirm_url": self.links.url("confirm/" + self.signer.sign("confirm", sub.public_id)),
+            "unsubscribe_url": self.links.url(
+                "unsubscribe/" + self.signer.sign("unsubscribe", sub.public_id)
+            ),
+            "days": 7,
+        }
+        text = environment(self.config.templates_dir, autoescape=False)
+        html = environment(self.config.templates_dir)
+        subject = (
+            f"Confirm your subscription to {site.title}"
+            if kind == "confirm"
+            else f"You are already subscribed to {site.title}"
+        )
+        host = urlsplit(self.links.base).hostname or "localhost"
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"] = single_line(self.config.digest.from_)
+        msg["To"] = sub.email
+        msg["Subject"] = single_line(subject)
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = make_msgid("subscribe", domain=host)
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(text.get_template("subscribe_mail.txt").render(**context))
+        msg.add_alternative(html.get_template("subscribe_mail.html").render(**context), subtype="html")
+        return msg.as_bytes()
+
+    # -- links -------------------------------------------------------------------------
+
+    def check(self, purpose: str, token: str) -> LinkCheck:
+        """Verify a token and find its subscriber; change nothing."""
+        public_id, issued, reason = self.signer.verify_issued(purpose, token)
+        if public_id is None or issued is None:
+            return LinkCheck(None, reason or "invalid")
+        sub = self.store.subscribers.by_public_id(public_id)
+        if sub is None:
+            return LinkCheck(None, "invalid")
+        if purpose == "confirm" and sub.status != "active" and not _signed_after_change(issued, sub):
+            return LinkCheck(None, "expired")  # superseded by a later change: subscribe again
+        return LinkCheck(sub)
+
+    def confirm(self, token: str) -> LinkCheck:
+        """Activate the token's subscriber (idempotent)."""
+        found = self.check("confirm", token)
+        if found.subscriber is not None and found.subscriber.status != "active":
+            self.store.subscribers.change_status(
+                found.subscriber.public_id, "active", datetime.now(UTC), unless="active"
+            )
+        return found
+
+    def unsubscribe(self, token: str) -> LinkCheck:
+        """Unsubscribe the token's subscriber (idempotent; committed on return)."""
+        found = self.check("unsubscribe", token)
+        if found.subscriber is not None:
+            self.store.subscribers.change_status(
+                found.subscriber.public_id, "unsubscribed", datetime.now(UTC), unless="unsubscribed"
+            )
+        return found
+
+
+def _signed_after_change(issued: datetime, sub: Subscriber) -> bool:
+    """itsdangerous timestamps are whole seconds: compare at that precision."""
+    changed = sub.changed or sub.created
+    return changed is None or changed.replace(microsecond=0) <= issued

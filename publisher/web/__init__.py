@@ -1,0 +1,126 @@
+"""The web server behind ``publish serve``: the web edition, subscribe, confirm, unsubscribe.
+
+``create_app(config)`` returns one ASGI application. GET and HEAD of anything but
+the routes below are answered straight from ``static.FileCache`` (bytes and headers
+prepared in advance), without Starlette's routing; everything else goes to a small
+Starlette application (``views``):
+
+- ``POST /subscribe``: double opt-in; the same answer whatever the address's state.
+- ``GET /confirm/<token>`` and ``GET /unsubscribe/<token>``: a page with a button;
+  GET and HEAD never change anything (mail scanners fetch every link).
+- ``POST /confirm/<token>``: activates; ``POST /unsubscribe/<token>``: RFC 8058
+  one-click unsubscribe (no cookie, Origin or CSRF token needed; 200, never a redirect).
+- ``GET /healthz``.
+
+Starlette and uvicorn are used only in this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from publisher.config import Config
+from publisher.errors import PublisherError
+from publisher.web.static import CachedFile, FileCache, content_type, respond
+
+DYNAMIC_PATHS = ("/subscribe", "/healthz")
+DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
+
+
+class PublisherApp:
+    """The ASGI entry point: static fast path first, then the Starlette views."""
+
+    def __init__(self, config: Config) -> None:
+        from publisher.web.views import build
+
+        self.config = config
+        self.files = FileCache(config.output.dir)
+        self.views = build(config)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if path not in DYNAMIC_PATHS and not path.startswith(DYNAMIC_PREFIXES):
+                found = self.files.get(path)
+                if isinstance(found, CachedFile):
+                    await respond(found, scope, send)
+                    return
+                if isinstance(found, str):
+                    await _redirect(found, send)
+                    return
+                if found is not None:  # too large to keep in memory: streamed
+                    from starlette.responses import FileResponse
+
+                    ctype = content_type(found.name)
+                    await FileResponse(found, media_type=ctype)(scope, receive, send)
+                    return
+        elif scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS:
+            if not scope["path"].startswith(DYNAMIC_PREFIXES) and self.files.get(scope["path"]) is not None:
+                await _answer(405, [(b"allow", b"GET, HEAD")], send)
+                return
+        await self.views(scope, receive, send)  # routes, 404 pages and the lifespan
+
+
+async def _redirect(location: str, send: Any) -> None:
+    await _answer(301, [(b"location", location.encode("utf-8"))], send)
+
+
+async def _answer(status: int, headers: list[tuple[bytes, bytes]], send: Any) -> None:
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [*headers, (b"content-length", b"0")]}
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def create_app(config: Config) -> PublisherApp:
+    return PublisherApp(config)
+
+
+def serve(
+    config: Config, host: str | None = None, port: int | None = None, *, access_log: bool = True
+) -> None:
+    """Run the server until SIGINT/SIGTERM (uvicorn, one process). The socket is bound
+    first, so a busy or forbidden address is a one-line error, not a traceback."""
+    import logging
+    import socket
+
+    import uvicorn
+
+    host = host or config.server.host
+    port = port if port is not None else config.server.port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except (OSError, OverflowError) as exc:
+        raise PublisherError(
+            f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=host,
+            port=port,
+            proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
+            server_header=False,
+            access_log=access_log,
+            log_level="info",
+            log_config=None,  # keep the caller's logging (timestamps or JSON, see publisher.logs)
+        )
+    )
+    from publisher.web.views import RedactTokens
+
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
+    shown = f"[{host}]" if ":" in host else host
+    # uvicorn says this itself only when it binds the socket; keep the familiar line.
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+    )
+    server.run(sockets=[sock])
+
+
+__all__ = ["create_app", "serve", "PublisherApp"]

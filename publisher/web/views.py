@@ -1,0 +1,349 @@
+"""The dynamic routes: subscribe, confirm, unsubscribe, health; pages from templates/.
+
+What each request does lives in ``publisher.signup``; here are only HTTP concerns:
+forms, CSRF (Fetch Metadata / Origin), rate limits, status codes and headers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from publisher import site
+from publisher.config import Config
+from publisher.errors import UsageError
+from publisher.links import Links
+from publisher.signup import Signup
+from publisher.store import Store
+from publisher.subscribers import normalise
+from publisher.tokens import signer_for
+
+log = logging.getLogger("publisher.web")
+
+MAX_FORM = 8 * 1024
+HOUR = 3600.0
+
+BAD_LINK = (
+    "This link is not valid or has expired",
+    "Confirmation links work for 7 days, and a link cut short or changed in transit no longer "
+    "works. Subscribe again below to receive a fresh confirmation link. To unsubscribe, use the "
+    "link at the bottom of any recent digest.",
+)
+
+
+class ClientLimiter:
+    """At most ``limit`` hits per key (a client address) in a fixed window."""
+
+    def __init__(self, limit: int, window: float = HOUR) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, tuple[float, int]] = {}
+
+    def hit(self, key: str) -> bool:
+        now = time.monotonic()
+        start, count = self._hits.get(key, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if count >= self.limit:
+            return False
+        self._hits[key] = (start, count + 1)
+        if len(self._hits) > 100_000:
+            self._hits = {k: v for k, v in self._hits.items() if now - v[0] < self.window}
+        return True
+
+
+class Views:
+    def __init__(self, config: Config) -> None:
+        from publisher.render import environment
+
+        self.config = config
+        self.links = Links(config.site.base_url)
+        self.env = environment(config.templates_dir)
+        self.clients = ClientLimiter(config.server.requests_per_client)
+        base = urlsplit(self.links.base)
+        self.base_origin = f"{base.scheme}://{base.netloc}"
+        self.store: Store | None = None
+        self.signup: Signup | None = None
+        self.mailer: ThreadPoolExecutor | None = None
+        self._chrome: dict[str, Any] | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.store = Store.open(self.config.store_url)
+        signer = signer_for(self.config.server.secret_env, self.store.meta.get_or_create_secret)
+        self.signup = Signup(self.config, self.store, signer)
+        self.mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-mail")
+        try:
+            yield
+        finally:
+            self.mailer.shutdown(wait=True)  # mails already promised still go out
+            self.store.close()
+
+    # -- pages -------------------------------------------------------------------------
+
+    def page(
+        self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Response:
+        if self._chrome is None:  # the shared page parts depend on the config only
+            self._chrome = site.page_context(self.config, self.links, self.env)
+        html = self.env.get_template(template).render(**{**self._chrome, **context})
+        return HTMLResponse(html, status_code=status, headers={**self.page_headers(), **(headers or {})})
+
+    def page_headers(self) -> dict[str, str]:
+        """Token pages must not be cached, framed, or leak their URL in a Referer."""
+        ours = "'self'" + (f" {self.base_origin}" if self.base_origin else "")
+        return {
+            "cache-control": "no-store",
+            "referrer-policy": "no-referrer",
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
+            "content-security-policy": (
+                f"default-src 'none'; style-src {ours} 'unsafe-inline'; img-src {ours} data:; "
+                f"form-action {ours}; frame-ancestors 'none'; base-uri 'none'"
+            ),
+        }
+
+    def bad_link(self) -> Response:
+        heading, message = BAD_LINK
+        return self.page("error.html", 400, heading=heading, message=message, offer_subscribe=True)
+
+    def too_many(self) -> Response:
+        return self.page(
+            "error.html",
+            429,
+            headers={"retry-after": str(int(HOUR))},
+            heading="Too many requests",
+            message="Too many subscription requests came from here or for this address. Please try again in an hour.",
+            offer_subscribe=False,
+        )
+
+    def refused(self) -> Response:
+        return self.page(
+            "error.html",
+            403,
+            heading="Request refused",
+            message=f"This form can only be sent from the pages of {self.config.site.title}.",
+            offer_subscribe=False,
+        )
+
+    def cross_site(self, request: Request) -> bool:
+        """CSRF by Fetch Metadata: browsers say where a request comes from. Without
+        Sec-Fetch-Site (older browsers), a present Origin must be ours; clients that
+        send neither are not browsers and carry no ambient authority to abuse."""
+        fetch_site = request.headers.get("sec-fetch-site")
+        origin = request.headers.get("origin")
+        if fetch_site in ("same-origin", "none"):
+            return False
+        ours = {self.base_origin, f"{request.url.scheme}://{request.headers.get('host', '')}"}
+        if origin is not None:
+            return origin not in ours
+        return fetch_site is not None
+
+    # -- routes ------------------------------------------------------------------------
+
+    async def subscribe_form(self, request: Request) -> Response:
+        return self.page("subscribe.html", heading="Subscribe", state="form", message="")
+
+    async def subscribe(self, request: Request) -> Response:
+        if self.cross_site(request):
+            return self.refused()
+        if not self.clients.hit(client_key(request)):
+            return self.too_many()
+        form = await read_form(request)
+        if form is None:
+            return self.page(
+                "subscribe.html", 413, heading="Subscribe", state="form", message="The form was too large."
+            )
+        raw = (form.get("email") or [""])[0]
+        try:
+            email = normalise(raw)
+        except UsageError:
+            return self.page(
+                "subscribe.html",
+                400,
+                heading="Check the address",
+                state="form",
+                message="That does not look like an email address. Check it and try again.",
+            )
+        assert self.signup is not None and self.mailer is not None
+        if not await run_in_threadpool(self.signup.allow, email):
+            return self.too_many()
+        # The state-dependent work (pending subscriber, which mail) runs after the
+        # answer, so the answer and its timing are the same for every address.
+        self.mailer.submit(self._request, email)
+        return self.page("subscribe.html", heading="Check your inbox", state="sent")
+
+    def _request(self, email: str) -> None:
+        assert self.signup is not None
+        try:
+            self.signup.request(email)
+        except Exception:
+            log.exception("subscribe: the confirmation mail could not be sent")
+
+    async def confirm_page(self, request: Request) -> Response:
+        assert self.signup is not None
+        found = await run_in_threadpool(self.signup.check, "confirm", request.path_params["token"])
+        if not found.ok:
+            return self.bad_link()
+        assert found.subscriber is not None
+        done = found.subscriber.status == "active"
+        return self.page(
+            "confirm.html", heading="You are subscribed" if done else "Confirm your subscription", done=done
+        )
+
+    async def confirm(self, request: Request) -> Response:
+        if self.cross_site(request):
+            return self.refused()
+        await read_form(request)
+        assert self.signup is not None
+        found = await run_in_threadpool(self.signup.confirm, request.path_params["token"])
+        if not found.ok:
+            return self.bad_link()
+        return self.page("confirm.html", heading="You are subscribed", done=True)
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        assert self.signup is not None
+        found = await run_in_threadpool(self.signup.check, "unsubscribe", request.path_params["token"])
+        if not found.ok:
+            return self.bad_link()
+        assert found.subscriber is not None
+        done = found.subscriber.status == "unsubscribed"
+        return self.page(
+            "unsubscribe.html", heading="You are unsubscribed" if done else "Unsubscribe", done=done
+        )
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """RFC 8058 one-click: no CSRF check (mail providers POST from their servers),
+        idempotent, the change committed before the 200 answer."""
+        await read_form(request)
+        assert self.signup is not None
+        found = await run_in_threadpool(self.signup.unsubscribe, request.path_params["token"])
+        if not found.ok:
+            return self.bad_link()
+        return self.page("unsubscribe.html", heading="You are unsubscribed", done=True)
+
+    async def healthz(self, request: Request) -> Response:
+        assert self.store is not None
+        try:
+            await run_in_threadpool(self.store.meta.get, "schema_version")
+        except Exception as exc:
+            return JSONResponse({"status": "error", "store": str(exc)}, status_code=503)
+        return JSONResponse(
+            {"status": "ok", "output": self.config.output.dir.is_dir()}, headers={"cache-control": "no-store"}
+        )
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            return self.page(
+                "error.html",
+                404,
+                heading="Page not found",
+                message="There is nothing at this address.",
+                offer_subscribe=False,
+            )
+        if status == 405:
+            return self.page(
+                "error.html",
+                405,
+                headers={"allow": allowed(exc)},
+                heading="Method not allowed",
+                message="This address does not accept that kind of request.",
+                offer_subscribe=False,
+            )
+        return self.page(
+            "error.html",
+            status,
+            heading="Something went wrong",
+            message="Please try again later.",
+            offer_subscribe=False,
+        )
+
+
+def client_key(request: Request) -> str:
+    """Who a client is for the rate limit: its IPv4 address, or its IPv6 /64 (one
+    machine commonly holds a whole /64, so single IPv6 addresses are free to rotate)."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+class RedactTokens(logging.Filter):
+    """Access log lines without the tokens of confirm and unsubscribe links: a token
+    is as good as the link, so it does not belong in logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            path = record.args[2]
+            if path.startswith(("/confirm/", "/unsubscribe/")):
+                kind = path.split("/", 2)[1]
+                record.args = (*record.args[:2], f"/{kind}/[token]", *record.args[3:])
+        return True
+
+
+def allowed(exc: Exception) -> str:
+    headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
+    return next((v for k, v in headers.items() if k.lower() == "allow"), "")
+
+
+async def read_form(request: Request) -> dict[str, list[str]] | None:
+    """An application/x-www-form-urlencoded body (or none); None when too large."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return None
+    try:
+        return parse_qs(body.decode("utf-8"), max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+
+
+def by_method(
+    get: Callable[[Request], Awaitable[Response]], post: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """One route, two views: GET (and HEAD) show, POST acts; a 405 lists both."""
+
+    async def view(request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(request)
+
+    return view
+
+
+def build(config: Config) -> Starlette:
+    views = Views(config)
+    routes = [
+        Route("/subscribe", by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
+        Route("/confirm/{token}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
+        Route(
+            "/unsubscribe/{token}",
+            by_method(views.unsubscribe_page, views.unsubscribe),
+            methods=["GET", "POST"],
+        ),
+        Route("/healthz", views.healthz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=views.lifespan,
+        exception_handlers={404: views.not_found, 405: views.not_found, 500: views.not_found},
+    )
+    app.state.views = views
+    return app

@@ -1,0 +1,231 @@
+"""The fixture corpus (tests/fixtures/articles): every awkward file a newsroom drops
+into a folder, collected for real, with the exact outcome expected of each."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from publisher.collect import collect
+from publisher.config import from_dict
+from publisher.store import Store
+from publisher.store.schema import articles
+
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "articles"
+NOW = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
+KST = lambda *a: datetime(*a, tzinfo=UTC) - timedelta(hours=9)  # noqa: E731 - Seoul wall time to UTC
+
+# file -> why it is skipped (the warning names the file and says this)
+SKIPPED = {
+    "empty.txt": "empty file",
+    "blank_lines.txt": "empty file",
+    "binary.txt": "binary file (control bytes such as NUL throughout)",
+    "too_large.txt": "too large (5439 bytes, limit 4096)",
+    "no_title.txt": "no title (the first line is a date)",
+    "no_title.md": "no title in the front matter",
+    "no_front_matter.md": "no front matter (the file must start with a +++ line)",
+    "bad_toml.md": "front matter is not valid TOML: Unterminated string (at end of document)",
+}
+
+# file -> (title, published UTC or None for "first collected", authors, body)
+COLLECTED = {
+    "bad_date.txt": ("A date nobody can read", None, [], "<p>Body.</p>"),
+    "no_date.txt": ("No date at all", None, [], "<p>Just a paragraph.</p>"),
+    "bare_cr.txt": (
+        "Old Mac line endings",
+        KST(2025, 5, 26, 14, 50),
+        [],
+        "<p>One.</p>\n<p>Two.</p>\n<p>Three.</p>",
+    ),
+    "bom.txt": ("Starts with a BOM", KST(2025, 5, 28, 14, 30), [], "<p>Body after a byte order mark.</p>"),
+    "cp1252.txt": (
+        "Café owners’ “fair” deal",
+        KST(2025, 5, 29, 9, 0),
+        [["Kim Min-ji", None]],
+        "<p>The café’s owner said “we’re done” – and left.</p>",
+    ),
+    "cp949.txt": (
+        "서울시, 지하철 9호선 연장 확정",
+        KST(2025, 5, 29, 8, 15),
+        [],
+        "<p>서울시는 지하철 9호선을 강동구까지 연장한다고 29일 밝혔다. 개통은 2028년 예정이다.</p>",
+    ),
+    "utf16.txt": ("Notepad story", KST(2025, 5, 29, 7, 0), [], "<p>Saved as Unicode.</p>"),
+    "crlf.txt": (
+        "Windows line endings",
+        KST(2025, 5, 26, 14, 50),
+        [["Park Seo-yeon", None], ["Lee Jun-ho", None], ["Choi Yoon-ah", None]],
+        "<p>First paragraph.</p>\n<p>Second paragraph.</p>",
+    ),
+    "separators.txt": (
+        "Line separators stay inside",
+        KST(2025, 5, 26, 0, 0),
+        [],
+        "<p>One paragraph with odd breaks.</p>\n<p>Two.</p>",
+    ),
+    "xml_forbidden.txt": (
+        "Bell and escape in a title",
+        KST(2025, 5, 30, 10, 0),
+        [],
+        "<p>Form feed, bell, null and in a body.</p>\n"
+        "<p>A second, ordinary paragraph keeps this a text file with a few stray bytes.</p>",
+    ),
+    "entities.md": (
+        "Entities",
+        KST(2025, 5, 30, 0, 0),
+        [],
+        "<p>A \ufffd control \ufffd reference and &amp; amp.</p>\n",
+    ),
+    "future.txt": ("Embargoed until 2030", KST(2030, 1, 1, 9, 0), [], "<p>Not yet.</p>"),
+    "future.md": ("Embargoed markdown", datetime(2030, 1, 1, tzinfo=UTC), [], "<p>Later.</p>\n"),
+    "nested/story.md": ("Nested story", KST(2025, 5, 30, 11, 0), [], "<p>In a subfolder.</p>\n"),
+    "unsafe.md": (
+        "Unsafe <script>alert(1)</script> title",  # plain text: every output escapes it
+        KST(2025, 5, 30, 10, 0),
+        [["Kim Min-ji", None], ["Lee Ha-eun", "lee@example.com"], ["No Mail", None]],
+        '<p>Hello &lt;script&gt;alert(1)&lt;/script&gt; and &lt;img src=x onerror="alert(2)"&gt;.</p>\n'
+        "<p>[click](javascript:alert(3)) [data](data:text/html;base64,PHNjcmlwdD4=) "
+        '<a href="https://example.com/ok" rel="noopener noreferrer">ok</a></p>\n'
+        '<p><img src="https://example.com/p.png" alt="pixel"></p>\n',
+    ),
+}
+
+WARNED = {
+    "bad_date.txt": "unreadable Published date 'the day after tomorrow'",
+    "no_date.txt": "no Published: date",
+    "cp1252.txt": "decoded as cp1252 (not UTF-8)",
+    "cp949.txt": "decoded as cp949 (not UTF-8)",
+    "utf16.txt": "decoded as utf-16-le (not UTF-8)",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path):
+    folder = tmp_path / "articles"
+    shutil.copytree(CORPUS, folder)
+    config = from_dict(
+        {
+            "site": {"timezone": "Asia/Seoul"},
+            "sources": [
+                {"type": "directory", "path": str(folder), "name": "fx", "max_article_bytes": 4096},
+            ],
+        },
+        tmp_path / "config.toml",
+    )
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    yield folder, config, store
+    store.close()
+
+
+def rows(store: Store) -> dict[str, object]:
+    with store.engine.connect() as conn:
+        return {r.id.removeprefix("fx/"): r for r in conn.execute(select(articles))}
+
+
+def test_every_awkward_file_has_its_exact_outcome(corpus):
+    folder, config, store = corpus
+    report = collect(config, store, NOW)
+    assert report.failed_sources == []
+    assert (report.new, report.skipped, report.embargoed) == (len(COLLECTED), len(SKIPPED), 2)
+    expected_warnings = {f"{folder / name}: skipped: {reason}" for name, reason in SKIPPED.items()}
+    expected_warnings |= {f"fx/{name}: {text}" for name, text in WARNED.items()}
+    assert set(report.warnings) == expected_warnings
+    stored = rows(store)
+    assert set(stored) == set(COLLECTED)  # hidden files, .rst and skipped files are not articles
+    for name, (title, published, authors, body) in COLLECTED.items():
+        row = stored[name]
+        assert row.title == title, name
+        assert row.published == (published or NOW), name
+        assert bool(row.date_missing) == (published is None), name
+        assert json.loads(row.authors) == authors, name
+        assert row.body == body, name
+
+
+def test_markdown_front_matter_fields(corpus):
+    folder, config, store = corpus
+    collect(config, store, NOW)
+    assert rows(store)["crlf.txt"].updated == KST(2025, 5, 27, 9, 10)  # the export's Updated: line
+    row = rows(store)["unsafe.md"]
+    assert json.loads(row.categories) == ["Culture", "Seoul"]
+    assert row.summary == "A summary."
+    assert row.url == "https://news.example.com/unsafe"
+    assert row.image is None  # "javascript:alert(1)" is no image URL
+    assert json.loads(rows(store)["future.md"].categories) == ["Economy"]
+
+
+def test_embargoed_articles_wait_for_their_time(corpus):
+    folder, config, store = corpus
+    collect(config, store, NOW)
+    visible = {a.id for a in store.articles.published(NOW)}
+    assert "fx/future.txt" not in visible and "fx/future.md" not in visible
+    assert "fx/future.txt" not in {a.id for a in store.articles.not_yet_in_digest(NOW)}
+    later = datetime(2030, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert "fx/future.txt" in {a.id for a in store.articles.published(later)}
+    assert "fx/future.md" in {a.id for a in store.articles.not_yet_in_digest(later)}
+
+
+def test_source_category_applies_where_the_file_has_none(corpus, tmp_path):
+    folder, config, store = corpus
+    config = from_dict(
+        {"sources": [{"type": "directory", "path": str(folder), "name": "fx", "category": "National"}]},
+        tmp_path / "config.toml",
+    )
+    collect(config, store, NOW)
+    stored = rows(store)
+    assert json.loads(stored["crlf.txt"].categories) == ["National"]
+    assert json.loads(stored["unsafe.md"].categories) == ["Culture", "Seoul"]
+
+
+def test_second_collect_reads_only_what_changed(corpus):
+    folder, config, store = corpus
+    collect(config, store, NOW)
+    (folder / "bom.txt").write_bytes(
+        "\ufeffStarts with a BOM\nPublished: May 28, 2025 2:30 PM\nEdited body.\n".encode()
+    )
+    report = collect(config, store, NOW + timedelta(hours=1))
+    assert (report.new, report.updated, report.unchanged) == (0, 1, len(COLLECTED) - 1)
+    assert report.skipped == len(SKIPPED)  # still broken, still reported
+    row = rows(store)["bom.txt"]
+    assert row.body == "<p>Edited body.</p>"
+    assert row.updated == NOW + timedelta(hours=1)
+
+
+def test_a_file_that_breaks_keeps_its_last_good_version(corpus):
+    folder, config, store = corpus
+    collect(config, store, NOW)
+    (folder / "crlf.txt").write_bytes(b"")
+    report = collect(config, store, NOW + timedelta(hours=1))
+    assert f"{folder / 'crlf.txt'}: skipped: empty file" in report.warnings
+    assert report.withdrawn == 0
+    assert "fx/crlf.txt" in {a.id for a in store.articles.published(NOW + timedelta(hours=1))}
+
+
+def test_a_deleted_file_withdraws_its_article_but_not_from_sent_digests(corpus):
+    folder, config, store = corpus
+    collect(config, store, NOW)
+    from publisher.store.ledger import DigestItem
+
+    sent = store.articles.published(NOW)
+    store.ledger.create_digest(
+        "2025-06-01",
+        "s",
+        "<p>h</p>",
+        "t",
+        [DigestItem(a.id, a.article.content_hash, True) for a in sent],
+        NOW,
+    )
+    (folder / "bom.txt").unlink()
+    report = collect(config, store, NOW + timedelta(hours=1))
+    assert report.withdrawn == 1
+    assert "fx/bom.txt" not in {a.id for a in store.articles.published(NOW + timedelta(hours=1))}
+    [digest] = store.ledger.all_digests()
+    assert "fx/bom.txt" in {a.id for a in store.articles.in_digest(digest.id)}
+    (folder / "bom.txt").write_bytes(b"Starts with a BOM\nPublished: May 28, 2025 2:30 PM\nBack.\n")
+    report = collect(config, store, NOW + timedelta(hours=2))
+    assert report.updated == 1  # the same id comes back, not a new article
+    assert "fx/bom.txt" in {a.id for a in store.articles.published(NOW + timedelta(hours=2))}

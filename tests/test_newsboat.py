@@ -1,0 +1,67 @@
+"""newsboat, a real feed reader, loads the RSS and Atom feeds over HTTP."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from tests.conftest import ROOT, publish, require_binary
+from tests.httpserve import serve_folder
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("newsboat") / "site"
+    folder.mkdir()
+    shutil.copy(ROOT / "config.toml", folder / "config.toml")
+    shutil.copytree(ROOT / "seeds", folder / "seeds")
+    publish(folder, "now", "--no-email")
+    return folder / "public"
+
+
+def newsboat(binary: str, home: Path, urls: list[str], *actions: str) -> list[str]:
+    (home / "urls").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    (home / "config").write_text("", encoding="utf-8")
+    outputs = []
+    for action in actions:
+        result = subprocess.run(
+            [binary, "-u", str(home / "urls"), "-c", str(home / "cache.db"), "-C", str(home / "config")]
+            + ["-x", action],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home), "XDG_DATA_HOME": str(home)},
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.strip())
+    return outputs
+
+
+@pytest.mark.parametrize("name", ["rss.xml", "atom.xml", "categories/business/rss.xml"])
+def test_newsboat_loads_every_item_with_title_author_and_date(
+    public: Path, tmp_path: Path, name: str
+) -> None:
+    binary = require_binary("newsboat")
+    expected = feedparser.parse((public / name).read_bytes())
+    with serve_folder(public) as base:
+        url = base + name
+        _, unread = newsboat(binary, tmp_path, [url], "reload", "print-unread")
+    assert unread == f"{len(expected.entries)} unread articles"
+    with sqlite3.connect(tmp_path / "cache.db") as db:
+        feed_title = db.execute("select title from rss_feed where rssurl = ?", (url,)).fetchone()[0]
+        rows = db.execute(
+            "select title, author, url, pubDate from rss_item where feedurl = ? order by pubDate desc", (url,)
+        ).fetchall()
+    assert feed_title == expected.feed.title
+    assert [r[0] for r in rows] == [e.title for e in expected.entries]
+    assert [r[2] for r in rows] == [e.link for e in expected.entries]
+    for (_, author, _, stamp), entry in zip(rows, expected.entries, strict=True):
+        assert author and set(author.split(", ")) <= {a.name for a in entry.authors}
+        assert stamp == calendar.timegm(entry.published_parsed)

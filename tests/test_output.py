@@ -1,0 +1,158 @@
+"""The output writer: atomic, confined, lazy (unchanged files untouched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher import output
+from publisher.output import Lazy, OutputError, Writer
+
+
+def test_unchanged_files_are_not_touched_and_changed_ones_replaced(tmp_path: Path) -> None:
+    with Writer(tmp_path) as w:
+        w.write("a.xml", b"one")
+        w.write("sub/b.html", "two")
+    mtime = (tmp_path / "a.xml").stat().st_mtime_ns
+    inode = (tmp_path / "a.xml").stat().st_ino
+    with Writer(tmp_path) as w:
+        assert w.write("a.xml", b"one") is False
+        assert w.write("sub/b.html", "two!") is True
+    assert (w.written, w.unchanged) == (["sub/b.html"], ["a.xml"])
+    assert (tmp_path / "a.xml").stat().st_mtime_ns == mtime and (tmp_path / "a.xml").stat().st_ino == inode
+    assert (tmp_path / "sub/b.html").read_text() == "two!"
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_a_longer_or_shorter_file_counts_as_changed(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    with Writer(tmp_path) as w:
+        assert w.write("f", b"abcd") is True
+    with Writer(tmp_path) as w:
+        assert w.write("f", b"ab") is True
+    assert (tmp_path / "f").read_bytes() == b"ab"
+
+
+def test_nothing_is_replaced_until_commit_and_an_error_leaves_the_old_files(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_bytes(b"old")
+    with pytest.raises(RuntimeError), Writer(tmp_path) as w:
+        w.write("feed.xml", b"new")
+        assert (tmp_path / "feed.xml").read_bytes() == b"old"  # staged, not yet visible
+        raise RuntimeError("build failed half way")
+    assert (tmp_path / "feed.xml").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
+
+
+def test_paths_stay_inside_and_are_written_once(tmp_path: Path) -> None:
+    w = Writer(tmp_path / "out")
+    with pytest.raises(OutputError):
+        w.write("../escape.html", "x")
+    w.write("a.html", "x")
+    with pytest.raises(OutputError):
+        w.write("./a.html", "y")
+    w.abort()
+
+
+def test_many_files_are_committed_together(tmp_path: Path) -> None:
+    with Writer(tmp_path) as w:
+        for i in range(50):
+            w.write(f"p/{i}.html", f"page {i}")
+    assert len(list((tmp_path / "p").iterdir())) == 50
+    assert (tmp_path / "p/49.html").read_text() == "page 49"
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    with Writer(tmp_path / "out", dry_run=True) as w:
+        assert w.write("a.html", "x") is True
+    assert not (tmp_path / "out").exists()
+
+
+def counting(calls: list[str], name: str, text: str) -> Lazy:
+    def make() -> str:
+        calls.append(name)
+        return text
+
+    return Lazy(f"key-{text}", make)
+
+
+def test_a_lazy_file_with_a_known_key_is_neither_made_nor_read(tmp_path: Path) -> None:
+    calls: list[str] = []
+    with Writer(tmp_path) as w:
+        w.write("a.html", counting(calls, "a", "A"))
+        w.write("b.html", counting(calls, "b", "B"))
+    assert calls == ["a", "b"] and (tmp_path / "a.html").read_text() == "A"
+    with Writer(tmp_path) as w:
+        w.write("a.html", counting(calls, "a", "A"))
+        w.write("b.html", counting(calls, "b", "B"))
+    assert calls == ["a", "b"] and w.unchanged == ["a.html", "b.html"]
+    (tmp_path / "b.html").unlink()
+    (tmp_path / "a.html").write_text("tampered, other size")
+    with Writer(tmp_path) as w:
+        w.write("a.html", counting(calls, "a", "A"))
+        w.write("b.html", counting(calls, "b", "B"))
+    assert calls == ["a", "b", "a", "b"] and sorted(w.written) == ["a.html", "b.html"]
+    assert (tmp_path / "a.html").read_text() == "A" and (tmp_path / "b.html").read_text() == "B"
+
+
+def test_a_new_key_with_the_same_bytes_leaves_the_file_alone(tmp_path: Path) -> None:
+    with Writer(tmp_path) as w:
+        w.write("a.html", Lazy("v1", lambda: "same"))
+    mtime = (tmp_path / "a.html").stat().st_mtime_ns
+    with Writer(tmp_path) as w:
+        assert w.write("a.html", Lazy("v2", lambda: "same")) is False
+    assert (tmp_path / "a.html").stat().st_mtime_ns == mtime
+
+
+def test_many_lazy_files_are_made_in_parallel_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "PARALLEL_MIN", 10)
+    forks: list[str] = []
+    real = output.mp.get_context
+
+    def spy(method: str):  # type: ignore[no-untyped-def]
+        forks.append(method)
+        return real(method)
+
+    monkeypatch.setattr(output.mp, "get_context", spy)
+    files = [(f"p/{i}.html", Lazy(f"k{i}", lambda i=i: f"page {i}")) for i in range(40)]
+    with Writer(tmp_path / "par") as w:
+        w.write_all([("index.html", "plain"), *files])
+    assert sorted(w.written) == sorted(["index.html"] + [p for p, _ in files])
+    assert forks == ["fork"]  # the parallel path ran
+    assert (tmp_path / "par/p/7.html").read_text() == "page 7"
+    assert [p.name for p in (tmp_path / "par").rglob("*.tmp")] == []
+    changed = [
+        (p, Lazy(f"k{i}-v2", lambda i=i: f"page {i}" + ("!" if i == 3 else "")))
+        for i, (p, _) in enumerate(files)
+    ]
+    with Writer(tmp_path / "par") as w:
+        w.write_all(changed)
+    assert w.written == ["p/3.html"] and len(w.unchanged) == 39
+    assert (tmp_path / "par/p/3.html").read_text() == "page 3!"
+    with Writer(tmp_path / "par") as w:
+        w.write_all(changed)
+    assert w.written == [] and len(w.unchanged) == 40
+
+
+def test_a_complete_run_removes_what_it_no_longer_produces(tmp_path: Path) -> None:
+    (tmp_path / "robots.txt").write_text("not ours")
+    with Writer(tmp_path, complete=True) as w:
+        w.write("articles/a.html", Lazy("a", lambda: "A"))
+        w.write("articles/b.html", Lazy("b", lambda: "B"))
+        w.write("categories/gone/rss.xml", "feed")
+        w.write("index.html", "plain")
+    with Writer(tmp_path, complete=True) as w:
+        w.write("articles/a.html", Lazy("a", lambda: "A"))
+        w.write("index.html", "plain")
+    assert w.removed == ["articles/b.html", "categories/gone/rss.xml"] and w.written == []
+    assert not (tmp_path / "articles/b.html").exists() and (tmp_path / "articles/a.html").exists()
+    assert not (tmp_path / "categories/gone/rss.xml").exists()
+    assert (tmp_path / "robots.txt").read_text() == "not ours"  # never written by us: never removed
+    with Writer(tmp_path) as w:
+        w.write("index.html", "plain")  # not a complete run: removes nothing
+    assert w.removed == [] and (tmp_path / "articles/a.html").exists()
+    with Writer(tmp_path, complete=True, dry_run=True) as w:
+        w.write("index.html", "plain")
+    assert w.removed == ["articles/a.html"] and (tmp_path / "articles/a.html").exists()

@@ -1,0 +1,140 @@
+"""A real ``publish serve`` process on loopback for the web tests, and the outbox helpers
+they share (the site's Maildir, read back with the standard email parser)."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "web-tests-current-secret"
+OLD_SECRET = "web-tests-previous-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_site(folder: Path, port: int, extra_server: str = "") -> Path:
+    """A copy of the demo site whose base_url is the server's own address."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text = re.sub(r'base_url = ".*?"', f'base_url = "http://127.0.0.1:{port}/"', text)
+    text = text.replace("[server]\n", "[server]\n" + extra_server, 1)
+    (folder / "config.toml").write_text(text, encoding="utf-8")
+    shutil.copytree(ROOT / "seeds", folder / "seeds")
+    return folder
+
+
+def env_for(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PUBLISHER_SECRET": SECRET}
+    env["PUBLISHER_SECRET_PREVIOUS"] = OLD_SECRET
+    env.update(extra or {})
+    return env
+
+
+class Server:
+    """``python -m publisher serve`` as a subprocess; stopped with SIGTERM."""
+
+    def __init__(
+        self,
+        site: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        port_flag: bool = True,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.site = site
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = site / "serve.log"
+        self._log = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "serve"]
+            + (["--port", str(port)] if port_flag else [])
+            + list(args),
+            cwd=site,
+            env=env_for(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"publish serve did not start:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        self.client = httpx.Client(
+            base_url=self.base, timeout=10, follow_redirects=False, headers={"accept-encoding": "identity"}
+        )
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def messages(site: Path) -> list[EmailMessage]:
+    """Every message in the site's outbox, oldest first."""
+    path = site / "outbox"
+    if not path.exists():
+        return []
+    box = mailbox.Maildir(path, create=False)
+    keys = sorted(box.keys(), key=_delivered)
+    return [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in keys]  # type: ignore[misc]
+
+
+def _delivered(key: str) -> tuple[int, int, str]:
+    """Maildir names start "<seconds>.M<microseconds>...": the order of delivery."""
+    match = re.match(r"(\d+)\.M(\d+)", key)
+    return (int(match.group(1)), int(match.group(2)), key) if match else (0, 0, key)
+
+
+def mails_to(site: Path, address: str) -> list[EmailMessage]:
+    return [m for m in messages(site) if address in str(m["To"])]
+
+
+def wait_for_mails(site: Path, address: str, count: int, timeout: float = 10) -> list[EmailMessage]:
+    """The mails to ``address`` once there are ``count`` of them (sent after the answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = mails_to(site, address)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def link_in(msg: EmailMessage, kind: str) -> str:
+    """The first ``/confirm/`` or ``/unsubscribe/`` link of a message's text part."""
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    match = re.search(rf"https?://\S+/{kind}/\S+", text)
+    assert match, f"no {kind} link in:\n{text}"
+    return match.group(0)
