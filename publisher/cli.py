@@ -89,6 +89,10 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
         and not (report.collect.new or report.collect.unchanged or report.collect.updated)
     ):
         sys.exit(1)
+    d = report.delivery
+    if d.deferred and not d.sent:  # nothing got through: say why, so cron mails someone
+        reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
+        _fail(f"no digest was delivered, {d.deferred} stay queued for the next run: {reason}", 1)
 
 
 class _Bars:

@@ -256,6 +256,8 @@ def _check_dkim(cfg_path: Path, delivery: DeliveryConfig) -> None:
     if given and len(given) != len(keys):
         missing = next(k for k in keys if k not in given)
         raise ConfigError(cfg_path, f"delivery.{missing}", f"required for DKIM signing (set with {given[0]})")
+    if delivery.dkim_key_file is not None and not delivery.dkim_key_file.is_file():
+        raise ConfigError(cfg_path, "delivery.dkim_key_file", f"no such file: {delivery.dkim_key_file}")
 
 
 def _check_source(cfg_path: Path, i: int, source: SourceConfig) -> None:

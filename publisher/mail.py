@@ -2,10 +2,11 @@
 
 ``MessageTemplate`` is built once per digest: the shared headers are encoded and
 folded (RFC 2047 for non-ASCII) with the standard library's SMTP policy, and the
-HTML (already inlined by premailer) and text parts are kept with placeholders for the
-personal fields. ``personalise`` then fills those fields, quoted-printable encodes the
-two parts (binascii, in C) and joins ready bytes: no template rendering, premailer
-or ``email.message`` build per recipient.
+HTML (already inlined by premailer) and text parts are quoted-printable encoded
+(binascii, in C) except the few lines holding a placeholder for a personal field.
+``personalise`` then fills and encodes just those lines and joins ready bytes: no
+template rendering, premailer or ``email.message`` build per recipient, and the
+result is byte for byte what encoding the filled-in message would give.
 
 Nothing from content reaches a header as a new line: every header value passes
 ``single_line`` first, and bodies are emitted with CRLF line endings only.

@@ -1,7 +1,7 @@
 """Managing the subscriber list: checked addresses, explicit state changes, CSV.
 
-Addresses are checked with email-validator (syntax only, no DNS) and kept normalised
-and lower-cased (as every large mail provider treats them), so "Reader@Example.COM"
+Addresses are checked with email-validator (syntax only, no DNS) and kept normalised,
+in ASCII (punycode domains) and lower-cased (as every large mail provider treats them), so "Reader@Example.COM"
 and "reader@example.com" are one subscriber.
 """
 
@@ -22,9 +22,13 @@ from publisher.text import single_line
 
 
 def normalise(address: str) -> str:
-    """The canonical form of an address, or UsageError naming it and the problem."""
+    """The canonical form of an address, or UsageError naming it and the problem.
+
+    Kept in ASCII (an internationalised domain as punycode) so every mail server can
+    take it; a non-ASCII local part would need SMTPUTF8 end to end and is refused."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+        found = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
+        return (found.ascii_email or found.normalized).lower()
     except EmailNotValidError as exc:
         raise UsageError(f"{address!r} is not a valid email address: {exc}") from None
 

@@ -93,3 +93,10 @@ def test_progress_bar_on_a_terminal_only(site):
         text=True,
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_plain_log_lines_instead_of_a_bar_when_verbose_in_a_log(site, run_publish):
+    add_subscribers(configuration.load(site / "config.toml"), [f"r{i}@example.com" for i in range(5)])
+    result = run_publish(site, "-v", "now")
+    assert "INFO: digest: 5 of 5 deliveries done" in result.stderr
+    assert "\x1b[" not in result.stderr  # no terminal control codes in a log

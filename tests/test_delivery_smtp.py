@@ -347,7 +347,7 @@ def test_auth_takes_the_password_from_the_environment(site, monkeypatch):
         monkeypatch.setenv("DIGEST_SMTP_PW", "wrong")
         report = pipeline.run(config, pipeline.Options())
         assert (report.delivery.sent, report.delivery.deferred) == (0, 1)
-        assert "DIGEST_SMTP_PW" in report.delivery.errors[0] and "'digest'" in report.delivery.errors[0]
+        assert any("DIGEST_SMTP_PW" in e and "'digest'" in e for e in report.delivery.errors)
         monkeypatch.setenv("DIGEST_SMTP_PW", "s3cret")
         report = pipeline.run(config, pipeline.Options())
         assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
@@ -418,7 +418,8 @@ def test_tls_is_verified_and_used(site, certificate, monkeypatch, security):
         config = configuration.load(cfg)
         add_subscribers(config, ["reader@example.com"])
         report = pipeline.run(config, pipeline.Options())  # the certificate is not trusted yet
-        assert report.delivery.sent == 0 and "certificate verify failed" in report.delivery.errors[0]
+        assert report.delivery.sent == 0
+        assert any("certificate verify failed" in e for e in report.delivery.errors)
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted as a local CA would be
         report = pipeline.run(config, pipeline.Options())
         assert report.delivery.sent == 1 and len(server.handler.to("reader@example.com")) == 1
@@ -443,8 +444,31 @@ def test_a_refused_sender_is_our_problem_and_bounces_nobody(site, server):
     add_subscribers(config, [f"reader{i}@example.com" for i in range(30)])
     report = pipeline.run(config, pipeline.Options())
     assert report.delivery.sent == 0 and report.delivery.failed == 0 and report.delivery.bounced == 0
-    assert "refused the sender digest@news.example.com" in report.delivery.errors[0]
+    assert any("refused the sender digest@news.example.com" in e for e in report.delivery.errors)
     counts, statuses = ledger_state(config)
     assert counts == {"queued": 30} and set(statuses.values()) == {"active"}
     server.handler.refuse_sender = False
     assert pipeline.run(config, pipeline.Options()).delivery.sent == 30
+
+
+def test_now_exits_1_when_nothing_could_be_delivered(site, server, run_publish):
+    server.handler.refuse_sender = True
+    config = smtp_site(site, server.port)
+    add_subscribers(config, ["reader@example.com"])
+    result = run_publish(site, "now", check=False)
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("publish: no digest was delivered, 1 stay queued for the next run: ")
+    assert "refused the sender" in line
+
+
+def test_an_unwell_server_stops_the_run_early(site, server):
+    addresses = [f"reader{i}@example.com" for i in range(200)]
+    server.handler.faults.update({a: "451-always" for a in addresses})
+    config = smtp_site(site, server.port, retries=1, retry_delay=0.2)
+    add_subscribers(config, addresses)
+    report = pipeline.run(config, pipeline.Options())
+    assert report.delivery.sent == 0
+    assert sum(server.handler.tried.values()) < 40  # not a try (and a timeout) for every address
+    counts, _ = ledger_state(config)
+    assert counts == {"queued": 200}

@@ -88,7 +88,8 @@ def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
     config = configuration.load(site / "config.toml")
     selection = digests.select(_articles(config), 20)
     rendered = digests.render(config, selection, "2026-01-10", NOW)
-    styles = re.findall(r"<style[^>]*>(.*?)</style>", rendered.html, re.S)
+    uncommented = re.sub(r"<!--.*?-->", "", rendered.html, flags=re.S)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", uncommented, re.S)
     assert len(styles) == 1
     assert "@media only screen and (max-width: 620px)" in styles[0]
     assert "@media (prefers-color-scheme: dark)" in styles[0]
@@ -96,6 +97,8 @@ def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
     container = re.search(r'<table[^>]*class="container"[^>]*>', rendered.html).group(0)
     assert "width:600px" in container.replace(" ", "")  # plain rules are inlined
     assert "<h2" in rendered.html and "In this issue" in rendered.html  # the headline list
+    # Outlook (Word engine): fixed table widths as attributes, a font it has, via a conditional comment
+    assert 'width="600"' in container and "<!--[if mso]>" in rendered.html
 
 
 def _articles(config):
@@ -267,3 +270,17 @@ def test_partial_dkim_settings_are_a_config_error(site, run_publish):
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2
     assert "delivery.dkim_domain" in result.stderr and "config.toml" in result.stderr
+
+
+def test_a_missing_dkim_key_file_is_a_config_error(site, run_publish):
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'maildir = "outbox"\n',
+            'maildir = "outbox"\ndkim_selector = "s"\ndkim_domain = "example.com"\ndkim_key_file = "nope.pem"\n',
+        ),
+        encoding="utf-8",
+    )
+    result = run_publish(site, "now", check=False)
+    assert result.returncode == 2
+    assert "delivery.dkim_key_file: no such file" in result.stderr and "nope.pem" in result.stderr

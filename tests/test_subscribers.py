@@ -54,3 +54,14 @@ def test_a_large_import_counts_every_row_once(site, run_publish):
     assert "19999 added, 0 reactivated, 1 already subscribed, 0 rejected" in result.stdout
     status = run_publish(site, "status").stdout
     assert "20000 active" in status
+
+
+def test_addresses_are_kept_in_ascii_every_server_takes():
+    import pytest
+
+    from publisher.errors import UsageError
+    from publisher.subscribers import normalise
+
+    assert normalise(" Reader@Bücher.Example ") == "reader@xn--bcher-kva.example"
+    with pytest.raises(UsageError, match="用户@example.com"):
+        normalise("用户@example.com")

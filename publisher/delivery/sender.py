@@ -13,7 +13,8 @@ the ledger pays one commit per handful of messages, never one fsync per message
 (SQLite WAL with synchronous=NORMAL keeps every commit through a killed process).
 
 Temporary failures (4xx, dropped connections) are retried with exponential
-backoff and, if still failing, left queued for the next run. Permanent failures
+backoff (the retry waits in a queue, not in a worker) and, if still failing, left
+queued for the next run; many in a row stop the run early. Permanent failures
 (5xx) are recorded with the server's reply; "no such user" (5.1.1) marks the
 address bounced at once, other hard failures after ``bounce_limit`` of them.
 """
@@ -49,9 +50,7 @@ class LedgerView(Protocol):
     def queued(self, digest_id: int, batch: int = ...) -> Iterator[Subscriber]: ...
     def queued_count(self, digest_id: int) -> int: ...
     def status_checker(self) -> AbstractContextManager[Callable[[int], bool]]: ...
-    def record(
-        self, digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int
-    ) -> int: ...
+    def recorder(self) -> AbstractContextManager[Callable[[int, Sequence[Outcome], datetime, int], int]]: ...
     def finish(self, digest_id: int) -> None: ...
 
 
@@ -283,6 +282,7 @@ class _Run:
                     self.crash = self.crash or item
                 elif isinstance(item, _Retry):
                     self.in_flight -= 1
+                    self._temporary_failure()
                     if item.attempts > self.policy.retries or self.stop.is_set():
                         batch.append(Outcome(item.sub.id, "queued", item.error))
                     else:
@@ -296,6 +296,17 @@ class _Run:
         except queue.Empty:
             pass
         self._commit(batch)
+
+    def _temporary_failure(self) -> None:
+        """Every try that failed for a temporary reason counts; a delivered or refused
+        message resets the count. Many in a row: the server is unwell (or down, each
+        try waiting for a timeout), so stop for this run and leave the rest queued."""
+        self.deferred_in_a_row += 1
+        if self.deferred_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
+            self.stop.set()
+            msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
+            self.report.errors.append(msg)
+            log.warning("%s", msg)
 
     def _give_up_retries(self) -> None:
         """Retries still waiting when the run stops stay queued for the next run."""
@@ -328,12 +339,6 @@ class _Run:
             self.deferred_in_a_row = 0
         else:
             r.deferred += 1
-            self.deferred_in_a_row += 1
-            if self.deferred_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
-                self.stop.set()
-                msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
-                r.errors.append(msg)
-                log.warning("%s", msg)
         if o.error and o.status != "skipped":
             if len(r.errors) < _KEEP_ERRORS:
                 r.errors.append(o.error)

@@ -28,9 +28,10 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.cfg
+        conn: smtplib.SMTP | None = None
         try:
             if cfg.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                conn = smtplib.SMTP_SSL(
                     cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
                 )
             else:
@@ -48,7 +49,17 @@ class SmtpTransport:
                     conn.login(cfg.username, password)
             if conn.sock is not None:
                 conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return conn
+
+    def _open(self) -> smtplib.SMTP:
+        try:
+            return self._connect()
         except smtplib.SMTPAuthenticationError as exc:
+            cfg = self.cfg
             raise DeliveryError(
                 f"SMTP {cfg.host}:{cfg.port} refused the login of {cfg.username!r} "
                 f"(is {cfg.password_env} set?): {exc.smtp_code} {exc.smtp_error!r}",
@@ -56,13 +67,12 @@ class SmtpTransport:
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(
-                f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
+                f"cannot connect to SMTP {self.cfg.host}:{self.cfg.port}: {exc}", permanent=False
             ) from exc
-        return conn
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         if self._conn is None:
-            self._conn = self._connect()
+            self._conn = self._open()
             self._pipelining = self._conn.has_extn("pipelining")
         try:
             if self._pipelining:
@@ -95,6 +105,11 @@ class SmtpTransport:
                 _reply(recipient, exc.smtp_code, exc.smtp_error),
                 permanent=exc.smtp_code >= 500,
                 code=exc.smtp_code,
+            ) from exc
+        except UnicodeEncodeError as exc:  # an address imported around the checks
+            self._reset()
+            raise DeliveryError(
+                f"{recipient}: not an ASCII address (SMTPUTF8 is not used)", permanent=True
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()

@@ -104,8 +104,9 @@ class Ledger:
         """The subscribers still owed this digest, in batches (the list may be long)."""
         last = 0
         while True:
+            sub = subscribers.c
             q = (
-                select(subscribers)
+                select(sub.id, sub.public_id, sub.email, sub.name, sub.status)  # what a message needs
                 .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
                 .where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
                 .where(subscribers.c.id > last)
@@ -117,7 +118,7 @@ class Ledger:
             if not rows:
                 return
             for r in rows:
-                yield Subscriber(r.id, r.public_id, r.email, r.name, r.status, r.created)
+                yield Subscriber(r.id, r.public_id, r.email, r.name, r.status)
             last = rows[-1].id
 
     @contextmanager
