@@ -285,6 +285,32 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
     )
 
 
+@subscribers.command("unsubscribe-mail")
+@click.pass_context
+@handles_errors
+def subscribers_unsubscribe_mail(ctx: click.Context) -> None:
+    """Act on an unsubscribe mail read from stdin (the List-Unsubscribe mailto: link).
+
+    Meant as a mail pipe for the digest's From address, e.g. in /etc/aliases:
+    digest: "|publish --config /srv/news/config.toml subscribers unsubscribe-mail".
+    Exits 0 even for a mail that is no valid request, so the sender gets no bounce."""
+    from publisher.signup import Signup, token_in_mail
+    from publisher.tokens import signer_for
+
+    cfg = _config(ctx)
+    store = _store(ctx)
+    token = token_in_mail(sys.stdin.buffer.read())
+    if token is None:
+        click.echo("ignored: no 'unsubscribe <token>' in the subject", err=True)
+        return
+    signer = signer_for(cfg.server.secret_env, store.meta.get_or_create_secret)
+    found = Signup(cfg, store, signer).unsubscribe(token)
+    if found.subscriber is None:
+        click.echo(f"ignored: the token is {found.reason}", err=True)
+        return
+    click.echo(f"unsubscribed {found.subscriber.email}")
+
+
 @subscribers.command("export")
 @click.pass_context
 @handles_errors

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -152,6 +153,19 @@ class Signup:
                 found.subscriber.public_id, "unsubscribed", datetime.now(UTC), unless="unsubscribed"
             )
         return found
+
+
+_MAIL_REQUEST = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]+)", re.IGNORECASE)
+
+
+def token_in_mail(message: bytes) -> str | None:
+    """The unsubscribe token of a mail sent to the digest's List-Unsubscribe mailto:
+    address ("Subject: unsubscribe <token>"), or None when it carries none."""
+    from email.parser import BytesHeaderParser
+
+    subject = str(BytesHeaderParser(policy=policy.default).parsebytes(message).get("Subject", ""))
+    found = _MAIL_REQUEST.search(subject)
+    return found.group(1) if found else None
 
 
 def _signed_after_change(issued: datetime, sub: Subscriber) -> bool:
