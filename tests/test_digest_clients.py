@@ -19,16 +19,7 @@ from publisher import config as configuration
 from publisher import pipeline
 from publisher import subscribers as audience
 from publisher.store import Store
-from tests.conftest import ARTIFACTS, require_binary
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, require_binary
 
 
 @pytest.fixture(scope="module")

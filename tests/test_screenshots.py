@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, publish, require_binary
+from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, ROOT, publish, require_binary
 from tests.httpserve import serve_folder
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 PAGES = {
     "index": "index.html",

@@ -7,19 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, publish, require_binary
+from conftest import ARTIFACTS, CHROMIUM_ARGS, publish, require_binary
 from webserver import OLD_SECRET, SECRET, Server, free_port, link_in, make_site, wait_for_mails
 
 from publisher.store import Store
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def status_of(site: Path, email: str) -> str | None:
