@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email.utils import quote
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from publisher import pipeline
 from publisher import subscribers as audience
 from publisher.errors import PublisherError
 from publisher.store import Store
+from publisher.text import single_line
 
 
 def _fail(message: str, code: int) -> None:
@@ -460,8 +462,8 @@ front matter like this one, or as plain-text exports, then run `publish now`.
 
 INIT_CONFIG = """\
 [site]
-title = "{title}"
-description = "News from {title}"
+title = {title}
+description = {description}
 base_url = "http://127.0.0.1:8000/"
 language = "en"
 timezone = "UTC"
@@ -471,7 +473,7 @@ type = "directory"
 path = "articles"
 
 [digest]
-from = "{title} <digest@example.com>"
+from = {sender}
 postal_address = "Street, City, Country"
 """
 
@@ -492,8 +494,16 @@ def init(directory: str, title: str, copy_templates: bool) -> None:
     if cfg.exists():
         raise audience.UsageError(f"{cfg} already exists; not overwriting it")
     (root / "articles").mkdir(parents=True, exist_ok=True)
-    safe_title = title.replace("\\", "").replace('"', "'")
-    cfg.write_text(INIT_CONFIG.format(title=safe_title), encoding="utf-8")
+
+    def toml(text: str) -> str:  # a JSON string is a valid TOML basic string
+        return json.dumps(text, ensure_ascii=False)
+
+    title = single_line(title) or "My Newsroom"
+    sender = f'"{quote(title)}" <digest@example.com>'
+    cfg.write_text(
+        INIT_CONFIG.format(title=toml(title), description=toml(f"News from {title}"), sender=toml(sender)),
+        encoding="utf-8",
+    )
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
     (root / "articles" / "welcome.md").write_text(EXAMPLE_ARTICLE.format(published=stamp), encoding="utf-8")
     if copy_templates:

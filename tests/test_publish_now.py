@@ -107,3 +107,18 @@ def test_subscriber_commands(site, run_publish):
     assert "unsubscribed" in listed
     again = run_publish(site, "subscribers", "add", "reader@example.com", check=False)
     assert again.returncode == 2 and "--resubscribe" in again.stderr
+
+
+def test_init_quotes_any_title_into_valid_toml(tmp_path, run_publish):
+    import subprocess
+    import sys
+
+    from publisher import config as configuration
+
+    folder = tmp_path / "quoted"
+    title = 'Busan "Harbour" Times \\ 부산, Ltd.'
+    subprocess.run([sys.executable, "-m", "publisher", "init", str(folder), "--title", title], check=True)
+    cfg = configuration.load(folder / "config.toml")
+    assert cfg.site.title == title
+    assert cfg.digest.from_.endswith("<digest@example.com>")
+    run_publish(folder, "now", "--no-email")
