@@ -50,7 +50,7 @@ def articles(n: int) -> list[StoredArticle]:
             categories=(CATEGORIES[i % len(CATEGORIES)],),
             image=f"/images/{i}.jpg" if i % 5 == 0 else None,
         )
-        out.append(StoredArticle(a, f"story-{i}", when, when, when))
+        out.append(StoredArticle(a, f"story-{i}", when, when, when, content_hash=a.content_hash))
     return out
 
 
@@ -93,7 +93,9 @@ def main() -> None:
         changed = list(items)
         old = changed[10]
         edited = replace(old.article, body=old.article.body + "<p>Correction.</p>")
-        changed[10] = replace(old, article=edited, updated=old.updated + timedelta(hours=1))
+        changed[10] = replace(
+            old, article=edited, updated=old.updated + timedelta(hours=1), content_hash=edited.content_hash
+        )
         one, one_cpu, w = build(config, changed, root / "public")
         rows.append(("one article changed", one, one_cpu, len(w.written), len(w.unchanged), None))
         print(f"feeds + web edition, {args.articles:,} articles")

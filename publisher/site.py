@@ -86,8 +86,9 @@ def build(
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
+            content = a.content_hash or a.article.content_hash  # the store's copy saves hashing again
             key = hashlib.sha1(
-                f"{theme}|{path}|{a.article.content_hash}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
+                f"{theme}|{path}|{content}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
             ).hexdigest()
             pages[path] = Lazy(
                 key,
