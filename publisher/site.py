@@ -117,6 +117,14 @@ def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -
     """What every page template needs besides its own content."""
     tz = config.tz
     category_urls = {c.slug: links.category(c.slug) for c in categories}
+    by_name: dict[str, str] = {}  # a category as articles spell it -> its page, worked out once
+
+    def category_url(name: str) -> str:
+        url = by_name.get(name)
+        if url is None:
+            url = by_name[name] = category_urls.get(category_slug(name)) or links.base
+        return url
+
     return {
         "site": config.site,
         "tz": tz,
@@ -124,7 +132,7 @@ def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -
         "url": links.article,
         "image": links.image,
         "local": lambda when: when.astimezone(tz),
-        "category_url": lambda name: category_urls.get(category_slug(name)) or links.base,
+        "category_url": category_url,
         "categories": [(c.name, category_urls[c.slug]) for c in categories],
         "site_feeds": feed_links(links, config.site.title),
     }
