@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 PARTS = ("_head.html", "_masthead.html", "_footer.html")  # -> Chrome fields, in order
 LISTED = 50  # articles on the index and on each category page
+ARCHIVED = 100  # articles on each archive page
 FEED_KINDS = (
     ("rss.xml", "application/rss+xml", "RSS"),
     ("atom.xml", "application/atom+xml", "Atom"),
@@ -75,14 +76,20 @@ def build(
         return _chrome(env, common, feeds, current)
 
     shared = chrome(site_feeds)
-    pages: dict[str, str] = {
+    theme = theme_fingerprint(env, config, shared)
+    archive = Archive(env.get_template("archive.html"), links, common, theme)
+    pages: dict[str, str | Lazy] = {
         "site.css": env.get_template("site.css").render(),
         "index.html": env.get_template("index.html").render(
-            articles=articles[:LISTED], chrome=shared, canonical=links.base, **common
+            articles=articles[:LISTED],
+            older=archive.newest(len(articles)),
+            chrome=shared,
+            canonical=links.base,
+            **common,
         ),
     }
+    pages.update(archive.pages(articles, None, shared))
     article_page = env.get_template("article.html")
-    theme = theme_fingerprint(env, config, shared)
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
@@ -97,20 +104,93 @@ def build(
     category_page = env.get_template("category.html")
     for c in categories:
         own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
+        own_chrome = chrome(own + site_feeds, category_urls[c.slug])
         pages[links.category_path(c.slug)] = category_page.render(
             category=c,
             articles=c.articles[:LISTED],
+            older=archive.newest(len(c.articles), c.slug),
             category_feeds=own,
-            chrome=chrome(own + site_feeds, category_urls[c.slug]),
+            chrome=own_chrome,
             canonical=category_urls[c.slug],
             **common,
         )
+        pages.update(archive.pages(c.articles, c, own_chrome))
     pages["digests/index.html"] = env.get_template("digests.html").render(
         digests=digests, chrome=shared, canonical=links.url("digests/index.html"), **common
     )
     for d in digests:
         pages[links.digest_path(d.key)] = archived(d.html, links)
     return pages
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    """One page of the archive: the ``number``-th block of ``ARCHIVED`` articles
+    counted from the oldest, so a new article changes only the newest page."""
+
+    number: int  # no page count: every page would change when a new one starts
+    href: str
+    prev: str | None  # the older page
+    next: str | None  # the newer page
+
+
+class Archive:
+    """Every article of the site (and of each category) on numbered pages, older
+    ones first: ``archive/<n>.html`` and ``categories/<slug>/archive/<n>.html``.
+    Numbering from the oldest keeps page n the same as articles are added; each
+    page is lazy, keyed by what it shows (titles, links, dates), so a run rewrites
+    only the newest page and pages whose articles changed."""
+
+    def __init__(self, template: Any, links: Links, common: dict[str, Any], theme: str) -> None:
+        self.template, self.links, self.common, self.theme = template, links, common, theme
+        self._shown: dict[str, str] = {}  # article id -> what an archive shows of it
+
+    def newest(self, count: int, category: str | None = None) -> str | None:
+        """The newest archive page's URL, or None when the first page lists them all."""
+        if count <= LISTED:
+            return None
+        return self.links.url(self.links.archive_path(-(-count // ARCHIVED), category))
+
+    def pages(
+        self, articles: Sequence[StoredArticle], category: Category | None, chrome: Chrome
+    ) -> dict[str, Lazy]:
+        """The archive pages of ``articles`` (newest first): {path: Lazy page}."""
+        total = len(articles)
+        if total <= LISTED:
+            return {}
+        slug = category.slug if category else None
+        last = -(-total // ARCHIVED)
+        paths = [self.links.archive_path(n, slug) for n in range(1, last + 1)]
+        urls = [self.links.url(p) for p in paths]
+        frame = hashlib.sha1(f"{self.theme}|{chrome!r}".encode()).hexdigest()
+        out: dict[str, Lazy] = {}
+        for n in range(1, last + 1):
+            chosen = articles[max(0, total - n * ARCHIVED) : total - (n - 1) * ARCHIVED]
+            page = ArchivePage(n, urls[n - 1], urls[n - 2] if n > 1 else None, urls[n] if n < last else None)
+            h = hashlib.sha1(f"{frame}|{page!r}".encode())
+            for a in chosen:
+                h.update(self._fingerprint(a).encode())
+            out[paths[n - 1]] = Lazy(
+                h.hexdigest(),
+                partial(
+                    self.template.render,
+                    articles=chosen,
+                    page=page,
+                    category=category,
+                    chrome=chrome,
+                    canonical=page.href,
+                    **self.common,
+                ),
+            )
+        return out
+
+    def _fingerprint(self, a: StoredArticle) -> str:
+        shown = self._shown.get(a.id)
+        if shown is None:
+            shown = self._shown[a.id] = (
+                f"|{self.links.article(a)}\x1f{a.title}\x1f{a.published.isoformat()}\x1f{a.article.categories!r}"
+            )
+        return shown
 
 
 def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -> dict[str, Any]:
