@@ -72,7 +72,7 @@ class Writer:
         self._direct: list[str] = []  # files written straight into a stand-in folder
         self._mode = _file_mode()
         self._dirs: set[Path] = set()
-        self._safe_dirs: set[Path] = set()
+        self._safe_dirs: set[str] = set()  # folders (relative) known to stay inside
         self._prefix = str(self.root).rstrip("/") + "/"
         self._manifest: dict[str, list] | None = None  # path -> [key, size], loaded on first use
         self._manifest_dirty = False
@@ -94,13 +94,12 @@ class Writer:
         norm = posixpath.normpath(relative.replace(os.sep, "/"))
         if norm in (".", "..") or norm.startswith(("../", "/")):
             raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
-        target = self.root / norm
-        parent = target.parent
-        if parent not in self._safe_dirs:
-            if not parent.resolve().is_relative_to(self.root):
+        folder = norm.rpartition("/")[0]  # checked once per folder, by name: no Path hashing per file
+        if folder not in self._safe_dirs:
+            if not (self.root / folder).resolve().is_relative_to(self.root):
                 raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
-            self._safe_dirs.add(parent)
-        return target
+            self._safe_dirs.add(folder)
+        return self.root / norm
 
     def write(self, relative: str, data: bytes | str | Lazy) -> bool:
         """Stage ``data`` for ``relative``; return True if the file's bytes change."""

@@ -90,6 +90,7 @@ def build(
     }
     pages.update(archive.pages(articles, None, shared))
     article_page = env.get_template("article.html")
+    article_context = {"chrome": shared, **common}
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
@@ -97,10 +98,7 @@ def build(
             key = hashlib.sha1(
                 f"{theme}|{path}|{content}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
             ).hexdigest()
-            pages[path] = Lazy(
-                key,
-                partial(article_page.render, article=a, chrome=shared, canonical=links.base + path, **common),
-            )
+            pages[path] = Lazy(key, partial(_render, article_page, article_context, a, links.base + path))
     category_page = env.get_template("category.html")
     for c in categories:
         own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
@@ -191,6 +189,11 @@ class Archive:
                 f"|{self.links.article(a)}\x1f{a.title}\x1f{a.published.isoformat()}\x1f{a.article.categories!r}"
             )
         return shown
+
+
+def _render(template: Any, context: dict[str, Any], article: StoredArticle, canonical: str) -> str:
+    """One article page (a module-level function: a Lazy page holds only its article)."""
+    return template.render({**context, "article": article, "canonical": canonical})
 
 
 def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -> dict[str, Any]:

@@ -185,3 +185,15 @@ def test_a_new_folder_made_meanwhile_by_someone_else_is_merged_into(tmp_path: Pa
         (tmp_path / "p/theirs.html").write_text("T")
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["a.html", "theirs.html"]
     assert [p.name for p in tmp_path.iterdir()] == ["p"]
+
+
+def test_a_folder_that_links_outside_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out/escape").symlink_to(tmp_path / "elsewhere")
+    w = Writer(tmp_path / "out")
+    w.write("inside/a.html", "x")
+    with pytest.raises(OutputError):
+        w.write("escape/a.html", "x")
+    w.commit()
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and (tmp_path / "out/inside/a.html").exists()
