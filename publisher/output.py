@@ -265,7 +265,7 @@ class Writer:
             _sync(self.root, [tmp for tmp, _ in self._staged] + self._direct)
             staged, self._staged = self._staged, []
             new_dirs, self._new_dirs = self._new_dirs, {}
-            self._direct = []
+            self._direct, self._placed = [], {}
             for top, stand_in in sorted(new_dirs.items()):
                 _move_folder(stand_in, top)
             for tmp, target in staged:
@@ -287,7 +287,7 @@ class Writer:
             except FileNotFoundError:
                 pass
         new_dirs, self._new_dirs = self._new_dirs, {}
-        self._direct = []
+        self._direct, self._placed = [], {}
         for stand_in in new_dirs.values():
             shutil.rmtree(stand_in, ignore_errors=True)
 

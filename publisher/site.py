@@ -1,4 +1,5 @@
-"""The web edition: index, one page per article, category pages, the digest archive.
+"""The web edition: index, one page per article, category pages, the article archive
+(numbered pages that reach every article), the digest archive.
 
 Pages come from the theme's templates; links come from ``publisher.links`` so the
 URLs in feeds and emails land here. Every page advertises its feeds (RSS, Atom and
