@@ -84,6 +84,11 @@ class Links:
         return self.url(self.category_path(slug))
 
     @staticmethod
+    def archive_path(number: int, category: str | None = None) -> str:
+        """Page ``number`` (1 = the oldest articles) of the site's or a category's archive."""
+        return f"categories/{category}/archive/{number}.html" if category else f"archive/{number}.html"
+
+    @staticmethod
     def digest_path(key: str) -> str:
         return f"digests/{key}.html"
 

@@ -8,18 +8,25 @@ inside the output folder, and one run may not write the same path twice.
 Writes are staged: ``write`` puts the new bytes in a temporary file beside the
 target, and ``commit`` flushes them all to disk with one filesystem sync (not one
 fsync per file, which would make a 100,000-page build take minutes) before renaming
-each over its target. Used as a context manager, the writer commits on success and
-removes its temporary files on an error.
+each over its target. A folder that does not exist yet (``articles/`` in a first
+build) is staged whole instead: its files are written straight into a hidden sibling
+folder, which ``commit`` renames into place after the same sync, so a reader sees no
+folder or the complete one and 100,000 new pages cost one rename, not 100,000. Used
+as a context manager, the writer commits on success and removes its temporary files
+and folders on an error.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import json
 import multiprocessing as mp
 import os
 import posixpath
+import secrets
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -60,8 +67,12 @@ class Writer:
         self.removed: list[str] = []  # files of an earlier run that this run no longer has
         self._seen: set[str] = set()
         self._staged: list[tuple[str, Path]] = []  # (temporary file, target)
+        self._new_dirs: dict[Path, Path] = {}  # a folder that did not exist -> its hidden stand-in
+        self._placed: dict[Path, Path | None] = {}  # a target's folder -> its stand-in, or None
+        self._direct: list[str] = []  # files written straight into a stand-in folder
+        self._mode = _file_mode()
         self._dirs: set[Path] = set()
-        self._safe_dirs: set[Path] = set()
+        self._safe_dirs: set[str] = set()  # folders (relative) known to stay inside
         self._prefix = str(self.root).rstrip("/") + "/"
         self._manifest: dict[str, list] | None = None  # path -> [key, size], loaded on first use
         self._manifest_dirty = False
@@ -83,13 +94,12 @@ class Writer:
         norm = posixpath.normpath(relative.replace(os.sep, "/"))
         if norm in (".", "..") or norm.startswith(("../", "/")):
             raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
-        target = self.root / norm
-        parent = target.parent
-        if parent not in self._safe_dirs:
-            if not parent.resolve().is_relative_to(self.root):
+        folder = norm.rpartition("/")[0]  # checked once per folder, by name: no Path hashing per file
+        if folder not in self._safe_dirs:
+            if not (self.root / folder).resolve().is_relative_to(self.root):
                 raise OutputError(f"refusing to write {relative!r}: outside {self.root}")
-            self._safe_dirs.add(parent)
-        return target
+            self._safe_dirs.add(folder)
+        return self.root / norm
 
     def write(self, relative: str, data: bytes | str | Lazy) -> bool:
         """Stage ``data`` for ``relative``; return True if the file's bytes change."""
@@ -115,17 +125,52 @@ class Writer:
             if self.complete and key not in (manifest := self._load_manifest()):
                 manifest[key] = ["", 0]  # tracked, so that it can be removed when gone
                 self._manifest_dirty = True
-        try:
-            with open(target, "rb") as fh:
-                if fh.read(len(data) + 1) == data:
-                    self.unchanged.append(key)
-                    return False
-        except OSError:
-            pass
+        direct = None if self.dry_run else self._stand_in(target)
+        if direct is None:
+            try:
+                with open(target, "rb") as fh:
+                    if fh.read(len(data) + 1) == data:
+                        self.unchanged.append(key)
+                        return False
+            except OSError:
+                pass
         self.written.append(key)
-        if not self.dry_run:
-            self._staged.append((_write_temporary(target, data, self._dirs), target))
+        if direct is not None:
+            _write_new(direct, data, self._mode)
+            self._direct.append(direct)
+        elif not self.dry_run:
+            self._staged.append((_write_temporary(target, data, self._dirs, self._mode), target))
         return True
+
+    def _stand_in(self, target: Path) -> str | None:
+        """Where ``target`` is written when its folder is new in this run: the same
+        path inside the folder's hidden stand-in (made now, renamed at commit);
+        None when the folder already exists (a temporary file beside the target)."""
+        parent = target.parent
+        if parent in self._placed:
+            inner = self._placed[parent]
+            return None if inner is None else f"{inner}/{target.name}"
+        top = None
+        for folder in (parent, *parent.parents):
+            if folder in self._new_dirs:
+                top = folder
+                break
+            if folder == self.root or not folder.is_relative_to(self.root) or folder.exists():
+                break
+            top = folder
+        if top is None:
+            self._placed[parent] = None
+            return None
+        stand_in = self._new_dirs.get(top)
+        if stand_in is None:
+            top.parent.mkdir(parents=True, exist_ok=True)
+            stand_in = top.parent / f".{top.name}.{secrets.token_hex(4)}.tmp"
+            stand_in.mkdir()
+            self._new_dirs[top] = stand_in
+        inner = stand_in / parent.relative_to(top)
+        inner.mkdir(parents=True, exist_ok=True)
+        self._placed[parent] = inner
+        return f"{inner}/{target.name}"
 
     def write_all(self, files: Iterable[tuple[str, bytes | str | Lazy]]) -> None:
         """``write`` each file; lazy files that must be made are made in parallel
@@ -159,15 +204,17 @@ class Writer:
             for key, _target, lazy in pending:
                 self.write(key, lazy)
             return
-        for target in {t.parent for _, t, _ in pending} - self._dirs:
-            target.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(target)
+        places = [None if self.dry_run else self._stand_in(t) for _, t, _ in pending]
         global _PENDING
-        _PENDING = (pending, self.dry_run)
+        _PENDING = (pending, places, self.dry_run, self._mode)
         try:
             chunks = [range(i, len(pending), workers) for i in range(workers)]
-            with mp.get_context("fork").Pool(workers) as pool:
-                results = pool.map(_make_chunk, chunks)
+            gc.freeze()  # workers then leave the parent's objects alone: fewer copied pages
+            try:
+                with mp.get_context("fork").Pool(workers) as pool:
+                    results = pool.map(_make_chunk, chunks)
+            finally:
+                gc.unfreeze()
         finally:
             _PENDING = None
         manifest = self._load_manifest()
@@ -180,6 +227,8 @@ class Writer:
                 (self.written if changed else self.unchanged).append(key)
                 if tmp is not None:
                     self._staged.append((tmp, target))
+                elif changed and places[index] is not None:
+                    self._direct.append(places[index])  # type: ignore[arg-type]
 
     def _load_manifest(self) -> dict[str, list]:
         if self._manifest is None:
@@ -206,12 +255,19 @@ class Writer:
                 separators=(",", ":"),
             )
             self._staged.append(
-                (_write_temporary(self.root / MANIFEST, data.encode(), self._dirs), self.root / MANIFEST)
+                (
+                    _write_temporary(self.root / MANIFEST, data.encode(), self._dirs, self._mode),
+                    self.root / MANIFEST,
+                )
             )
             self._manifest_dirty = False
-        if self._staged:
-            _sync(self.root, [tmp for tmp, _ in self._staged])
+        if self._staged or self._new_dirs:
+            _sync(self.root, [tmp for tmp, _ in self._staged] + self._direct)
             staged, self._staged = self._staged, []
+            new_dirs, self._new_dirs = self._new_dirs, {}
+            self._direct, self._placed = [], {}
+            for top, stand_in in sorted(new_dirs.items()):
+                _move_folder(stand_in, top)
             for tmp, target in staged:
                 os.replace(tmp, target)
         for key in gone:
@@ -230,16 +286,21 @@ class Writer:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+        new_dirs, self._new_dirs = self._new_dirs, {}
+        self._direct, self._placed = [], {}
+        for stand_in in new_dirs.values():
+            shutil.rmtree(stand_in, ignore_errors=True)
 
 
 PARALLEL_MIN = 2000  # below this, forking costs more than it saves
-_PENDING: tuple[list[tuple[str, Path, Lazy]], bool] | None = None  # inherited by forked workers
+# Inherited by forked workers: (pending files, where each new-folder file goes, dry run, file mode).
+_PENDING: tuple[list[tuple[str, Path, Lazy]], list[str | None], bool, int | None] | None = None
 
 
 def _make_chunk(indexes: range) -> list[tuple[int, int, bool, str | None]]:
     """In a forked worker: make each lazy file, stage it if its bytes changed."""
     assert _PENDING is not None
-    pending, dry_run = _PENDING
+    pending, places, dry_run, mode = _PENDING
     made: set[Path] = {t.parent for _, t, _ in pending}
     out = []
     for i in indexes:
@@ -247,12 +308,17 @@ def _make_chunk(indexes: range) -> list[tuple[int, int, bool, str | None]]:
         data = lazy.make()
         if isinstance(data, str):
             data = data.encode("utf-8")
+        place = places[i]
+        if place is not None:  # a new folder: nothing to compare with
+            _write_new(place, data, mode)
+            out.append((i, len(data), True, None))
+            continue
         try:
             with open(target, "rb") as fh:
                 same = fh.read(len(data) + 1) == data
         except OSError:
             same = False
-        tmp = None if same or dry_run else _write_temporary(target, data, made)
+        tmp = None if same or dry_run else _write_temporary(target, data, made, mode)
         out.append((i, len(data), not same, tmp))
     return out
 
@@ -264,23 +330,69 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _write_temporary(target: Path, data: bytes, made: set[Path]) -> str:
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _file_mode() -> int | None:
+    """The mode ``os.open(..., 0o644)`` gives under this process's umask when that is
+    0o644 (no fchmod needed), else None (each file is chmod-ed to 0o644)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return 0o644 if int(line.split()[1], 8) & 0o644 == 0 else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _write_new(path: str, data: bytes, mode: int | None) -> None:
+    """Create ``path`` (which must not exist) holding ``data``, mode 0o644."""
+    fd = os.open(path, _CREATE, 0o644)
+    try:
+        if mode is None:
+            os.fchmod(fd, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def _write_temporary(target: Path, data: bytes, made: set[Path], mode: int | None = None) -> str:
     parent = target.parent
     if parent not in made:
         parent.mkdir(parents=True, exist_ok=True)
         made.add(parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    tmp = f"{parent}/.{target.name}.{os.getpid()}.tmp"
     try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        _write_new(tmp, data, mode)
+    except FileExistsError:  # left by a run that died, or another writer's: a fresh name
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        os.unlink(tmp)
+        _write_new(tmp, data, None)
     return tmp
+
+
+def _move_folder(stand_in: Path, target: Path) -> None:
+    """Rename a staged folder into place; if ``target`` appeared meanwhile (another
+    writer), move its files over one by one instead."""
+    try:
+        os.rename(stand_in, target)
+        return
+    except OSError:
+        if not target.is_dir():
+            raise
+    for folder, _, names in os.walk(stand_in):
+        dest = target / Path(folder).relative_to(stand_in)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            os.replace(os.path.join(folder, name), dest / name)
+    shutil.rmtree(stand_in, ignore_errors=True)
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True) if os.name == "posix" else None

@@ -39,8 +39,14 @@ def environment(site_templates: Path | None = None, *, autoescape: bool = True) 
         auto_reload=False,  # one environment per run: no stat() per extends/include
     )
     env.filters["localtime"] = _localtime
+    env.filters["isotime"] = _isotime
     return env
 
 
 def _localtime(value: datetime, tz: Any, fmt: str = "%-d %B %Y, %H:%M") -> str:
     return value.astimezone(tz).strftime(fmt)
+
+
+def _isotime(value: datetime, tz: Any) -> str:
+    """ISO 8601 in ``tz``, for ``<time datetime>`` and metadata (a filter: cheaper than a call)."""
+    return value.astimezone(tz).isoformat()

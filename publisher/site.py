@@ -1,4 +1,5 @@
-"""The web edition: index, one page per article, category pages, the digest archive.
+"""The web edition: index, one page per article, category pages, the article archive
+(numbered pages that reach every article), the digest archive.
 
 Pages come from the theme's templates; links come from ``publisher.links`` so the
 URLs in feeds and emails land here. Every page advertises its feeds (RSS, Atom and
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 PARTS = ("_head.html", "_masthead.html", "_footer.html")  # -> Chrome fields, in order
 LISTED = 50  # articles on the index and on each category page
+ARCHIVED = 100  # articles on each archive page
 FEED_KINDS = (
     ("rss.xml", "application/rss+xml", "RSS"),
     ("atom.xml", "application/atom+xml", "Atom"),
@@ -75,35 +77,43 @@ def build(
         return _chrome(env, common, feeds, current)
 
     shared = chrome(site_feeds)
-    pages: dict[str, str] = {
+    theme = theme_fingerprint(env, config, shared)
+    archive = Archive(env.get_template("archive.html"), links, common, theme)
+    pages: dict[str, str | Lazy] = {
         "site.css": env.get_template("site.css").render(),
         "index.html": env.get_template("index.html").render(
-            articles=articles[:LISTED], chrome=shared, canonical=links.base, **common
+            articles=articles[:LISTED],
+            older=archive.newest(len(articles)),
+            chrome=shared,
+            canonical=links.base,
+            **common,
         ),
     }
+    pages.update(archive.pages(articles, None, shared))
     article_page = env.get_template("article.html")
-    theme = theme_fingerprint(env, config, shared)
+    article_context = {"chrome": shared, **common}
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
+            content = a.content_hash or a.article.content_hash  # the store's copy saves hashing again
             key = hashlib.sha1(
-                f"{theme}|{path}|{a.article.content_hash}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
+                f"{theme}|{path}|{content}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
             ).hexdigest()
-            pages[path] = Lazy(
-                key,
-                partial(article_page.render, article=a, chrome=shared, canonical=links.base + path, **common),
-            )
+            pages[path] = Lazy(key, partial(_render, article_page, article_context, a, links.base + path))
     category_page = env.get_template("category.html")
     for c in categories:
         own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
+        own_chrome = chrome(own + site_feeds, category_urls[c.slug])
         pages[links.category_path(c.slug)] = category_page.render(
             category=c,
             articles=c.articles[:LISTED],
+            older=archive.newest(len(c.articles), c.slug),
             category_feeds=own,
-            chrome=chrome(own + site_feeds, category_urls[c.slug]),
+            chrome=own_chrome,
             canonical=category_urls[c.slug],
             **common,
         )
+        pages.update(archive.pages(c.articles, c, own_chrome))
     pages["digests/index.html"] = env.get_template("digests.html").render(
         digests=digests, chrome=shared, canonical=links.url("digests/index.html"), **common
     )
@@ -112,10 +122,93 @@ def build(
     return pages
 
 
+@dataclass(frozen=True)
+class ArchivePage:
+    """One page of the archive: the ``number``-th block of ``ARCHIVED`` articles
+    counted from the oldest, so a new article changes only the newest page."""
+
+    number: int  # no page count: every page would change when a new one starts
+    href: str
+    prev: str | None  # the older page
+    next: str | None  # the newer page
+
+
+class Archive:
+    """Every article of the site (and of each category) on numbered pages, older
+    ones first: ``archive/<n>.html`` and ``categories/<slug>/archive/<n>.html``.
+    Numbering from the oldest keeps page n the same as articles are added; each
+    page is lazy, keyed by what it shows (titles, links, dates), so a run rewrites
+    only the newest page and pages whose articles changed."""
+
+    def __init__(self, template: Any, links: Links, common: dict[str, Any], theme: str) -> None:
+        self.template, self.links, self.common, self.theme = template, links, common, theme
+        self._shown: dict[str, str] = {}  # article id -> what an archive shows of it
+
+    def newest(self, count: int, category: str | None = None) -> str | None:
+        """The newest archive page's URL, or None when the first page lists them all."""
+        if count <= LISTED:
+            return None
+        return self.links.url(self.links.archive_path(-(-count // ARCHIVED), category))
+
+    def pages(
+        self, articles: Sequence[StoredArticle], category: Category | None, chrome: Chrome
+    ) -> dict[str, Lazy]:
+        """The archive pages of ``articles`` (newest first): {path: Lazy page}."""
+        total = len(articles)
+        if total <= LISTED:
+            return {}
+        slug = category.slug if category else None
+        last = -(-total // ARCHIVED)
+        paths = [self.links.archive_path(n, slug) for n in range(1, last + 1)]
+        urls = [self.links.url(p) for p in paths]
+        frame = hashlib.sha1(f"{self.theme}|{chrome!r}".encode()).hexdigest()
+        out: dict[str, Lazy] = {}
+        for n in range(1, last + 1):
+            chosen = articles[max(0, total - n * ARCHIVED) : total - (n - 1) * ARCHIVED]
+            page = ArchivePage(n, urls[n - 1], urls[n - 2] if n > 1 else None, urls[n] if n < last else None)
+            h = hashlib.sha1(f"{frame}|{page!r}".encode())
+            for a in chosen:
+                h.update(self._fingerprint(a).encode())
+            out[paths[n - 1]] = Lazy(
+                h.hexdigest(),
+                partial(
+                    self.template.render,
+                    articles=chosen,
+                    page=page,
+                    category=category,
+                    chrome=chrome,
+                    canonical=page.href,
+                    **self.common,
+                ),
+            )
+        return out
+
+    def _fingerprint(self, a: StoredArticle) -> str:
+        shown = self._shown.get(a.id)
+        if shown is None:
+            shown = self._shown[a.id] = (
+                f"|{self.links.article(a)}\x1f{a.title}\x1f{a.published.isoformat()}\x1f{a.article.categories!r}"
+            )
+        return shown
+
+
+def _render(template: Any, context: dict[str, Any], article: StoredArticle, canonical: str) -> str:
+    """One article page (a module-level function: a Lazy page holds only its article)."""
+    return template.render({**context, "article": article, "canonical": canonical})
+
+
 def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -> dict[str, Any]:
     """What every page template needs besides its own content."""
     tz = config.tz
     category_urls = {c.slug: links.category(c.slug) for c in categories}
+    by_name: dict[str, str] = {}  # a category as articles spell it -> its page, worked out once
+
+    def category_url(name: str) -> str:
+        url = by_name.get(name)
+        if url is None:
+            url = by_name[name] = category_urls.get(category_slug(name)) or links.base
+        return url
+
     return {
         "site": config.site,
         "tz": tz,
@@ -123,7 +216,7 @@ def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -
         "url": links.article,
         "image": links.image,
         "local": lambda when: when.astimezone(tz),
-        "category_url": lambda name: category_urls.get(category_slug(name)) or links.base,
+        "category_url": category_url,
         "categories": [(c.name, category_urls[c.slug]) for c in categories],
         "site_feeds": feed_links(links, config.site.title),
     }

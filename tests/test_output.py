@@ -156,3 +156,44 @@ def test_a_complete_run_removes_what_it_no_longer_produces(tmp_path: Path) -> No
     with Writer(tmp_path, complete=True, dry_run=True) as w:
         w.write("index.html", "plain")
     assert w.removed == ["articles/a.html"] and (tmp_path / "articles/a.html").exists()
+
+
+def test_a_new_folder_appears_whole_at_commit_and_not_at_all_on_an_error(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("old")
+    with Writer(tmp_path) as w:
+        w.write("index.html", "new")
+        for i in range(5):
+            w.write(f"articles/{i}.html", f"page {i}")
+        w.write("categories/a/index.html", "A")
+        assert not (tmp_path / "articles").exists() and not (tmp_path / "categories").exists()
+    assert sorted(p.name for p in (tmp_path / "articles").iterdir()) == [f"{i}.html" for i in range(5)]
+    assert (tmp_path / "categories/a/index.html").read_text() == "A"
+    assert (tmp_path / "articles/3.html").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["articles", "categories", "index.html"]
+    with pytest.raises(RuntimeError), Writer(tmp_path) as w:
+        w.write("digests/one.html", "D")
+        w.write("articles/new.html", "N")
+        raise RuntimeError("build failed half way")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["articles", "categories", "index.html"]
+    assert not (tmp_path / "articles/new.html").exists()
+
+
+def test_a_new_folder_made_meanwhile_by_someone_else_is_merged_into(tmp_path: Path) -> None:
+    with Writer(tmp_path) as w:
+        w.write("p/a.html", "A")
+        (tmp_path / "p").mkdir()
+        (tmp_path / "p/theirs.html").write_text("T")
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["a.html", "theirs.html"]
+    assert [p.name for p in tmp_path.iterdir()] == ["p"]
+
+
+def test_a_folder_that_links_outside_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out/escape").symlink_to(tmp_path / "elsewhere")
+    w = Writer(tmp_path / "out")
+    w.write("inside/a.html", "x")
+    with pytest.raises(OutputError):
+        w.write("escape/a.html", "x")
+    w.commit()
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and (tmp_path / "out/inside/a.html").exists()

@@ -58,3 +58,34 @@ def test_an_embargoed_article_appears_at_its_time(tmp_path):
     assert [a.id for a in store.articles.not_yet_in_digest(at)] == ["s/e"]
     assert store.articles.counts(NOW)["published"] == 0
     store.close()
+
+
+def test_articles_read_back_whole_with_aware_times_and_their_content_hash(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from publisher.models import Author
+
+    seoul = ZoneInfo("Asia/Seoul")
+    store = Store.open(f"sqlite:///{tmp_path / 'db'}")
+    shared = {
+        "authors": (Author("Kim Ji-hye", "kim@example.com"), Author("Lee")),
+        "categories": ("Politics",),
+    }
+    first = art("a", "One", summary="S", credits=("Edited by staff.",), **shared)
+    second = Article(
+        id="s/b",
+        source="s",
+        title="Two",
+        body="<p>b</p>",
+        published=datetime(2025, 5, 30, 9, 15, 7, 123456, tzinfo=seoul),
+        **shared,
+    )
+    store.articles.save_many([Saving(first), Saving(second)], NOW)
+    back = {a.id: a for a in store.articles.published(NOW)}
+    assert back["s/b"].published == second.published and back["s/b"].published.utcoffset() == timedelta(0)
+    assert back["s/b"].published.microsecond == 123456
+    for saved in (first, second):
+        got = back[saved.id]
+        assert got.article.authors == saved.authors and got.article.categories == saved.categories
+        assert got.content_hash == saved.content_hash
+    assert back["s/a"].article.credits == ("Edited by staff.",) and back["s/b"].article.credits == ()

@@ -178,7 +178,8 @@ class Articles:
         if limit is not None:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            return [_stored(r) for r in conn.execute(q)]
+            decode = _Decoder()
+            return [_stored(r, decode) for r in conn.execute(q)]
 
     def not_yet_in_digest(self, now: datetime) -> list[StoredArticle]:
         """Published articles that no earlier digest included, newest first."""
@@ -255,7 +256,29 @@ def _content_columns(article: Article) -> dict[str, object]:
     }
 
 
-def _stored(r: Row) -> StoredArticle:
+class _Decoder:
+    """The JSON columns of many rows, each distinct value decoded once: across a whole
+    archive the same bylines, categories and (empty) credits come back again and again."""
+
+    def __init__(self) -> None:
+        self._authors: dict[str, tuple[Author, ...]] = {}
+        self._lists: dict[str, tuple[str, ...]] = {"[]": ()}
+
+    def authors(self, raw: str) -> tuple[Author, ...]:
+        found = self._authors.get(raw)
+        if found is None:
+            found = self._authors[raw] = tuple(Author(name, email) for name, email in json.loads(raw))
+        return found
+
+    def strings(self, raw: str) -> tuple[str, ...]:
+        found = self._lists.get(raw)
+        if found is None:
+            found = self._lists[raw] = tuple(json.loads(raw))
+        return found
+
+
+def _stored(r: Row, decode: _Decoder | None = None) -> StoredArticle:
+    decode = decode or _Decoder()
     article = Article(
         id=r.id,
         source=r.source,
@@ -263,11 +286,11 @@ def _stored(r: Row) -> StoredArticle:
         body=r.body,
         published=None if r.date_missing else r.published,
         updated=r.updated,
-        authors=tuple(Author(name, email) for name, email in json.loads(r.authors)),
+        authors=decode.authors(r.authors),
         summary=r.summary,
-        categories=tuple(json.loads(r.categories)),
+        categories=decode.strings(r.categories),
         image=r.image,
-        credits=tuple(json.loads(r.credits)),
+        credits=decode.strings(r.credits),
         url=r.url,
     )
     return StoredArticle(

@@ -43,6 +43,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: str | None, dialect: object) -> datetime | None:
         if value is None:
             return None
+        if len(value) == 27 and value[-1] == "Z":  # what bind wrote: fromisoformat is 30x strptime
+            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
