@@ -277,6 +277,29 @@ class Writer:
                     (self.root / key).unlink()
                 except FileNotFoundError:
                     pass
+        if self.complete and not self.dry_run:
+            self._sweep_leftovers()
+
+    def _sweep_leftovers(self) -> None:
+        """Remove the hidden temporary files and folders (``.name.*.tmp``) a killed run
+        left in the folders this run wrote; ours are all renamed by now, and every
+        writer of a site holds its lock, so any left are a dead run's."""
+        folders = {self.root} | {(self.root / key).parent for key in self._seen}
+        for folder in folders:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        pass
 
     def abort(self) -> None:
         """Forget the staged files; the old outputs stay as they were."""

@@ -197,3 +197,29 @@ def test_a_folder_that_links_outside_is_refused(tmp_path: Path) -> None:
         w.write("escape/a.html", "x")
     w.commit()
     assert list((tmp_path / "elsewhere").iterdir()) == [] and (tmp_path / "out/inside/a.html").exists()
+
+
+def test_a_complete_run_sweeps_the_temporaries_a_killed_run_left(tmp_path: Path) -> None:
+    with Writer(tmp_path, complete=True) as w:
+        w.write("articles/a.html", "A")
+        w.write("index.html", "I")
+    # what a run killed between staging and renaming leaves behind
+    (tmp_path / "articles" / ".a.html.4242.tmp").write_text("half")
+    (tmp_path / ".index.html.x1y2.tmp").write_text("half")
+    stand_in = tmp_path / ".categories.0a1b2c3d.tmp"
+    (stand_in / "news").mkdir(parents=True)
+    (stand_in / "news" / "rss.xml").write_text("half")
+    (tmp_path / ".well-known").mkdir()  # hidden but not ours: kept
+    with Writer(tmp_path) as w:  # not a complete run: sweeps nothing
+        w.write("index.html", "I")
+    assert (tmp_path / ".index.html.x1y2.tmp").exists()
+    with Writer(tmp_path, complete=True) as w:
+        w.write("articles/a.html", "A")
+        w.write("index.html", "I")
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert [p for p in left if p != output.MANIFEST] == [
+        ".well-known",
+        "articles",
+        "articles/a.html",
+        "index.html",
+    ]
