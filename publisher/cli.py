@@ -321,13 +321,16 @@ def subscribers_export(ctx: click.Context) -> None:
     click.echo(audience.export_csv(_store(ctx).subscribers.all()), nl=False)
 
 
-@main.command()
-@click.option(
+_log_format = click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
     help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
 )
+
+
+@main.command()
+@_log_format
 @click.pass_context
 @handles_errors
 def run(ctx: click.Context, log_format: str) -> None:
@@ -412,12 +415,7 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 )
 @click.option("--scheduler", is_flag=True, help="Also run the [schedule] timetable (as publish run does).")
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
-)
+@_log_format
 @click.pass_context
 @handles_errors
 def serve(

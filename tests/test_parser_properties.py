@@ -20,6 +20,7 @@ from publisher.sources.dates import parse_date
 from publisher.sources.directory import read_article
 from publisher.sources.export import ParseError, parse_export
 from publisher.sources.feed import FeedSource, parse_feed
+from publisher.sources.markdown import _KEYS as markdown_keys
 from publisher.sources.markdown import parse_markdown
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -124,22 +125,7 @@ TOML_VALUE = st.one_of(
         ]
     ),
 )
-FRONT_KEYS = st.sampled_from(
-    [
-        "title",
-        "published",
-        "updated",
-        "date",
-        "authors",
-        "author",
-        "tags",
-        "categories",
-        "summary",
-        "image",
-        "url",
-        "extra",
-    ]
-)
+FRONT_KEYS = st.sampled_from([*sorted(markdown_keys), "extra"])  # every key it knows, and one it does not
 
 
 @PROPS

@@ -4,24 +4,13 @@ script, and are rewritten only when what they show changed."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from lxml import html as lxml_html
 
 from tests.conftest import ROOT, publish
 
 BASE = "http://127.0.0.1:8000/"
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    return folder
 
 
 def snapshot(public: Path) -> dict[str, tuple[bytes, int]]:
