@@ -122,7 +122,10 @@ def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
     """The feed view of one article: everything cleaned, made absolute and localised."""
     a = stored.article
     link = links.article(stored)
-    content = absolute_urls(clean_html(a.body), link)
+    # Credit lines (e.g. "Translated from the JoongAng Ilbo using generative AI ...")
+    # travel with the text, as on the article page: a reader in a feed reader sees them too.
+    credits = "".join(f"\n<p><em>{html.escape(xml_safe(c), quote=False)}</em></p>" for c in a.credits)
+    content = absolute_urls(clean_html(a.body + credits), link)
     summary = single_line(xml_safe(a.summary)) or summarize(html_to_text(content))
     image = links.image(stored)
     return Item(

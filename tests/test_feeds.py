@@ -288,3 +288,15 @@ def test_categories_that_slugify_alike_are_one_and_non_latin_names_get_a_stable_
     assert biz.feed.title == "Business — Test Daily" and len(biz.entries) == 2
     again = feeds.build(make_config(tmp_path), articles)
     assert sorted(again) == sorted(out)
+
+
+def test_credit_lines_travel_with_the_text_in_every_format(built: Path) -> None:
+    credit = "Translated from the JoongAng Ilbo using generative AI and edited by Korea JoongAng Daily staff."
+    rss = feedparser.parse((built / "rss.xml").read_bytes())
+    atom = feedparser.parse((built / "atom.xml").read_bytes())
+    items = json.loads((built / "feed.json").read_text(encoding="utf-8"))["items"]
+    for entries in (rss.entries, atom.entries):
+        openai = next(e for e in entries if e.title == "OpenAI to open office in Seoul")
+        assert f"<em>{credit}</em>" in openai.content[0].value
+    openai = next(i for i in items if i["title"] == "OpenAI to open office in Seoul")
+    assert openai["content_html"].endswith(f"<p><em>{credit}</em></p>")
