@@ -30,4 +30,4 @@ def test_wheel_ships_the_templates_as_package_data(tmp_path):
     for template in sorted(p.name for p in (ROOT / "templates").iterdir() if p.is_file()):
         assert f"publisher/templates/{template}" in names
     assert not any(n.startswith("templates/") for n in names)
-    assert "publisher/cli.py" in names
+    assert "publisher/cli/__init__.py" in names

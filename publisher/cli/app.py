@@ -1,0 +1,74 @@
+"""The ``publish`` group and what every command shares: reading the configuration
+and turning errors into one line and an exit code (2 for bad configuration or usage,
+1 for a failed run). Only this package prints and exits."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from publisher import config as configuration
+from publisher.errors import PublisherError
+from publisher.store import Store
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"publish: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PublisherError as exc:
+            fail(str(exc), exc.exit_code)
+
+    return wrapper
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The site's config.toml (default: ./config.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each step.")
+@click.version_option(package_name="publisher")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Publish a newsroom's articles as feeds, a web edition and an email digest."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = config_path
+
+
+def load_config(ctx: click.Context) -> configuration.Config:
+    try:
+        return configuration.load(ctx.obj)
+    except PublisherError as exc:
+        fail(str(exc), exc.exit_code)
+        raise  # unreachable
+
+
+def site_store(ctx: click.Context) -> Store:
+    return Store.open(load_config(ctx).store_url)
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines on stderr: text with timestamps, or JSON lines for log collectors.",
+)

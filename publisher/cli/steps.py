@@ -1,0 +1,166 @@
+"""``publish now``, ``collect``, ``feeds`` and ``digest``: one pipeline run each,
+its report printed (or ``--json``), progress bars on a terminal only."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from publisher import config as configuration
+from publisher import pipeline
+from publisher.cli.app import fail, handles_errors, load_config, main
+
+
+def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
+    cfg = load_config(ctx)
+    with _progress_bar() as bars:
+        if bars is not None:
+            options = dataclasses.replace(options, progress=bars.sending, reading=bars.reading)
+        report = pipeline.run(cfg, options, steps=steps)
+    if as_json:
+        click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(_summary(cfg, report))
+    if (
+        report.collect
+        and report.collect.failed_sources
+        and not (report.collect.new or report.collect.unchanged or report.collect.updated)
+    ):
+        sys.exit(1)
+    d = report.delivery
+    if d.deferred and not d.sent:  # nothing got through: say why, so cron mails someone
+        reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
+        fail(f"no digest was delivered, {d.deferred} stay queued for the next run: {reason}", 1)
+
+
+class _Bars:
+    """Progress bars on a terminal: files read while collecting, messages while sending."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.reading_task: Any = None
+        self.sending_task: Any = None
+        self.sent = 0
+
+    def reading(self, count: int) -> None:
+        if self.reading_task is None:
+            self.reading_task = self.bar.add_task("collecting", total=None)
+        self.bar.update(self.reading_task, completed=count)
+
+    def sending(self, done: int, total: int) -> None:
+        if self.sending_task is None:
+            self.sending_task = self.bar.add_task("sending", total=total)
+        elif done < self.sent:  # the next unfinished digest
+            self.bar.reset(self.sending_task, total=total)
+        self.sent = done
+        self.bar.update(self.sending_task, completed=done, total=total)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[_Bars | None]:
+    """Progress bars for long work, on a terminal only (logs and CI stay quiet)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        yield _Bars(bar)
+
+
+def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
+    data = dataclasses.asdict(report)
+    if report.collect is not None:
+        data["collect"] = {k: v for k, v in data["collect"].items()}
+    return data
+
+
+def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
+    lines = []
+    prefix = "dry run: " if r.dry_run else ""
+    if r.collect is not None:
+        c = r.collect
+        lines.append(
+            f"{prefix}articles: {c.new} new, {c.updated} updated, {c.unchanged} unchanged, "
+            f"{c.skipped} skipped"
+            + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
+            + (f", {c.embargoed} embargoed" if c.embargoed else "")
+            + (f", {len(c.failed_sources)} sources failed" if c.failed_sources else "")
+        )
+    if r.files_written or r.files_unchanged:
+        lines.append(
+            f"{prefix}files: {len(r.files_written)} written, {r.files_unchanged} unchanged in {cfg.output.dir}"
+        )
+    if r.digest:
+        lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+    lines += [f"{prefix}check {c.line()}" for c in r.checks]
+    d = r.delivery
+    if d.sent or d.failed or d.deferred or d.skipped:
+        where = (
+            cfg.delivery.maildir
+            if cfg.delivery.transport == "maildir"
+            else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
+        )
+        lines.append(
+            f"delivered: {d.sent} sent, {d.deferred} queued for retry, {d.failed} failed ({where})"
+            + (f"; {d.bounced} addresses suppressed as bounced" if d.bounced else "")
+            + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
+        )
+    elif not r.digest:
+        lines.append("digest: nothing new to send")
+    return "\n".join(lines)
+
+
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")(func)
+    return click.option("--dry-run", is_flag=True, help="Render everything, send and change nothing.")(func)
+
+
+@main.command()
+@_run_options
+@click.option("--no-email", is_flag=True, help="Collect and rebuild feeds, send no digest.")
+@click.pass_context
+@handles_errors
+def now(ctx: click.Context, dry_run: bool, as_json: bool, no_email: bool) -> None:
+    """Collect, rebuild feeds and pages, send the digest of articles not yet sent."""
+    _run(ctx, ("collect", "feeds", "digest"), pipeline.Options(dry_run=dry_run, email=not no_email), as_json)
+
+
+@main.command()
+@_run_options
+@click.pass_context
+@handles_errors
+def collect(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Read the sources into the store."""
+    _run(ctx, ("collect",), pipeline.Options(dry_run=dry_run, email=False), as_json)
+
+
+@main.command()
+@_run_options
+@click.pass_context
+@handles_errors
+def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Rebuild the feeds and the web edition from the store."""
+    _run(ctx, ("feeds",), pipeline.Options(dry_run=dry_run, email=False), as_json)
+
+
+@main.command()
+@_run_options
+@click.option(
+    "--preview", type=click.Path(dir_okay=False), help="Write the digest's HTML here; send nothing."
+)
+@click.pass_context
+@handles_errors
+def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
+    """Send the digest of articles not yet sent (no collect)."""
+    _run(ctx, ("digest",), pipeline.Options(dry_run=dry_run, preview=preview), as_json)
+    if preview:
+        click.echo(f"preview written to {preview}")
