@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -76,8 +77,10 @@ articles = Table(
     Column("image", Text),
     Column("credits", Text, nullable=False, default="[]"),  # JSON [line, ...]
     Column("content_hash", String(64), nullable=False),
-    Column("file_size", Integer),  # directory sources: skip unchanged files cheaply
-    Column("file_mtime_ns", Integer),
+    # Directory sources: skip unchanged files cheaply. 64-bit: nanoseconds since 1970
+    # overflow a 32-bit INTEGER on servers that have one (SQLite's is 64-bit anyway).
+    Column("file_size", BigInteger),
+    Column("file_mtime_ns", BigInteger),
     Column("withdrawn", UTCDateTime),  # set when the source no longer has it
 )
 Index("ix_articles_published", articles.c.published)

@@ -1,0 +1,102 @@
+"""The store on a real PostgreSQL server (a throwaway cluster, see tests/pg.py):
+`publish now`, the lock, `publish status`, `publish run` and `--dry-run`, as real
+processes against the demo site."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import signal
+
+import feedparser
+from sqlalchemy import create_engine, inspect
+
+from tests.pg import pg_url, postgresql, use_store  # noqa: F401 (fixtures)
+from tests.test_lock import smtp_server, start_publish, use_smtp  # noqa: F401 (fixture)
+from tests.test_scheduler import Daemon, configure
+
+
+def outbox(site) -> list[str]:
+    box = site / "outbox"
+    if not box.exists():
+        return []
+    return [m["To"] for m in mailbox.Maildir(box, create=False)]
+
+
+def test_publish_now_on_postgresql(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    run_publish(site, "subscribers", "add", "reader@example.com", "--name", "Demo Reader")
+    report = json.loads(run_publish(site, "now", "--json").stdout)
+    assert report["collect"]["new"] == 9 and report["delivery"]["sent"] == 1
+    assert not (site / "publisher.db").exists()  # the store really is the server
+    tables = set(inspect(create_engine(pg_url)).get_table_names())
+    assert {"articles", "digests", "deliveries", "leases"} <= tables
+    feed = feedparser.parse((site / "public" / "rss.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 9
+    assert outbox(site) == ["Demo Reader <reader@example.com>"]
+
+    again = json.loads(run_publish(site, "now", "--json").stdout)
+    assert again["collect"]["unchanged"] == 9 and again["collect"]["new"] == 0
+    assert again["digest"] is None and again["delivery"]["sent"] == 0
+    assert again["files_written"] == []
+    assert len(outbox(site)) == 1
+
+    seed = site / "seeds" / "000_8e4dca2d4b25ece8.txt"
+    seed.write_text(
+        seed.read_text(encoding="utf-8").replace("11 global cities", "12 global cities"), encoding="utf-8"
+    )
+    edited = json.loads(run_publish(site, "now", "--json").stdout)
+    assert (edited["collect"]["new"], edited["collect"]["updated"]) == (0, 1)
+    feed = feedparser.parse((site / "public" / "atom.xml").read_bytes())
+    assert len(feed.entries) == 9
+    assert [e.title for e in feed.entries].count("OpenAI to open office in Seoul") == 1
+
+    status = run_publish(site, "status").stdout
+    assert "source seeds: 9 articles seen" in status
+    assert "lock: " not in status or "held by" not in status
+
+
+def test_two_publish_now_at_once_on_postgresql(site, run_publish, pg_url, smtp_server):
+    handler, port = smtp_server
+    use_store(site, pg_url)
+    use_smtp(site, port)
+    readers = [f"reader{i}@example.com" for i in range(30)]
+    (site / "readers.csv").write_text("email\n" + "\n".join(readers) + "\n", encoding="utf-8")
+    run_publish(site, "subscribers", "import", "readers.csv")
+
+    both = [start_publish(site, "now"), start_publish(site, "now")]
+    results = [(p.wait(60), *p.communicate()) for p in both]
+    for code, out, err in results:
+        assert code == 0, f"{out}\n{err}"
+    assert sorted(r for r, _ in handler.received) == sorted(readers)
+    assert len({mid for _, mid in handler.received}) == len(readers)
+    outputs = "".join(out for _, out, _ in results)
+    assert outputs.count("30 sent") == 1 and "nothing new to send" in outputs
+
+
+def test_publish_run_on_postgresql_delivers_once(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    configure(site)
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    daemon = Daemon(site)
+    try:
+        daemon.wait_for("digest 20")
+        daemon.wait_for("0 new, 0 updated, 9 unchanged")
+        code, _ = daemon.stop(signal.SIGTERM)
+    finally:
+        daemon.kill()
+    assert code == 0, daemon.log
+    assert "scheduler stopped" in daemon.log
+    assert outbox(site) == ["reader@example.com"]
+    assert "scheduler_jobs" in inspect(create_engine(pg_url)).get_table_names()
+    status = run_publish(site, "status").stdout
+    assert "scheduler: not running" in status
+    assert "digest   * * * * * *" in status and "ok in" in status
+
+
+def test_dry_run_refuses_a_postgresql_store(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    result = run_publish(site, "now", "--dry-run", check=False)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and "--dry-run needs a SQLite store" in lines[0], result.stderr
