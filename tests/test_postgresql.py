@@ -11,9 +11,15 @@ import signal
 import feedparser
 from sqlalchemy import create_engine, inspect
 
-from tests.pg import pg_url, postgresql, use_store  # noqa: F401 (fixtures)
-from tests.test_lock import smtp_server, start_publish, use_smtp  # noqa: F401 (fixture)
+from tests import pg, test_lock
+from tests.pg import use_store
+from tests.test_lock import start_publish, use_smtp
 from tests.test_scheduler import Daemon, configure
+
+# Fixtures shared with other modules.
+postgresql = pg.postgresql
+pg_url = pg.pg_url
+smtp_server = test_lock.smtp_server
 
 
 def outbox(site) -> list[str]:
