@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import mailbox
 import signal
+import socket
 
 import feedparser
 from sqlalchemy import create_engine, inspect
@@ -106,3 +107,23 @@ def test_dry_run_refuses_a_postgresql_store(site, run_publish, pg_url):
     assert result.returncode == 2, result
     lines = result.stderr.strip().splitlines()
     assert lines == [lines[-1]] and "--dry-run needs a SQLite store" in lines[0], result.stderr
+
+
+def test_an_unreachable_server_is_a_clear_error_that_hides_the_password(site, run_publish):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    use_store(site, f"postgresql+psycopg://publisher:s3cret@127.0.0.1:{port}/news?connect_timeout=2")
+    result = run_publish(site, "status", check=False)
+    assert result.returncode != 0
+    assert "cannot open the store postgresql+psycopg://publisher:***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_driver_is_a_clear_error(site, run_publish):
+    use_store(site, "postgresql+nosuchdriver://publisher@127.0.0.1/news")
+    result = run_publish(site, "status", check=False)
+    assert result.returncode != 0
+    assert "cannot open the store postgresql+nosuchdriver://" in result.stderr
+    assert "Traceback" not in result.stderr
