@@ -8,10 +8,15 @@ import json
 import mailbox
 import signal
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 from sqlalchemy import create_engine, inspect
 
+from publisher.store import Store
+from publisher.store.schema import subscribe_requests
 from tests import pg, test_lock
 from tests.pg import use_store
 from tests.test_lock import start_publish, use_smtp
@@ -127,3 +132,23 @@ def test_an_unknown_driver_is_a_clear_error(site, run_publish):
     assert result.returncode != 0
     assert "cannot open the store postgresql+nosuchdriver://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_request_limit_holds_under_concurrent_requests(pg_url):
+    store = Store.open(pg_url)
+    now, window = datetime.now(UTC), timedelta(hours=1)
+    start = threading.Barrier(10)
+
+    def request(_: int) -> bool:
+        start.wait()
+        return store.subscribers.allow_request("stampede", now, window, 3)
+
+    try:
+        for _ in range(5):  # a race shows within a few rounds
+            with ThreadPoolExecutor(max_workers=10) as pool:
+                allowed = list(pool.map(request, range(10)))
+            assert allowed.count(True) == 3
+            with store.engine.begin() as conn:
+                conn.execute(subscribe_requests.delete())
+    finally:
+        store.close()
