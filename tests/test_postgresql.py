@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, inspect
 
 from publisher.store import Store
 from publisher.store.schema import subscribe_requests
-from tests import pg, test_lock
+from tests import pg, test_lock, webserver
+from tests.conftest import publish
 from tests.pg import use_store
 from tests.test_lock import start_publish, use_smtp
 from tests.test_scheduler import Daemon, configure
@@ -152,3 +153,36 @@ def test_the_request_limit_holds_under_concurrent_requests(pg_url):
                 conn.execute(subscribe_requests.delete())
     finally:
         store.close()
+
+
+def test_serve_subscribe_confirm_and_unsubscribe_on_postgresql(tmp_path, pg_url):
+    port = webserver.free_port()
+    site = webserver.make_site(tmp_path / "site", port)
+    use_store(site, pg_url)
+    env = {"PUBLISHER_SECRET": webserver.SECRET}
+    publish(site, "now", "--no-email", env=env)
+    server = webserver.Server(site, port)
+    try:
+        address = "reader@example.org"
+        assert server.client.post("/subscribe", data={"email": address}).status_code == 200
+        [mail] = webserver.wait_for_mails(site, address, 1)
+        confirm = webserver.link_in(mail, "confirm")
+        done = server.client.post(confirm, headers={"sec-fetch-site": "same-origin"})
+        assert done.status_code == 200 and "You are subscribed" in done.text
+        store = Store.open(pg_url)
+        try:
+            assert store.subscribers.get(address).status == "active"
+            publish(site, "now", env=env)
+            [digest] = [m for m in webserver.mails_to(site, address) if m["List-Unsubscribe"]]
+            unsubscribe = digest["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+            one_click = server.client.post(
+                unsubscribe,
+                content=b"List-Unsubscribe=One-Click",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert one_click.status_code == 200 and "You are unsubscribed" in one_click.text
+            assert store.subscribers.get(address).status == "unsubscribed"
+        finally:
+            store.close()
+    finally:
+        server.stop()
