@@ -186,3 +186,29 @@ def test_serve_subscribe_confirm_and_unsubscribe_on_postgresql(tmp_path, pg_url)
             store.close()
     finally:
         server.stop()
+
+
+def test_long_source_names_and_article_paths_are_stored(site, run_publish, pg_url):
+    """A source's name (its folder, feed URL or given name) and an article's id (name
+    plus path or entry id) have no length limit on SQLite; nor on a server."""
+    use_store(site, pg_url)
+    folder = "archive-" + "x" * 240  # a 248-character folder name is the source's name
+    deep = site / folder / ("y" * 200) / ("z" * 200)
+    deep.mkdir(parents=True)
+    (deep / "story.md").write_text(
+        '+++\ntitle = "A story filed deep"\npublished = 2025-06-01T09:00:00+09:00\n+++\nBody.\n',
+        encoding="utf-8",
+    )
+    cfg = site / "config.toml"
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(
+        text.replace(
+            'path = "seeds"\n', f'path = "seeds"\n\n[[sources]]\ntype = "directory"\npath = "{folder}"\n'
+        ),
+        encoding="utf-8",
+    )
+    report = json.loads(run_publish(site, "now", "--json").stdout)
+    assert report["collect"]["new"] == 10, report
+    again = json.loads(run_publish(site, "now", "--json").stdout)
+    assert again["collect"]["unchanged"] == 10 and again["collect"]["new"] == 0
+    assert f"source {folder}: 1 articles seen" in run_publish(site, "status").stdout
