@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 from sqlalchemy import create_engine, inspect
 
+from publisher.leases import Lease
 from publisher.store import Store
 from publisher.store.schema import subscribe_requests
 from tests import pg, test_lock, webserver
@@ -212,3 +213,22 @@ def test_long_source_names_and_article_paths_are_stored(site, run_publish, pg_ur
     again = json.loads(run_publish(site, "now", "--json").stdout)
     assert again["collect"]["unchanged"] == 10 and again["collect"]["new"] == 0
     assert f"source {folder}: 1 articles seen" in run_publish(site, "status").stdout
+
+
+def test_a_held_lock_makes_publish_now_wait_then_name_its_holder(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace("[store]\n", "[store]\nlock_wait = 1\n"), encoding="utf-8"
+    )
+    store = Store.open(pg_url)
+    held = Lease(store.meta, "publish", "an editor's test", ttl=30)
+    assert held.try_acquire() is None
+    try:
+        result = run_publish(site, "now", check=False)
+        assert result.returncode == 1 and "locked by an editor's test on" in result.stderr
+        assert "lock: held by an editor's test" in run_publish(site, "status").stdout
+    finally:
+        held.release()
+        store.close()
+    assert "9 new" in run_publish(site, "now").stdout
