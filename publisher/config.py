@@ -57,7 +57,12 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    url: str = _h("sqlite:///publisher.db", "SQLAlchemy URL; a relative SQLite path is beside config.toml.")
+    url: str = _h(
+        "sqlite:///publisher.db",
+        "SQLAlchemy URL; a relative SQLite path is beside config.toml. PostgreSQL: "
+        '`postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB` (needs `pip install "psycopg[binary]"`; '
+        "`--dry-run` needs SQLite).",
+    )
     lease: int = _h(
         60,
         "Seconds the site's lock (and the scheduler's lease) lasts unless its holder renews it; "

@@ -7,7 +7,7 @@ and ``meta`` (settings kept between runs, the shared lock).
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 
 from publisher.errors import PublisherError
 from publisher.store import schema
@@ -31,16 +31,25 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> Store:
-        engine = create_engine(url)
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)  # a server URL may carry one
+        except Exception:
+            shown = url.split("://", 1)[0] + "://..."
+        try:
+            engine = create_engine(url)  # an unknown dialect or a missing driver fails here
+        except Exception as exc:
+            raise PublisherError(f"cannot open the store {shown}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         try:
             with engine.begin() as conn:
                 schema.migrate(conn)
         except PublisherError:
+            engine.dispose()
             raise
         except Exception as exc:  # the URL's database cannot be opened or read
-            raise PublisherError(f"cannot open the store {url}: {exc}") from exc
+            engine.dispose()
+            raise PublisherError(f"cannot open the store {shown}: {exc}") from exc
         return cls(engine)
 
     def close(self) -> None:

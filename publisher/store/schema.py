@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -60,8 +61,10 @@ meta = Table(
 articles = Table(
     "articles",
     metadata,
-    Column("id", String(512), primary_key=True),  # stable: source name + path or entry id
-    Column("source", String(200), nullable=False),
+    # Stable: source name + path or entry id. Names, paths and entry ids have no length
+    # limit, so neither do these columns (SQLite never enforced one; a server does).
+    Column("id", Text, primary_key=True),
+    Column("source", Text, nullable=False),
     Column("slug", String(200), nullable=False, unique=True),
     Column("title", Text, nullable=False),
     Column("url", Text),  # the article's own canonical URL, if the source gave one
@@ -76,8 +79,10 @@ articles = Table(
     Column("image", Text),
     Column("credits", Text, nullable=False, default="[]"),  # JSON [line, ...]
     Column("content_hash", String(64), nullable=False),
-    Column("file_size", Integer),  # directory sources: skip unchanged files cheaply
-    Column("file_mtime_ns", Integer),
+    # Directory sources: skip unchanged files cheaply. 64-bit: nanoseconds since 1970
+    # overflow a 32-bit INTEGER on servers that have one (SQLite's is 64-bit anyway).
+    Column("file_size", BigInteger),
+    Column("file_mtime_ns", BigInteger),
     Column("withdrawn", UTCDateTime),  # set when the source no longer has it
 )
 Index("ix_articles_published", articles.c.published)
@@ -132,7 +137,7 @@ digest_articles = Table(
     "digest_articles",
     metadata,
     Column("digest_id", Integer, ForeignKey("digests.id"), primary_key=True),
-    Column("article_id", String(512), ForeignKey("articles.id"), primary_key=True),
+    Column("article_id", Text, ForeignKey("articles.id"), primary_key=True),
     Column("content_hash", String(64), nullable=False),  # the version that went out
     Column("shown", Boolean, nullable=False),  # false: past max_articles, counted only
 )
@@ -153,7 +158,7 @@ Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
 source_state = Table(
     "source_state",
     metadata,
-    Column("source", String(200), primary_key=True),  # the source's name
+    Column("source", Text, primary_key=True),  # the source's name (no length limit)
     Column("state", Text, nullable=False, default="{}"),  # JSON, e.g. a feed's ETag/Last-Modified
     Column("checked", UTCDateTime, nullable=False),  # the last run that read the source
     Column("succeeded", UTCDateTime),  # the last run that read it without an error

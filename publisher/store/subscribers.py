@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Row, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from publisher.models import Subscriber
 from publisher.store.schema import subscribe_requests, subscribers
@@ -127,18 +129,34 @@ class Subscribers:
     def allow_request(self, target: str, now: datetime, window: timedelta, limit: int) -> bool:
         """Record one confirmation request for ``target`` (a keyed hash of an address)
         unless ``limit`` were already recorded within ``window``; True when recorded.
-        The insert comes first, so concurrent requests serialise on the write lock."""
-        with self.engine.connect() as conn, conn.begin() as tx:
-            conn.execute(delete(subscribe_requests).where(subscribe_requests.c.at < now - window))
-            conn.execute(insert(subscribe_requests).values(target=target, at=now))
-            n = conn.execute(
-                select(func.count()).where(
-                    subscribe_requests.c.target == target, subscribe_requests.c.at >= now - window
-                )
-            ).scalar_one()
-            if n > limit:
-                tx.rollback()
-                return False
+
+        Concurrent requests must not all count the same rows and all pass: the
+        transaction is SERIALIZABLE (SQLite: its write lock; a server database
+        aborts one of two requests that would each miss the other's row), and a
+        request aborted for that is tried again."""
+        for attempt in range(1, 51):
+            try:
+                return self._allow_request(target, now, window, limit)
+            except DBAPIError as exc:
+                if attempt == 50 or not _serialization_failure(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * attempt))
+        raise AssertionError("unreachable")
+
+    def _allow_request(self, target: str, now: datetime, window: timedelta, limit: int) -> bool:
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="SERIALIZABLE")
+            with conn.begin() as tx:
+                conn.execute(delete(subscribe_requests).where(subscribe_requests.c.at < now - window))
+                conn.execute(insert(subscribe_requests).values(target=target, at=now))
+                n = conn.execute(
+                    select(func.count()).where(
+                        subscribe_requests.c.target == target, subscribe_requests.c.at >= now - window
+                    )
+                ).scalar_one()
+                if n > limit:
+                    tx.rollback()
+                    return False
         return True
 
     def all(self, status: str | None = None) -> list[Subscriber]:
@@ -158,6 +176,14 @@ class Subscribers:
         with self.engine.connect() as conn:
             found = dict((r[0], r[1]) for r in conn.execute(q))
         return {status: found.get(status, 0) for status in STATUSES}
+
+
+def _serialization_failure(exc: DBAPIError) -> bool:
+    """SQLSTATE 40001 (serialization failure) or 40P01 (deadlock): the transaction
+    was aborted only because of a concurrent one, and may simply be run again."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in ("40001", "40P01")
 
 
 def _subscriber(r: Row) -> Subscriber:

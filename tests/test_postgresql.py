@@ -1,0 +1,234 @@
+"""The store on a real PostgreSQL server (a throwaway cluster, see tests/pg.py):
+`publish now`, the lock, `publish status`, `publish run` and `--dry-run`, as real
+processes against the demo site."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import signal
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import feedparser
+from sqlalchemy import create_engine, inspect
+
+from publisher.leases import Lease
+from publisher.store import Store
+from publisher.store.schema import subscribe_requests
+from tests import pg, test_lock, webserver
+from tests.conftest import publish
+from tests.pg import use_store
+from tests.test_lock import start_publish, use_smtp
+from tests.test_scheduler import Daemon, configure
+
+# Fixtures shared with other modules.
+postgresql = pg.postgresql
+pg_url = pg.pg_url
+smtp_server = test_lock.smtp_server
+
+
+def outbox(site) -> list[str]:
+    box = site / "outbox"
+    if not box.exists():
+        return []
+    return [m["To"] for m in mailbox.Maildir(box, create=False)]
+
+
+def test_publish_now_on_postgresql(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    run_publish(site, "subscribers", "add", "reader@example.com", "--name", "Demo Reader")
+    report = json.loads(run_publish(site, "now", "--json").stdout)
+    assert report["collect"]["new"] == 9 and report["delivery"]["sent"] == 1
+    assert not (site / "publisher.db").exists()  # the store really is the server
+    tables = set(inspect(create_engine(pg_url)).get_table_names())
+    assert {"articles", "digests", "deliveries", "leases"} <= tables
+    feed = feedparser.parse((site / "public" / "rss.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 9
+    assert outbox(site) == ["Demo Reader <reader@example.com>"]
+
+    again = json.loads(run_publish(site, "now", "--json").stdout)
+    assert again["collect"]["unchanged"] == 9 and again["collect"]["new"] == 0
+    assert again["digest"] is None and again["delivery"]["sent"] == 0
+    assert again["files_written"] == []
+    assert len(outbox(site)) == 1
+
+    seed = site / "seeds" / "000_8e4dca2d4b25ece8.txt"
+    seed.write_text(
+        seed.read_text(encoding="utf-8").replace("11 global cities", "12 global cities"), encoding="utf-8"
+    )
+    edited = json.loads(run_publish(site, "now", "--json").stdout)
+    assert (edited["collect"]["new"], edited["collect"]["updated"]) == (0, 1)
+    feed = feedparser.parse((site / "public" / "atom.xml").read_bytes())
+    assert len(feed.entries) == 9
+    assert [e.title for e in feed.entries].count("OpenAI to open office in Seoul") == 1
+
+    status = run_publish(site, "status").stdout
+    assert "source seeds: 9 articles seen" in status
+    assert "lock: " not in status or "held by" not in status
+
+
+def test_two_publish_now_at_once_on_postgresql(site, run_publish, pg_url, smtp_server):
+    handler, port = smtp_server
+    use_store(site, pg_url)
+    use_smtp(site, port)
+    readers = [f"reader{i}@example.com" for i in range(30)]
+    (site / "readers.csv").write_text("email\n" + "\n".join(readers) + "\n", encoding="utf-8")
+    run_publish(site, "subscribers", "import", "readers.csv")
+
+    both = [start_publish(site, "now"), start_publish(site, "now")]
+    results = [(p.wait(60), *p.communicate()) for p in both]
+    for code, out, err in results:
+        assert code == 0, f"{out}\n{err}"
+    assert sorted(r for r, _ in handler.received) == sorted(readers)
+    assert len({mid for _, mid in handler.received}) == len(readers)
+    outputs = "".join(out for _, out, _ in results)
+    assert outputs.count("30 sent") == 1 and "nothing new to send" in outputs
+
+
+def test_publish_run_on_postgresql_delivers_once(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    configure(site)
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    daemon = Daemon(site)
+    try:
+        daemon.wait_for("digest 20")
+        daemon.wait_for("0 new, 0 updated, 9 unchanged")
+        code, _ = daemon.stop(signal.SIGTERM)
+    finally:
+        daemon.kill()
+    assert code == 0, daemon.log
+    assert "scheduler stopped" in daemon.log
+    assert outbox(site) == ["reader@example.com"]
+    assert "scheduler_jobs" in inspect(create_engine(pg_url)).get_table_names()
+    status = run_publish(site, "status").stdout
+    assert "scheduler: not running" in status
+    assert "digest   * * * * * *" in status and "ok in" in status
+
+
+def test_dry_run_refuses_a_postgresql_store(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    result = run_publish(site, "now", "--dry-run", check=False)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and "--dry-run needs a SQLite store" in lines[0], result.stderr
+
+
+def test_an_unreachable_server_is_a_clear_error_that_hides_the_password(site, run_publish):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    use_store(site, f"postgresql+psycopg://publisher:s3cret@127.0.0.1:{port}/news?connect_timeout=2")
+    result = run_publish(site, "status", check=False)
+    assert result.returncode != 0
+    assert "cannot open the store postgresql+psycopg://publisher:***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_driver_is_a_clear_error(site, run_publish):
+    use_store(site, "postgresql+nosuchdriver://publisher@127.0.0.1/news")
+    result = run_publish(site, "status", check=False)
+    assert result.returncode != 0
+    assert "cannot open the store postgresql+nosuchdriver://" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_request_limit_holds_under_concurrent_requests(pg_url):
+    store = Store.open(pg_url)
+    now, window = datetime.now(UTC), timedelta(hours=1)
+    start = threading.Barrier(10)
+
+    def request(_: int) -> bool:
+        start.wait()
+        return store.subscribers.allow_request("stampede", now, window, 3)
+
+    try:
+        for _ in range(5):  # a race shows within a few rounds
+            with ThreadPoolExecutor(max_workers=10) as pool:
+                allowed = list(pool.map(request, range(10)))
+            assert allowed.count(True) == 3
+            with store.engine.begin() as conn:
+                conn.execute(subscribe_requests.delete())
+    finally:
+        store.close()
+
+
+def test_serve_subscribe_confirm_and_unsubscribe_on_postgresql(tmp_path, pg_url):
+    port = webserver.free_port()
+    site = webserver.make_site(tmp_path / "site", port)
+    use_store(site, pg_url)
+    env = {"PUBLISHER_SECRET": webserver.SECRET}
+    publish(site, "now", "--no-email", env=env)
+    server = webserver.Server(site, port)
+    try:
+        address = "reader@example.org"
+        assert server.client.post("/subscribe", data={"email": address}).status_code == 200
+        [mail] = webserver.wait_for_mails(site, address, 1)
+        confirm = webserver.link_in(mail, "confirm")
+        done = server.client.post(confirm, headers={"sec-fetch-site": "same-origin"})
+        assert done.status_code == 200 and "You are subscribed" in done.text
+        store = Store.open(pg_url)
+        try:
+            assert store.subscribers.get(address).status == "active"
+            publish(site, "now", env=env)
+            [digest] = [m for m in webserver.mails_to(site, address) if m["List-Unsubscribe"]]
+            unsubscribe = digest["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+            one_click = server.client.post(
+                unsubscribe,
+                content=b"List-Unsubscribe=One-Click",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert one_click.status_code == 200 and "You are unsubscribed" in one_click.text
+            assert store.subscribers.get(address).status == "unsubscribed"
+        finally:
+            store.close()
+    finally:
+        server.stop()
+
+
+def test_long_source_names_and_article_paths_are_stored(site, run_publish, pg_url):
+    """A source's name (its folder, feed URL or given name) and an article's id (name
+    plus path or entry id) have no length limit on SQLite; nor on a server."""
+    use_store(site, pg_url)
+    folder = "archive-" + "x" * 240  # a 248-character folder name is the source's name
+    deep = site / folder / ("y" * 200) / ("z" * 200)
+    deep.mkdir(parents=True)
+    (deep / "story.md").write_text(
+        '+++\ntitle = "A story filed deep"\npublished = 2025-06-01T09:00:00+09:00\n+++\nBody.\n',
+        encoding="utf-8",
+    )
+    cfg = site / "config.toml"
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(
+        text.replace(
+            'path = "seeds"\n', f'path = "seeds"\n\n[[sources]]\ntype = "directory"\npath = "{folder}"\n'
+        ),
+        encoding="utf-8",
+    )
+    report = json.loads(run_publish(site, "now", "--json").stdout)
+    assert report["collect"]["new"] == 10, report
+    again = json.loads(run_publish(site, "now", "--json").stdout)
+    assert again["collect"]["unchanged"] == 10 and again["collect"]["new"] == 0
+    assert f"source {folder}: 1 articles seen" in run_publish(site, "status").stdout
+
+
+def test_a_held_lock_makes_publish_now_wait_then_name_its_holder(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace("[store]\n", "[store]\nlock_wait = 1\n"), encoding="utf-8"
+    )
+    store = Store.open(pg_url)
+    held = Lease(store.meta, "publish", "an editor's test", ttl=30)
+    assert held.try_acquire() is None
+    try:
+        result = run_publish(site, "now", check=False)
+        assert result.returncode == 1 and "locked by an editor's test on" in result.stderr
+        assert "lock: held by an editor's test" in run_publish(site, "status").stdout
+    finally:
+        held.release()
+        store.close()
+    assert "9 new" in run_publish(site, "now").stdout
