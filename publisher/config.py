@@ -417,3 +417,7 @@ def _show_default(value: Any) -> str:
     if isinstance(value, list):
         return "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
     return f"`{value}`"
+
+
+if __name__ == "__main__":  # python -m publisher.config: the README's reference table
+    print(reference())

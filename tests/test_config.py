@@ -74,4 +74,6 @@ def test_missing_config_file_exits_2(tmp_path, run_publish):
 
 def test_readme_reference_is_generated_from_the_settings_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert config.reference() in readme, "run: python -m publisher.docs to refresh README.md"
+    assert config.reference() in readme, (
+        "README.md is stale: put the output of `python -m publisher.config` between its config-reference markers"
+    )
