@@ -71,7 +71,6 @@ def build(
     categories = group(articles)
     common = _common(config, links, categories)
     site_feeds = common["site_feeds"]
-    category_urls = {c.slug: links.category(c.slug) for c in categories}
 
     def chrome(feeds: list[FeedLink], current: str | None = None) -> Chrome:
         return _chrome(env, common, feeds, current)
@@ -102,15 +101,16 @@ def build(
             pages[path] = Lazy(key, partial(_render, article_page, article_context, a, links.base + path))
     category_page = env.get_template("category.html")
     for c in categories:
+        url = links.category(c.slug)
         own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
-        own_chrome = chrome(own + site_feeds, category_urls[c.slug])
+        own_chrome = chrome(own + site_feeds, url)
         pages[links.category_path(c.slug)] = category_page.render(
             category=c,
             articles=c.articles[:LISTED],
             older=archive.newest(len(c.articles), c.slug),
             category_feeds=own,
             chrome=own_chrome,
-            canonical=category_urls[c.slug],
+            canonical=url,
             **common,
         )
         pages.update(archive.pages(c.articles, c, own_chrome))

@@ -79,6 +79,11 @@ def start_publish(site: Path, *args: str) -> subprocess.Popen[str]:
 def test_two_publish_now_at_once_send_each_subscriber_one_digest(site, run_publish, smtp_server):
     handler, port = smtp_server
     use_smtp(site, port)
+    two_publish_now_at_once_send_each_reader_one_digest(site, run_publish, handler)
+
+
+def two_publish_now_at_once_send_each_reader_one_digest(site, run_publish, handler) -> None:
+    """30 subscribers, two `publish now` started together: one copy each, one sender."""
     readers = [f"reader{i}@example.com" for i in range(30)]
     (site / "readers.csv").write_text("email\n" + "\n".join(readers) + "\n", encoding="utf-8")
     run_publish(site, "subscribers", "import", "readers.csv")

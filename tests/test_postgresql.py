@@ -21,7 +21,7 @@ from publisher.store.schema import subscribe_requests
 from tests import pg, test_lock, webserver
 from tests.conftest import publish
 from tests.pg import use_store
-from tests.test_lock import start_publish, use_smtp
+from tests.test_lock import two_publish_now_at_once_send_each_reader_one_digest, use_smtp
 from tests.test_scheduler import Daemon, configure
 
 # Fixtures shared with other modules.
@@ -74,18 +74,7 @@ def test_two_publish_now_at_once_on_postgresql(site, run_publish, pg_url, smtp_s
     handler, port = smtp_server
     use_store(site, pg_url)
     use_smtp(site, port)
-    readers = [f"reader{i}@example.com" for i in range(30)]
-    (site / "readers.csv").write_text("email\n" + "\n".join(readers) + "\n", encoding="utf-8")
-    run_publish(site, "subscribers", "import", "readers.csv")
-
-    both = [start_publish(site, "now"), start_publish(site, "now")]
-    results = [(p.wait(60), *p.communicate()) for p in both]
-    for code, out, err in results:
-        assert code == 0, f"{out}\n{err}"
-    assert sorted(r for r, _ in handler.received) == sorted(readers)
-    assert len({mid for _, mid in handler.received}) == len(readers)
-    outputs = "".join(out for _, out, _ in results)
-    assert outputs.count("30 sent") == 1 and "nothing new to send" in outputs
+    two_publish_now_at_once_send_each_reader_one_digest(site, run_publish, handler)
 
 
 def test_publish_run_on_postgresql_delivers_once(site, run_publish, pg_url):
