@@ -257,7 +257,7 @@ def child_send(config_path: str) -> None:
     report = pipeline.RunReport()
     pipeline.deliver(config, store, report)
     store.close()
-    if report.delivery.deferred or report.delivery.failed:
+    if report.delivery.queued or report.delivery.failed:
         raise SystemExit(f"not all sent: {report.delivery.errors[:3]}")
     status = Path("/proc/self/status").read_text()
     print(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]

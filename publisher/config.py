@@ -65,7 +65,7 @@ class StoreConfig:
     )
     lease: int = _h(
         60,
-        "Seconds the site's lock (and the scheduler's lease) lasts unless its holder renews it; "
+        "Seconds the site's lock (and the scheduler's) lasts unless its holder renews it; "
         "a killed holder's lock is taken over after this.",
         minimum=3,
     )

@@ -40,7 +40,7 @@ class Article:
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """A digest of everything a reader sees: equal hashes mean nothing changed."""
+        """A hash of everything a reader sees: equal hashes mean nothing changed."""
         payload = json.dumps(
             [
                 self.title,
@@ -71,13 +71,50 @@ class StoredArticle:
     withdrawn: bool = False
     content_hash: str = ""  # the hash of the source's version, as collect stored it
 
+    # The source's fields, read through: templates and stages see one flat object
+    # (``a.summary``, not ``a.article.summary``); ``published``/``updated`` are the
+    # store's (always set), not the source's.
+
     @property
     def id(self) -> str:
         return self.article.id
 
     @property
+    def source(self) -> str:
+        return self.article.source
+
+    @property
     def title(self) -> str:
         return self.article.title
+
+    @property
+    def body(self) -> str:
+        return self.article.body
+
+    @property
+    def authors(self) -> tuple[Author, ...]:
+        return self.article.authors
+
+    @property
+    def summary(self) -> str:
+        return self.article.summary
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.article.categories
+
+    @property
+    def image(self) -> str | None:
+        return self.article.image
+
+    @property
+    def credits(self) -> tuple[str, ...]:
+        return self.article.credits
+
+    @property
+    def url(self) -> str | None:
+        """The article's own canonical URL as the source gave it (unchecked: see Links)."""
+        return self.article.url
 
 
 @dataclass(frozen=True)

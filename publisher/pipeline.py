@@ -25,8 +25,8 @@ from publisher.config import Config
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
 from publisher.errors import UsageError
-from publisher.leases import Lease, Stopped
 from publisher.links import Links
+from publisher.locks import SITE_LOCK, Lock, Stopped
 from publisher.mail import DkimSigner, MessageTemplate, Recipient
 from publisher.models import Subscriber
 from publisher.output import Writer
@@ -234,14 +234,14 @@ def site_lock(
     what: str = "publish",
     stop: threading.Event | None = None,
 ) -> Iterator[None]:
-    """The one lock every writer of a site shares (a lease row in the store, renewed
+    """The one lock every writer of a site shares (a row in the store, renewed
     while held, taken over once expired if its holder died)."""
     if dry_run:
         yield
         return
-    lease = Lease(store.meta, "publish", what, ttl)
-    lease.acquire(wait, stop)
+    lock = Lock(store.meta, SITE_LOCK, what, ttl)
+    lock.acquire(wait, stop)
     try:
         yield
     finally:
-        lease.release()
+        lock.release()

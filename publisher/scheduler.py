@@ -7,13 +7,13 @@ Promises:
   change, and then runs once on start when it is late by less than ``schedule.grace``
   seconds, or is skipped, logged and recorded as ``missed`` when later than that.
 - Missed runs are coalesced into one; a job never runs twice at the same time.
-- One scheduler per site: a lease row (``scheduler``) is held and renewed while it
+- One scheduler per site: a lock (``locks.SCHEDULER_LOCK``) is held and renewed while it
   runs; a second ``publish run`` (or ``publish serve --scheduler``) stands by, says
   so, and takes over when the first is gone.
 - Every job takes the site's one lock (``pipeline.site_lock``), so a scheduled digest
   and an editor's ``publish now`` can never both send.
 - Stopping (SIGTERM, SIGINT, ``SchedulerHandle.shutdown``) takes no new jobs, lets the
-  message being sent finish, records the run, releases the leases.
+  message being sent finish, records the run, releases the locks.
 
 APScheduler is used only here. Job functions are top-level and take the config path,
 so the job store keeps a plain reference to them.
@@ -39,13 +39,12 @@ from publisher import config as configuration
 from publisher import pipeline
 from publisher.config import Config
 from publisher.errors import ConfigError, PublisherError
-from publisher.leases import Lease, Stopped
+from publisher.locks import SCHEDULER_LOCK, Lock, Stopped
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
 
 JOBS_TABLE = "scheduler_jobs"
-SCHEDULER_LEASE = "scheduler"
 JOB_LOCK_WAIT = 6 * 3600.0  # a scheduled job waits its turn behind another writer
 STANDBY_POLL = 1.0
 
@@ -120,8 +119,8 @@ def describe(report: pipeline.RunReport) -> str:
     if report.digest:
         parts.append(f"digest {report.digest} ({report.digest_articles} articles)")
     d = report.delivery
-    if d.sent or d.failed or d.deferred or d.skipped:
-        parts.append(f"{d.sent} sent, {d.failed} failed, {d.deferred} queued for retry")
+    if d.sent or d.failed or d.queued or d.skipped:
+        parts.append(f"{d.sent} sent, {d.failed} failed, {d.queued} queued for retry")
     return "; ".join(parts)
 
 
@@ -226,7 +225,7 @@ def timetable(config: Config, store: Store) -> list[Planned]:
 
 def scheduler_holder(store: Store) -> str | None:
     """Who runs the site's scheduler now (None: nobody)."""
-    held = store.meta.lease_holder(SCHEDULER_LEASE)
+    held = store.meta.lock_holder(SCHEDULER_LOCK)
     return held[0] if held else None
 
 
@@ -266,14 +265,14 @@ class SchedulerHandle:
 
     def _main(self) -> None:
         store = Store.open(self.config.store_url)
-        lease = Lease(store.meta, SCHEDULER_LEASE, self.what, float(self.config.store.lease))
+        lock = Lock(store.meta, SCHEDULER_LOCK, self.what, float(self.config.store.lease))
         try:
-            if not self._stand_by(lease):
+            if not self._stand_by(lock):
                 return
             try:
-                self._serve(store, lease)
+                self._serve(store, lock)
             finally:
-                lease.release()
+                lock.release()
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("the scheduler stopped")
@@ -281,9 +280,9 @@ class SchedulerHandle:
             store.close()
             self.done.set()
 
-    def _stand_by(self, lease: Lease) -> bool:
+    def _stand_by(self, lock: Lock) -> bool:
         announced = None
-        while (holder := lease.try_acquire()) is not None:
+        while (holder := lock.try_acquire()) is not None:
             if holder != announced:
                 log.warning("another scheduler runs this site (%s); standing by until it is gone", holder)
                 announced = holder
@@ -293,7 +292,7 @@ class SchedulerHandle:
             log.info("the other scheduler is gone; taking over")
         return True
 
-    def _serve(self, store: Store, lease: Lease) -> None:
+    def _serve(self, store: Store, lock: Lock) -> None:
         config = self.config
         sched = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)},
@@ -312,8 +311,8 @@ class SchedulerHandle:
                     "%s: next run %s", job.id, job.next_run_time.isoformat() if job.next_run_time else "-"
                 )
             while not self._stop.wait(0.5):
-                if lease.lost.is_set():
-                    self.error = "lost the scheduler lease to another scheduler"
+                if lock.lost.is_set():
+                    self.error = "lost the scheduler lock to another scheduler"
                     log.error("%s; stopping", self.error)
                     _stopping.set()
                     break

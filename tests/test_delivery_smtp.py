@@ -12,9 +12,8 @@ from email.header import decode_header, make_header
 
 import pytest
 
+from publisher import audience, pipeline
 from publisher import config as configuration
-from publisher import pipeline
-from publisher import subscribers as audience
 from publisher.config import SmtpConfig
 from publisher.delivery.sender import SendPolicy, send_queued
 from publisher.delivery.smtp import SmtpTransport
@@ -96,7 +95,7 @@ def test_digest_over_smtp_has_the_promised_headers_and_both_parts(site, server):
     config = smtp_site(site, server.port)
     add_subscribers(config, ["reader@example.com", "second@example.com"])
     report = pipeline.run(config, pipeline.Options())
-    assert (report.delivery.sent, report.delivery.failed, report.delivery.deferred) == (2, 0, 0)
+    assert (report.delivery.sent, report.delivery.failed, report.delivery.queued) == (2, 0, 0)
     [received] = server.handler.to("reader@example.com")
     assert received.mail_from == "digest@news.example.com"
     msg = received.message
@@ -231,7 +230,7 @@ def test_faults_are_retried_recorded_and_suppressed(site, server):
     config = smtp_site(site, server.port)
     add_subscribers(config, [*faults, *normal])
     report = pipeline.run(config, pipeline.Options())
-    assert (report.delivery.sent, report.delivery.failed, report.delivery.deferred) == (11, 2, 0)
+    assert (report.delivery.sent, report.delivery.failed, report.delivery.queued) == (11, 2, 0)
     assert report.delivery.bounced == 1
     for address in [*normal, "once@example.com", "hangup@example.com"]:
         assert len(server.handler.to(address)) == 1, address
@@ -273,13 +272,13 @@ def test_temporary_failures_stay_queued_and_the_next_run_sends_them(site, server
     config = smtp_site(site, server.port)
     add_subscribers(config, ["busy@example.com", "reader@example.com"])
     report = pipeline.run(config, pipeline.Options())
-    assert (report.delivery.sent, report.delivery.deferred) == (1, 1)
+    assert (report.delivery.sent, report.delivery.queued) == (1, 1)
     assert server.handler.tried["busy@example.com"] == 3  # the first try and two retries
     counts, statuses = ledger_state(config)
     assert counts == {"sent": 1, "queued": 1} and statuses["busy@example.com"] == "active"
     del server.handler.faults["busy@example.com"]
     report = pipeline.run(config, pipeline.Options())
-    assert (report.delivery.sent, report.delivery.deferred) == (1, 0)
+    assert (report.delivery.sent, report.delivery.queued) == (1, 0)
     assert len(server.handler.to("busy@example.com")) == 1
     assert len(server.handler.to("reader@example.com")) == 1
     store = Store.open(config.store_url)
@@ -346,7 +345,7 @@ def test_auth_takes_the_password_from_the_environment(site, monkeypatch):
         add_subscribers(config, ["reader@example.com"])
         monkeypatch.setenv("DIGEST_SMTP_PW", "wrong")
         report = pipeline.run(config, pipeline.Options())
-        assert (report.delivery.sent, report.delivery.deferred) == (0, 1)
+        assert (report.delivery.sent, report.delivery.queued) == (0, 1)
         assert any("DIGEST_SMTP_PW" in e and "'digest'" in e for e in report.delivery.errors)
         monkeypatch.setenv("DIGEST_SMTP_PW", "s3cret")
         report = pipeline.run(config, pipeline.Options())
@@ -361,7 +360,7 @@ def test_a_server_that_is_down_leaves_everything_queued_quickly(site):
     start = time.monotonic()
     report = pipeline.run(config, pipeline.Options())
     assert time.monotonic() - start < 10
-    assert report.delivery.sent == 0 and report.delivery.deferred >= 1
+    assert report.delivery.sent == 0 and report.delivery.queued >= 1
     assert any("cannot connect" in e for e in report.delivery.errors)
     assert any("the rest stays queued" in e for e in report.delivery.errors)
     counts, statuses = ledger_state(config)
@@ -433,7 +432,7 @@ def test_a_retry_waits_without_holding_up_the_others(site, server):
     config = configuration.load(cfg)
     add_subscribers(config, ["busy@example.com", *[f"reader{i}@example.com" for i in range(10)]])
     report = pipeline.run(config, pipeline.Options())
-    assert (report.delivery.sent, report.delivery.deferred) == (10, 1)
+    assert (report.delivery.sent, report.delivery.queued) == (10, 1)
     order = server.handler.rcpt_order
     assert order[0] == "busy@example.com" and order[-2:] == ["busy@example.com"] * 2, order
 

@@ -16,10 +16,9 @@ from email.parser import BytesParser
 import dkim
 import pytest
 
+from publisher import audience, pipeline
 from publisher import config as configuration
 from publisher import digest as digests
-from publisher import pipeline
-from publisher import subscribers as audience
 from publisher.checks import GMAIL_CLIP_BYTES, check_message
 from publisher.mail import MessageTemplate, Recipient
 from publisher.store import Store

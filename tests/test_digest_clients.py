@@ -15,9 +15,8 @@ from email.parser import BytesParser
 
 import pytest
 
+from publisher import audience, pipeline
 from publisher import config as configuration
-from publisher import pipeline
-from publisher import subscribers as audience
 from publisher.store import Store
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, require_binary
 

@@ -1,4 +1,4 @@
-"""The site's one lock: a lease row in the store, renewed while held, taken over once
+"""The site's one lock: a row in the store, renewed while held, taken over once
 its holder died; with it, two `publish now` started together send every subscriber
 exactly one digest (real processes, a real SMTP server on 127.0.0.1)."""
 
@@ -19,9 +19,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from publisher import config as configuration
-from publisher.leases import Lease
+from publisher.locks import Lock
 from publisher.store import Store
-from publisher.store.schema import leases
+from publisher.store.schema import locks
 from tests.conftest import ROOT
 from tests.test_scheduler import Daemon, configure, plant_missed_digest
 
@@ -105,7 +105,7 @@ def test_a_busy_lock_makes_publish_now_wait_then_name_its_holder(site, run_publi
         encoding="utf-8",
     )
     store = Store.open(configuration.load(cfg).store_url)
-    held = Lease(store.meta, "publish", "an editor's test", ttl=30)
+    held = Lock(store.meta, "publish", "an editor's test", ttl=30)
     assert held.try_acquire() is None
     try:
         started = time.monotonic()
@@ -125,21 +125,21 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_once_expired(site, run_publ
     store = Store.open(configuration.load(site / "config.toml").store_url)
     with store.engine.begin() as conn:
         conn.execute(
-            leases.insert().values(
+            locks.insert().values(
                 name="publish",
                 owner="publish now on gone-host pid 4242 [dead]",
                 expires=datetime.now(UTC) - timedelta(seconds=1),
             )
         )
     assert "9 new" in run_publish(site, "now").stdout
-    assert store.meta.lease_holder("publish") is None
+    assert store.meta.lock_holder("publish") is None
     store.close()
 
 
-def test_a_held_lease_is_renewed_while_its_holder_works(tmp_path):
+def test_a_held_lock_is_renewed_while_its_holder_works(tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    holder = Lease(store.meta, "publish", "a long run", ttl=3)
-    rival = Lease(store.meta, "publish", "a rival", ttl=3)
+    holder = Lock(store.meta, "publish", "a long run", ttl=3)
+    rival = Lock(store.meta, "publish", "a rival", ttl=3)
     assert holder.try_acquire() is None
     time.sleep(4.5)  # past the first expiry: only the heartbeat keeps it
     assert rival.try_acquire() == holder.owner
@@ -147,7 +147,7 @@ def test_a_held_lease_is_renewed_while_its_holder_works(tmp_path):
     holder.release()
     assert rival.try_acquire() is None
     rival.release()
-    assert store.meta.lease_holder("publish") is None
+    assert store.meta.lock_holder("publish") is None
     store.close()
 
 
@@ -164,9 +164,9 @@ def test_a_run_killed_mid_way_leaves_a_lock_that_expires(site, run_publish):
             "-c",
             "import sys, time\n"
             "from publisher.store import Store\n"
-            "from publisher.leases import Lease\n"
-            "lease = Lease(Store.open(sys.argv[1]).meta, 'publish', 'a doomed run', ttl=3)\n"
-            "assert lease.try_acquire() is None\n"
+            "from publisher.locks import Lock\n"
+            "lock = Lock(Store.open(sys.argv[1]).meta, 'publish', 'a doomed run', ttl=3)\n"
+            "assert lock.try_acquire() is None\n"
             "print('held', flush=True)\n"
             "time.sleep(60)\n",
             configuration.load(cfg).store_url,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 from sqlalchemy import create_engine, inspect
 
-from publisher.leases import Lease
+from publisher.locks import Lock
 from publisher.store import Store
 from publisher.store.schema import subscribe_requests
 from tests import pg, test_lock, webserver
@@ -211,7 +211,7 @@ def test_a_held_lock_makes_publish_now_wait_then_name_its_holder(site, run_publi
         cfg.read_text(encoding="utf-8").replace("[store]\n", "[store]\nlock_wait = 1\n"), encoding="utf-8"
     )
     store = Store.open(pg_url)
-    held = Lease(store.meta, "publish", "an editor's test", ttl=30)
+    held = Lock(store.meta, "publish", "an editor's test", ttl=30)
     assert held.try_acquire() is None
     try:
         result = run_publish(site, "now", check=False)

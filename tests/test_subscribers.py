@@ -59,8 +59,8 @@ def test_a_large_import_counts_every_row_once(site, run_publish):
 def test_addresses_are_kept_in_ascii_every_server_takes():
     import pytest
 
+    from publisher.audience import normalise
     from publisher.errors import UsageError
-    from publisher.subscribers import normalise
 
     assert normalise(" Reader@Bücher.Example ") == "reader@xn--bcher-kva.example"
     with pytest.raises(UsageError, match="用户@example.com"):

@@ -9,6 +9,7 @@ import sys
 import click
 
 from publisher.cli.app import handles_errors, load_config, log_format_option, main, site_store
+from publisher.locks import SITE_LOCK
 
 
 @main.command()
@@ -66,7 +67,7 @@ def status(ctx: click.Context) -> None:
             click.echo(
                 f"           last read: {local(h.checked)} {state}; last success: {local(h.succeeded)}"
             )
-    held = store.meta.lease_holder("publish")
+    held = store.meta.lock_holder(SITE_LOCK)
     if held:
         click.echo(f"lock: held by {held[0]}")
     counts = store.articles.counts(datetime.now(UTC))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from publisher import subscribers as audience
 from publisher.cli.app import handles_errors, main
+from publisher.errors import UsageError
 from publisher.text import single_line
 
 EXAMPLE_ARTICLE = """\
@@ -56,7 +56,7 @@ def init(directory: str, title: str, copy_templates: bool) -> None:
     root = Path(directory)
     cfg = root / "config.toml"
     if cfg.exists():
-        raise audience.UsageError(f"{cfg} already exists; not overwriting it")
+        raise UsageError(f"{cfg} already exists; not overwriting it")
     (root / "articles").mkdir(parents=True, exist_ok=True)
 
     def toml(text: str) -> str:  # a JSON string is a valid TOML basic string

@@ -34,9 +34,9 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
     ):
         sys.exit(1)
     d = report.delivery
-    if d.deferred and not d.sent:  # nothing got through: say why, so cron mails someone
+    if d.queued and not d.sent:  # nothing got through: say why, so cron mails someone
         reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
-        fail(f"no digest was delivered, {d.deferred} stay queued for the next run: {reason}", 1)
+        fail(f"no digest was delivered, {d.queued} stay queued for the next run: {reason}", 1)
 
 
 class _Bars:
@@ -103,14 +103,14 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
     lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
-    if d.sent or d.failed or d.deferred or d.skipped:
+    if d.sent or d.failed or d.queued or d.skipped:
         where = (
             cfg.delivery.maildir
             if cfg.delivery.transport == "maildir"
             else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
         )
         lines.append(
-            f"delivered: {d.sent} sent, {d.deferred} queued for retry, {d.failed} failed ({where})"
+            f"delivered: {d.sent} sent, {d.queued} queued for retry, {d.failed} failed ({where})"
             + (f"; {d.bounced} addresses suppressed as bounced" if d.bounced else "")
             + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
         )

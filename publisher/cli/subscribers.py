@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from publisher import subscribers as audience
+from publisher import audience
 from publisher.cli.app import handles_errors, load_config, main, site_store
+from publisher.errors import UsageError
 
 
 @main.group()
@@ -61,7 +62,7 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise audience.UsageError(f"{file}: cannot read: {exc}") from None
+        raise UsageError(f"{file}: cannot read: {exc}") from None
     report = audience.import_csv(site_store(ctx), text, file, resubscribe=resubscribe)
     for problem in report.problems:
         click.echo(problem, err=True)

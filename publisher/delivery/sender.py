@@ -58,13 +58,13 @@ class LedgerView(Protocol):
 class SendReport:
     sent: int = 0
     failed: int = 0  # permanent failures
-    deferred: int = 0  # temporary failures, still queued for the next run
+    queued: int = 0  # temporary failures, still queued for the next run
     skipped: int = 0  # unsubscribed meanwhile
     bounced: int = 0  # addresses suppressed by this run
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: SendReport) -> None:
-        for name in ("sent", "failed", "deferred", "skipped", "bounced"):
+        for name in ("sent", "failed", "queued", "skipped", "bounced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
 
@@ -110,12 +110,12 @@ def send_queued(
     open_transport: Callable[[], Transport],
     policy: SendPolicy = SendPolicy(),
     progress: Callable[[int, int], None] | None = None,
-    halt: threading.Event | None = None,
+    stop: threading.Event | None = None,
 ) -> SendReport:
     """Send every queued delivery of one digest; return what happened.
 
     ``progress(done, total)`` is called from the calling thread after each commit.
-    Setting ``halt`` (SIGTERM in the daemon) lets the messages in flight finish and
+    Setting ``stop`` (SIGTERM in the daemon) lets the messages in flight finish and
     leaves the rest queued for the next run.
     """
     report = SendReport()
@@ -124,9 +124,9 @@ def send_queued(
         ledger.finish(digest_id)
         return report
     with ledger.recorder() as record:
-        run = _Run(ledger, digest_id, record, policy, report, total, progress, halt)
+        run = _Run(ledger, digest_id, record, policy, report, total, progress, stop)
         run.send(sender, message_for, open_transport)
-    if report.deferred == 0 and not run.stop.is_set() and ledger.queued_count(digest_id) == 0:
+    if report.queued == 0 and not run.stop.is_set() and ledger.queued_count(digest_id) == 0:
         ledger.finish(digest_id)
     return report
 
@@ -143,8 +143,9 @@ class _Retry:
 _Job = tuple[Subscriber, int]  # (subscriber, tries made so far)
 
 
-class _Either:
-    """Our own stop (a crash in a worker) or the caller's (a requested shutdown)."""
+class _Stop:
+    """Stop sending: on our own request (a crash in a worker, too many temporary
+    failures) or the caller's (a requested shutdown)."""
 
     def __init__(self, own: threading.Event, other: threading.Event | None) -> None:
         self.own, self.other = own, other
@@ -192,7 +193,7 @@ class _Run:
         report: SendReport,
         total: int,
         progress: Callable[[int, int], None] | None,
-        halt: threading.Event | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.ledger, self.digest_id, self.record, self.policy = ledger, digest_id, record, policy
         self.report, self.total, self.progress = report, total, progress
@@ -200,9 +201,9 @@ class _Run:
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.workers * 2)
         self.results: queue.Queue[Outcome | _Retry | BaseException] = queue.Queue()
         self.retries: list[tuple[float, int, _Job, str]] = []  # heap of (due, seq, job, error)
-        self.stop = _Either(threading.Event(), halt)
+        self.stop = _Stop(threading.Event(), stop)
         self.crash: BaseException | None = None
-        self.in_flight = self.done = self.deferred_in_a_row = self.seq = 0
+        self.in_flight = self.done = self.temporary_in_a_row = self.seq = 0
 
     def send(
         self, sender: str, message_for: Callable[[Subscriber], bytes], open_transport: Callable[[], Transport]
@@ -301,8 +302,8 @@ class _Run:
         """Every try that failed for a temporary reason counts; a delivered or refused
         message resets the count. Many in a row: the server is unwell (or down, each
         try waiting for a timeout), so stop for this run and leave the rest queued."""
-        self.deferred_in_a_row += 1
-        if self.deferred_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
+        self.temporary_in_a_row += 1
+        if self.temporary_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
             self.stop.set()
             msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
             self.report.errors.append(msg)
@@ -331,14 +332,14 @@ class _Run:
         r = self.report
         if o.status == "sent":
             r.sent += 1
-            self.deferred_in_a_row = 0
+            self.temporary_in_a_row = 0
         elif o.status == "skipped":
             r.skipped += 1
         elif o.status == "failed":
             r.failed += 1
-            self.deferred_in_a_row = 0
+            self.temporary_in_a_row = 0
         else:
-            r.deferred += 1
+            r.queued += 1
         if o.error and o.status != "skipped":
             if len(r.errors) < _KEEP_ERRORS:
                 r.errors.append(o.error)

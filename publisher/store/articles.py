@@ -94,7 +94,7 @@ class Articles:
                 q = select(articles.c.slug).where(articles.c.slug.in_(bases[i : i + 500]))
                 free.difference_update(r.slug for r in conn.execute(q))
             for item in batch:
-                article, digest = item.article, item.article.content_hash
+                article, content_hash = item.article, item.article.content_hash
                 file_cols = {"file_size": item.file_size, "file_mtime_ns": item.file_mtime_ns}
                 row = existing.get(article.id)
                 if row is None:
@@ -110,14 +110,14 @@ class Articles:
                             "updated": max(article.updated or published, published),
                             "first_seen": now,
                             "date_missing": article.published is None,
-                            "content_hash": digest,
+                            "content_hash": content_hash,
                             **_content_columns(article),
                             **file_cols,
                         }
                     )
-                    existing[article.id] = _Seen(digest, now, None)
+                    existing[article.id] = _Seen(content_hash, now, None)
                     outcomes.append("new")
-                elif row.content_hash == digest and row.withdrawn is None:
+                elif row.content_hash == content_hash and row.withdrawn is None:
                     conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
                     outcomes.append("unchanged")
                 else:
@@ -129,7 +129,7 @@ class Articles:
                             published=published,
                             updated=max(article.updated or now, published),
                             date_missing=article.published is None,
-                            content_hash=digest,
+                            content_hash=content_hash,
                             withdrawn=None,
                             **_content_columns(article),
                             **file_cols,

@@ -1,4 +1,4 @@
-"""Small values kept between runs (the signing secret, source state) and leases."""
+"""Small values kept between runs (the signing secret, source state) and the locks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from publisher.store.schema import leases, meta
+from publisher.store.schema import locks, meta
 
 
 class Meta:
@@ -40,39 +40,39 @@ class Meta:
         assert value is not None
         return value
 
-    # -- leases: one lock shared by every writer of a site -----------------------------
+    # -- locks (publisher.locks): one row per held lock ------------------------------
 
-    def try_lease(self, name: str, owner: str, ttl: timedelta) -> str | None:
-        """Take or renew lease ``name`` for ``owner``; return None on success, else the
-        current holder. An expired lease (its holder died) is taken over."""
+    def try_lock(self, name: str, owner: str, ttl: timedelta) -> str | None:
+        """Take or renew lock ``name`` for ``owner``; return None on success, else the
+        current holder. An expired lock (its holder died) is taken over."""
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             taken = conn.execute(
-                update(leases)
-                .where(leases.c.name == name)
-                .where(or_(leases.c.owner == owner, leases.c.expires < now))
+                update(locks)
+                .where(locks.c.name == name)
+                .where(or_(locks.c.owner == owner, locks.c.expires < now))
                 .values(owner=owner, expires=now + ttl)
             )
             if taken.rowcount:
                 return None
-            holder = conn.execute(select(leases.c.owner).where(leases.c.name == name)).first()
+            holder = conn.execute(select(locks.c.owner).where(locks.c.name == name)).first()
             if holder is not None:
                 return holder.owner
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(leases).values(name=name, owner=owner, expires=now + ttl))
+                conn.execute(insert(locks).values(name=name, owner=owner, expires=now + ttl))
             return None
         except IntegrityError:
-            return self.try_lease(name, owner, ttl)
+            return self.try_lock(name, owner, ttl)
 
-    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
-        """Who holds lease ``name`` and until when (None: nobody, or it expired)."""
+    def lock_holder(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds lock ``name`` and until when (None: nobody, or it expired)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(leases.c.owner, leases.c.expires).where(leases.c.name == name)).first()
+            row = conn.execute(select(locks.c.owner, locks.c.expires).where(locks.c.name == name)).first()
         if row is None or row.expires < datetime.now(UTC):
             return None
         return row.owner, row.expires
 
-    def release_lease(self, name: str, owner: str) -> None:
+    def release_lock(self, name: str, owner: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
+            conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))

@@ -166,7 +166,7 @@ source_state = Table(
     Column("error", Text),  # why the last read failed, if it did
 )
 
-leases = Table(
+locks = Table(  # publisher.locks; the table kept its first name, "leases"
     "leases",
     metadata,
     Column("name", String(64), primary_key=True),

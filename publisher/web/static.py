@@ -103,8 +103,8 @@ class CachedFile:
     def load(cls, path: Path, st: os.stat_result) -> CachedFile:
         body = path.read_bytes()
         ctype = content_type(path.name)
-        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        etag, gz_etag = f'"{digest}"'.encode(), f'"{digest}-gz"'.encode()
+        content_hash = hashlib.blake2b(body, digest_size=12).hexdigest()
+        etag, gz_etag = f'"{content_hash}"'.encode(), f'"{content_hash}-gz"'.encode()
         gz = None
         if len(body) >= MIN_GZIP and ctype.startswith(COMPRESSIBLE):
             packed = gzip.compress(body, compresslevel=9, mtime=0)

@@ -23,12 +23,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from publisher import site
+from publisher.audience import normalise
 from publisher.config import Config
 from publisher.errors import UsageError
 from publisher.links import Links
 from publisher.signup import Signup
 from publisher.store import Store
-from publisher.subscribers import normalise
 from publisher.tokens import signer_for
 
 log = logging.getLogger("publisher.web")

@@ -1,4 +1,4 @@
-"""Managing the subscriber list: checked addresses, explicit state changes, CSV.
+"""The audience: managing the subscriber list: checked addresses, explicit state changes, CSV.
 
 Addresses are checked with email-validator (syntax only, no DNS) and kept normalised,
 in ASCII (punycode domains) and lower-cased (as every large mail provider treats them), so "Reader@Example.COM"
