@@ -1,8 +1,8 @@
 """The audience: managing the subscriber list: checked addresses, explicit state changes, CSV.
 
-Addresses are checked with email-validator (syntax only, no DNS) and kept normalised,
-in ASCII (punycode domains) and lower-cased (as every large mail provider treats them), so "Reader@Example.COM"
-and "reader@example.com" are one subscriber.
+Addresses are checked and kept in the canonical form ``publisher.addresses`` gives
+them: ASCII (punycode domains), lower-cased, so "Reader@Example.COM" and
+"reader@example.com" are one subscriber.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from email_validator import EmailNotValidError, validate_email
-
+from publisher.addresses import InvalidAddress, mailbox_key
 from publisher.errors import UsageError
 from publisher.models import Subscriber
 from publisher.store import Store
@@ -22,14 +21,11 @@ from publisher.text import single_line
 
 
 def normalise(address: str) -> str:
-    """The canonical form of an address, or UsageError naming it and the problem.
-
-    Kept in ASCII (an internationalised domain as punycode) so every mail server can
-    take it; a non-ASCII local part would need SMTPUTF8 end to end and is refused."""
+    """The canonical form of an address (``addresses.mailbox_key``), or UsageError
+    naming it and the problem."""
     try:
-        found = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
-        return (found.ascii_email or found.normalized).lower()
-    except EmailNotValidError as exc:
+        return mailbox_key(address)
+    except InvalidAddress as exc:
         raise UsageError(f"{address!r} is not a valid email address: {exc}") from None
 
 

@@ -17,9 +17,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from publisher.addresses import email_address, http_url
 from publisher.errors import ConfigError
 
 DEFAULT_CONFIG = "config.toml"
@@ -364,8 +364,7 @@ def _expected(hint: Any) -> type:
 
 
 def _check_url(cfg_path: Path, where: str, value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+    if http_url(value) != value:
         raise ConfigError(cfg_path, where, f"must be an absolute http(s) URL, not {value!r}")
 
 
@@ -379,6 +378,7 @@ def _check_address(cfg_path: Path, where: str, value: str) -> None:
             cfg_path, where, f"must be an address such as 'Name <user@example.com>', not {value!r}"
         )
     try:
+        email_address(addr, local_domain=True)
         Address(display_name=name, addr_spec=addr)
     except (ValueError, IndexError) as exc:
         raise ConfigError(cfg_path, where, f"not a valid address {value!r}: {exc}") from None

@@ -19,6 +19,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from publisher.addresses import email_or_none
 from publisher.models import Article, Author
 from publisher.sanitize import paragraphs_html
 from publisher.sources.dates import parse_date
@@ -33,7 +34,6 @@ _CREDIT = re.compile(
     r"this article (was|is)|.*\bstaff\.?$)",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"^[^@\s\[\]]+@[^@\s\[\]]+\.[A-Za-z]{2,}$")
 
 
 class ParseError(ValueError):
@@ -96,7 +96,7 @@ def parse_export(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> tu
 
 def _authors(names: str, emails: str) -> tuple[Author, ...]:
     people = [n for n in re.split(r"\s*,\s*|\s+AND\s+|\s*&\s*", names.strip()) if n]
-    addresses = [e for e in re.split(r"[\s,;]+", emails) if _EMAIL.match(e)]
+    addresses = [e for e in map(email_or_none, re.split(r"[\s,;]+", emails)) if e]
     if len(addresses) != len(people):
         addresses = addresses[:1] if len(people) == 1 else []
     return tuple(

@@ -29,6 +29,7 @@ import feedparser
 import httpx
 
 from publisher import __version__
+from publisher.addresses import email_or_none, http_url
 from publisher.config import SourceConfig
 from publisher.models import Article, Author
 from publisher.sanitize import clean_html, html_to_text, paragraphs_html
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"publisher/{__version__} (feed collector; +https://github.com/publisher)"
 ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 MAX_REDIRECTS = 5
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -250,12 +250,12 @@ def _authors(item: Any) -> tuple[Author, ...]:
         elif m := re.match(r"^(.*?)\s*<([^<>\s]+@[^<>\s]+)>$", raw):
             listed = [{"name": m.group(1), "email": m.group(2)}]
         elif raw:
-            listed = [{"email": raw} if _EMAIL.match(raw) else {"name": raw}]
+            listed = [{"email": raw} if email_or_none(raw) else {"name": raw}]
     people = []
     for person in listed:
         name = single_line(str(person.get("name") or ""))
         email = single_line(str(person.get("email") or ""))
-        email = email if _EMAIL.match(email) else ""
+        email = email_or_none(email) or ""
         if name or email:
             people.append(Author(name or email, email or None))
     return tuple(people)
@@ -282,5 +282,4 @@ def _image(item: Any) -> str | None:
 
 
 def _http_url(value: Any) -> str | None:
-    text = single_line(str(value or ""))
-    return text if re.match(r"^https?://[^\s<>\"]+$", text) else None
+    return http_url(single_line(str(value or "")))

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from markdown_it import MarkdownIt
 
+from publisher.addresses import email_or_none, http_url
 from publisher.models import Article, Author
 from publisher.sanitize import clean_html, html_to_text
 from publisher.sources.dates import parse_date, sane
@@ -122,16 +123,14 @@ def _when(value: Any, tz: ZoneInfo, key: str, warnings: list[str]) -> datetime |
 def _author(value: Any) -> Author | None:
     if isinstance(value, dict):
         name = single_line(_str(value.get("name", "")))
-        email = single_line(_str(value.get("email", "")))
-        email = email if re.match(r"^[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}$", email) else None
+        email = email_or_none(single_line(_str(value.get("email", ""))))
         return Author(name, email) if name else None
     name = single_line(_str(value))
     return Author(name) if name else None
 
 
 def _url(value: Any) -> str | None:
-    text = single_line(_str(value))
-    return text if re.match(r"^https?://\S+$", text) else None
+    return http_url(single_line(_str(value)))
 
 
 def _first_paragraph(body_html: str) -> str:
