@@ -1,17 +1,21 @@
-"""Categories as readers see them: grouped by slug, newest article first.
+"""Categories as readers see them: grouped by slug, everywhere.
 
 Two spellings that slugify alike ("Business", "business") are one category, shown
-under the first name met (the newest article's spelling).
+under the first name met (the newest article's spelling). The web edition and the
+feeds list an article under each of its categories (``group``); the digest shows it
+once, in the section of its first category (``sections``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from publisher.links import category_slug
 from publisher.models import StoredArticle
 from publisher.text import single_line, xml_safe
+
+UNCATEGORISED = "More news"  # the digest's last section: articles without a category
 
 
 @dataclass
@@ -21,25 +25,57 @@ class Category:
     articles: list[StoredArticle] = field(default_factory=list)
 
 
-def group(articles: Sequence[StoredArticle]) -> list[Category]:
-    """The categories of ``articles`` (given newest first), sorted by name."""
-    found: dict[str, Category] = {}
-    named: dict[str, tuple[str, str]] = {}  # raw -> (name, slug), each worked out once
-    for stored in articles:
+class _Names:
+    """Raw category names -> (shown name, slug), each worked out once."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, str]] = {}
+
+    def of(self, stored: StoredArticle) -> Iterator[tuple[str, str]]:
+        """The article's categories as (name, slug), blank ones dropped, each slug once."""
         seen: set[str] = set()
-        for raw in stored.article.categories:
-            known = named.get(raw)
+        for raw in stored.categories:
+            known = self._known.get(raw)
             if known is None:
                 clean = single_line(xml_safe(raw))
-                known = named[raw] = (clean, category_slug(clean) if clean else "")
+                known = self._known[raw] = (clean, category_slug(clean) if clean else "")
             name, slug = known
-            if not name:
-                continue
-            if slug in seen:
-                continue
-            seen.add(slug)
-            cat = found.get(slug)
-            if cat is None:
-                cat = found[slug] = Category(slug, name)
-            cat.articles.append(stored)
+            if name and slug not in seen:
+                seen.add(slug)
+                yield name, slug
+
+
+def _add(found: dict[str, Category], name: str, slug: str, stored: StoredArticle) -> None:
+    cat = found.get(slug)
+    if cat is None:
+        cat = found[slug] = Category(slug, name)
+    cat.articles.append(stored)
+
+
+def group(articles: Sequence[StoredArticle]) -> list[Category]:
+    """Every category of ``articles`` (given newest first), sorted by name."""
+    found: dict[str, Category] = {}
+    names = _Names()
+    for stored in articles:
+        for name, slug in names.of(stored):
+            _add(found, name, slug, stored)
     return sorted(found.values(), key=lambda c: (c.name.casefold(), c.slug))
+
+
+def sections(articles: Sequence[StoredArticle]) -> list[tuple[str, list[StoredArticle]]]:
+    """The digest's sections: each article under its first category, sections in the
+    order of their newest article, the uncategorised last as ``UNCATEGORISED`` (or
+    one unnamed section when no article has a category)."""
+    found: dict[str, Category] = {}
+    rest: list[StoredArticle] = []
+    names = _Names()
+    for stored in articles:
+        first = next(names.of(stored), None)
+        if first is None:
+            rest.append(stored)
+        else:
+            _add(found, *first, stored)
+    if not found:
+        return [("", rest)] if rest else []
+    named = [(c.name, c.articles) for c in found.values()]
+    return named + [(UNCATEGORISED, rest)] if rest else named

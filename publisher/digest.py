@@ -1,7 +1,7 @@
 """The digest: which articles go out, and the message every subscriber shares.
 
 Selection: published articles no earlier digest carried, newest first; the newest
-``max_articles`` are shown, grouped by category, the rest are counted ("N more on
+``max_articles`` are shown, in sections by category (``categories.sections``), the rest are counted ("N more on
 the site") so they do not spill into tomorrow's digest. Articles an earlier digest
 showed and that were corrected since are never sent again as new: they fill the
 remaining room in an "Updated" section (they never make a digest on their own).
@@ -22,7 +22,7 @@ from datetime import datetime
 import cssutils
 from premailer import Premailer
 
-from publisher import mail
+from publisher import categories, mail
 from publisher.config import Config
 from publisher.links import Links
 from publisher.models import StoredArticle
@@ -30,8 +30,6 @@ from publisher.render import environment
 from publisher.text import single_line
 
 log = logging.getLogger(__name__)
-log = logging.getLogger(__name__)
-UNCATEGORISED = "More news"
 
 
 @dataclass(frozen=True)
@@ -60,19 +58,6 @@ def select(
     return Selection(shown, list(candidates[max_articles:]), list(corrected[:room]))
 
 
-def group(articles: Sequence[StoredArticle]) -> list[tuple[str, list[StoredArticle]]]:
-    """Articles by their first category, groups ordered by their newest article."""
-    groups: dict[str, list[StoredArticle]] = {}
-    for a in articles:
-        groups.setdefault(a.article.categories[0] if a.article.categories else UNCATEGORISED, []).append(a)
-    if list(groups) == [UNCATEGORISED]:
-        return [("", groups[UNCATEGORISED])]
-    named = [(k, v) for k, v in groups.items() if k != UNCATEGORISED]
-    if UNCATEGORISED in groups:
-        named.append((UNCATEGORISED, groups[UNCATEGORISED]))
-    return named
-
-
 def render(
     config: Config,
     selection: Selection,
@@ -93,7 +78,7 @@ def render(
         "tz": config.tz,
         "date": date,
         "articles": selection.shown,
-        "groups": group(selection.shown),
+        "groups": categories.sections(selection.shown),
         "updated": selection.updated,
         "more": len(selection.hidden),
         "url": links.article,
