@@ -1,6 +1,6 @@
 """Feeds: RSS 2.0 and Atom 1.0 (feedgen) and JSON Feed 1.1, for the site and per category.
 
-``FORMATS`` maps an output file name to its writer; every channel (the whole site,
+``WRITERS`` maps each of ``links.FORMATS`` (by file name) to its writer; every channel (the whole site,
 then each category under ``categories/<slug>/``) gets every format. Each article is
 turned into one ``Item`` once (ids, absolute links, local dates, sanitised content)
 and every format writes that same item, so all readers get the same feed.
@@ -35,9 +35,10 @@ from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
 from publisher import __version__
+from publisher.addresses import email_or_none, http_url
 from publisher.categories import group
 from publisher.config import Config
-from publisher.links import Links, safe_url
+from publisher.links import FORMATS, MEDIA_TYPES, Links
 from publisher.models import StoredArticle
 from publisher.sanitize import clean_html, html_to_text
 from publisher.text import single_line, summarize, xml_safe
@@ -46,11 +47,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/publisher/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
-MEDIA_TYPES = {
-    "rss.xml": "application/rss+xml",
-    "atom.xml": "application/atom+xml",
-    "feed.json": "application/feed+json",
-}
 
 
 @dataclass(frozen=True)
@@ -107,15 +103,15 @@ class Context:
 
     @property
     def hub(self) -> str | None:
-        return safe_url(self.config.feeds.websub_hub)
+        return http_url(self.config.feeds.websub_hub)
 
     @property
     def icon(self) -> str | None:
-        return safe_url(self.config.feeds.icon, self.links.base)
+        return http_url(self.config.feeds.icon, self.links.base)
 
     @property
     def logo(self) -> str | None:
-        return safe_url(self.config.feeds.logo, self.links.base)
+        return http_url(self.config.feeds.logo, self.links.base)
 
 
 def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
@@ -135,7 +131,7 @@ def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
         published=stored.published.astimezone(tz),
         updated=max(stored.updated, stored.published).astimezone(tz),
         authors=tuple(
-            Author(name, _email(x.email)) for x in a.authors if (name := single_line(xml_safe(x.name)))
+            Author(name, email_or_none(x.email)) for x in a.authors if (name := single_line(xml_safe(x.name)))
         ),
         categories=tuple(dict.fromkeys(c for x in a.categories if (c := single_line(xml_safe(x))))),
         summary=summary,
@@ -157,16 +153,6 @@ def absolute_urls(fragment: str, base: str) -> str:
         return m.group(1) + html.escape(urljoin(base, value), quote=True) + m.group(3)
 
     return _URL_ATTR.sub(fix, fragment) if "=" in fragment else fragment
-
-
-def _email(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = single_line(xml_safe(value))
-    local, at, domain = value.rpartition("@")
-    if not at or not local or "." not in domain or any(c in value for c in " <>()\"'"):
-        return None
-    return value
 
 
 def _image_type(url: str) -> str | None:
@@ -320,7 +306,7 @@ def json_feed(ctx: Context, channel: Channel) -> bytes:
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-FORMATS: dict[str, Callable[[Context, Channel], bytes]] = {
+WRITERS: dict[str, Callable[[Context, Channel], bytes]] = {
     "rss.xml": rss,
     "atom.xml": atom,
     "feed.json": json_feed,
@@ -363,11 +349,6 @@ def build(config: Config, articles: Sequence[StoredArticle]) -> dict[str, bytes]
     ctx = Context(config, Links(config.site.base_url))
     out: dict[str, bytes] = {}
     for channel in channels(config, articles):
-        for name, write in FORMATS.items():
-            out[Links.feed_path(name, channel.category)] = write(ctx, channel)
+        for feed in FORMATS:
+            out[Links.feed_path(feed.name, channel.category)] = WRITERS[feed.name](ctx, channel)
     return out
-
-
-def is_feed(path: str) -> bool:
-    """True for the output paths ``build`` writes (so changed feeds can be announced)."""
-    return path.rsplit("/", 1)[-1] in FORMATS

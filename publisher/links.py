@@ -1,7 +1,9 @@
-"""Every public URL and output path, decided in one place.
+"""Every public URL, output path and route, decided in one place.
 
 Feeds, pages and the digest all link through here, so a link in an email always
-lands on a file the web edition wrote.
+lands on a file the web edition wrote; the web server (``publisher.web``) answers
+the routes named here, and the feed formats (file name, media type) are listed
+once, in ``FORMATS``.
 """
 
 from __future__ import annotations
@@ -9,28 +11,50 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from urllib.parse import urljoin, urlsplit
+from dataclasses import dataclass
+from urllib.parse import urljoin
 
+from publisher.addresses import http_url
 from publisher.models import StoredArticle
 from publisher.text import slugify
 
-SAFE_SCHEMES = ("http", "https")
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._/-]*")
 
 
-def safe_url(url: str | None, base: str | None = None) -> str | None:
-    """``url`` made absolute against ``base``, or None unless it is a plain http(s) URL."""
-    if not url:
-        return None
-    url = url.strip()
-    if base is not None:
-        url = urljoin(base, url)
-    parts = urlsplit(url)
-    if parts.scheme not in SAFE_SCHEMES or not parts.netloc:
-        return None
-    if any(c.isspace() or ord(c) < 0x20 or c in "<>\"'`" for c in url):
-        return None
-    return url
+@dataclass(frozen=True)
+class FeedFormat:
+    name: str  # the file name, in the site's root and in each category's folder
+    media_type: str
+    label: str  # what readers are shown ("RSS")
+
+
+FORMATS = (
+    FeedFormat("rss.xml", "application/rss+xml", "RSS"),
+    FeedFormat("atom.xml", "application/atom+xml", "Atom"),
+    FeedFormat("feed.json", "application/feed+json", "JSON Feed"),
+)
+MEDIA_TYPES = {f.name: f.media_type for f in FORMATS}
+
+# The web server's routes (paths below the base URL). Confirm and unsubscribe links
+# end in a signed token; a mail asking to unsubscribe carries it in its subject.
+SUBSCRIBE = "subscribe"
+HEALTH = "healthz"
+CONFIRM = "confirm/"
+UNSUBSCRIBE = "unsubscribe/"
+TOKEN_ROUTES = (CONFIRM, UNSUBSCRIBE)
+_MAILTO_SUBJECT = "unsubscribe%20"  # "unsubscribe <token>", as a mailto: URL writes it
+_UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]+)", re.IGNORECASE)
+
+
+def unsubscribe_mailto(address: str, token: str) -> str:
+    """The List-Unsubscribe mailto: link: a mail to ``address`` whose subject holds the token."""
+    return f"mailto:{address}?subject={_MAILTO_SUBJECT}{token}"
+
+
+def unsubscribe_token(subject: str) -> str | None:
+    """The token of an ``unsubscribe_mailto`` mail's subject, or None when it has none."""
+    found = _UNSUBSCRIBE_SUBJECT.search(subject)
+    return found.group(1) if found else None
 
 
 def category_slug(name: str) -> str:
@@ -54,7 +78,7 @@ class Links:
     @staticmethod
     def own_url(article: StoredArticle) -> str | None:
         """The article's own canonical URL when it has a usable (http/https) one."""
-        return safe_url(article.article.url)
+        return http_url(article.url)
 
     def article(self, article: StoredArticle) -> str:
         """The article's canonical URL: its own, else its page in the web edition."""
@@ -62,7 +86,7 @@ class Links:
 
     def image(self, article: StoredArticle) -> str | None:
         """The article's image as an absolute http(s) URL (relative ones resolve here)."""
-        return safe_url(article.article.image, self.base)
+        return http_url(article.image, self.base)
 
     def guid(self, article: StoredArticle) -> str:
         """A feed id that never changes for this article (not its title or position)."""
@@ -94,3 +118,12 @@ class Links:
 
     def digest(self, key: str) -> str:
         return self.url(self.digest_path(key))
+
+    def subscribe(self) -> str:
+        return self.url(SUBSCRIBE)
+
+    def confirm(self, token: str) -> str:
+        return self.url(CONFIRM + token)
+
+    def unsubscribe(self, token: str) -> str:
+        return self.url(UNSUBSCRIBE + token)

@@ -25,7 +25,7 @@ from publisher.config import Config
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
 from publisher.errors import UsageError
-from publisher.links import Links
+from publisher.links import Links, unsubscribe_mailto
 from publisher.locks import SITE_LOCK, Lock, Stopped
 from publisher.mail import DkimSigner, MessageTemplate, Recipient
 from publisher.models import Subscriber
@@ -206,16 +206,14 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
         text_body=record.text,
     )
 
-    unsubscribe = links.url("unsubscribe/")
-
     def make(sub: Subscriber) -> bytes:
         token = signer.sign("unsubscribe", sub.public_id)
         message = template.personalise(
             Recipient(
                 email=sub.email,
                 name=sub.name,
-                unsubscribe_url=unsubscribe + token,
-                unsubscribe_mailto=f"mailto:{sender_addr}?subject=unsubscribe%20{token}",
+                unsubscribe_url=links.unsubscribe(token),
+                unsubscribe_mailto=unsubscribe_mailto(sender_addr, token),
                 message_id=f"<{record.key}.{sub.public_id}@{host}>",
             )
         )

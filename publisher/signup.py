@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -30,7 +29,7 @@ from urllib.parse import urlsplit
 
 from publisher.config import Config
 from publisher.delivery import Transport, open_transport
-from publisher.links import Links
+from publisher.links import Links, unsubscribe_token
 from publisher.models import Subscriber
 from publisher.store import Store
 from publisher.text import single_line
@@ -97,10 +96,8 @@ class Signup:
             "links": self.links,
             "email": sub.email,
             "kind": kind,
-            "confirm_url": self.links.url("confirm/" + self.signer.sign("confirm", sub.public_id)),
-            "unsubscribe_url": self.links.url(
-                "unsubscribe/" + self.signer.sign("unsubscribe", sub.public_id)
-            ),
+            "confirm_url": self.links.confirm(self.signer.sign("confirm", sub.public_id)),
+            "unsubscribe_url": self.links.unsubscribe(self.signer.sign("unsubscribe", sub.public_id)),
             "days": 7,
         }
         text = environment(self.config.templates_dir, autoescape=False)
@@ -155,17 +152,13 @@ class Signup:
         return found
 
 
-_MAIL_REQUEST = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]+)", re.IGNORECASE)
-
-
 def token_in_mail(message: bytes) -> str | None:
     """The unsubscribe token of a mail sent to the digest's List-Unsubscribe mailto:
     address ("Subject: unsubscribe <token>"), or None when it carries none."""
     from email.parser import BytesHeaderParser
 
     subject = str(BytesHeaderParser(policy=policy.default).parsebytes(message).get("Subject", ""))
-    found = _MAIL_REQUEST.search(subject)
-    return found.group(1) if found else None
+    return unsubscribe_token(subject)
 
 
 def _signed_after_change(issued: datetime, sub: Subscriber) -> bool:

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from publisher import __version__, mail
 from publisher.categories import Category, group
 from publisher.config import Config
-from publisher.links import Links, category_slug
+from publisher.links import FORMATS, Links, category_slug
 from publisher.models import StoredArticle
 from publisher.output import Lazy
 from publisher.render import environment
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 PARTS = ("_head.html", "_masthead.html", "_footer.html")  # -> Chrome fields, in order
 LISTED = 50  # articles on the index and on each category page
 ARCHIVED = 100  # articles on each archive page
-FEED_KINDS = (
-    ("rss.xml", "application/rss+xml", "RSS"),
-    ("atom.xml", "application/atom+xml", "Atom"),
-    ("feed.json", "application/feed+json", "JSON Feed"),
-)
 
 
 @dataclass(frozen=True)
@@ -48,8 +43,7 @@ class FeedLink:
 
 def feed_links(links: Links, title: str, category: str | None = None) -> list[FeedLink]:
     return [
-        FeedLink(f"{title} ({label})", kind, label, links.feed(name, category))
-        for name, kind, label in FEED_KINDS
+        FeedLink(f"{title} ({f.label})", f.media_type, f.label, links.feed(f.name, category)) for f in FORMATS
     ]
 
 

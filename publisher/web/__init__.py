@@ -21,10 +21,11 @@ from typing import Any
 
 from publisher.config import Config
 from publisher.errors import PublisherError
+from publisher.links import HEALTH, SUBSCRIBE, TOKEN_ROUTES
 from publisher.web.static import CachedFile, FileCache, content_type, respond
 
-DYNAMIC_PATHS = ("/subscribe", "/healthz")
-DYNAMIC_PREFIXES = ("/confirm/", "/unsubscribe/")
+DYNAMIC_PATHS = ("/" + SUBSCRIBE, "/" + HEALTH)
+DYNAMIC_PREFIXES = tuple("/" + route for route in TOKEN_ROUTES)
 
 
 class PublisherApp:

@@ -26,6 +26,8 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from publisher.links import FORMATS
+
 Scope = MutableMapping[str, Any]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -34,11 +36,7 @@ MAX_CACHED = 16 * 1024 * 1024  # larger files are streamed from disk (none in a 
 MIN_GZIP = 256  # smaller bodies are sent as they are
 
 # Feeds by file name first (rss.xml is not just any XML), then by extension.
-FEED_TYPES = {
-    "rss.xml": "application/rss+xml; charset=utf-8",
-    "atom.xml": "application/atom+xml; charset=utf-8",
-    "feed.json": "application/feed+json; charset=utf-8",
-}
+FEED_TYPES = {f.name: f.media_type + "; charset=utf-8" for f in FORMATS}
 EXTENSION_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".htm": "text/html; charset=utf-8",

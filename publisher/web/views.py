@@ -26,7 +26,7 @@ from publisher import site
 from publisher.audience import normalise
 from publisher.config import Config
 from publisher.errors import UsageError
-from publisher.links import Links
+from publisher.links import CONFIRM, HEALTH, SUBSCRIBE, TOKEN_ROUTES, UNSUBSCRIBE, Links
 from publisher.signup import Signup
 from publisher.store import Store
 from publisher.tokens import signer_for
@@ -293,9 +293,9 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
             path = record.args[2]
-            if path.startswith(("/confirm/", "/unsubscribe/")):
-                kind = path.split("/", 2)[1]
-                record.args = (*record.args[:2], f"/{kind}/[token]", *record.args[3:])
+            route = next((r for r in TOKEN_ROUTES if path.startswith("/" + r)), None)
+            if route is not None:
+                record.args = (*record.args[:2], f"/{route}[token]", *record.args[3:])
         return True
 
 
@@ -331,14 +331,14 @@ def by_method(
 def build(config: Config) -> Starlette:
     views = Views(config)
     routes = [
-        Route("/subscribe", by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
-        Route("/confirm/{token}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
+        Route("/" + SUBSCRIBE, by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
+        Route(f"/{CONFIRM}{{token}}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),
         Route(
-            "/unsubscribe/{token}",
+            f"/{UNSUBSCRIBE}{{token}}",
             by_method(views.unsubscribe_page, views.unsubscribe),
             methods=["GET", "POST"],
         ),
-        Route("/healthz", views.healthz, methods=["GET"]),
+        Route("/" + HEALTH, views.healthz, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
