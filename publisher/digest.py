@@ -6,6 +6,11 @@ the site") so they do not spill into tomorrow's digest. Articles an earlier dige
 showed and that were corrected since are never sent again as new: they fill the
 remaining room in an "Updated" section (they never make a digest on their own).
 
+A digest whose HTML part would pass Gmail's 102 KB clip (counted on the bytes as
+sent, after the transfer encoding) shows fewer articles instead (``compose``): the
+overflow joins "N more on the site", so the footer with its unsubscribe link is
+never clipped off.
+
 Rendering happens once per digest: Jinja2 renders the HTML and text templates with placeholders for the
 personal fields, premailer inlines the stylesheet once (network access off: no
 article can make the publisher fetch a URL), and ``publisher.mail`` fills in each
@@ -93,6 +98,73 @@ def render(
     html = env.get_template("digest.html").render(subject=subject, **context)
     text = env.get_template("digest.txt").render(subject=subject, **context)
     return RenderedDigest(subject, inline_css(html), text)
+
+
+# Room kept below the clip for what a recipient's copy adds (their address and
+# unsubscribe link are measured at generous stand-in lengths too).
+CLIP_BUDGET = mail.GMAIL_CLIP_BYTES - 1024
+_STAND_INS = {
+    mail.UNSUBSCRIBE_URL: "https://" + "u" * 200,
+    mail.RECIPIENT: "r" * 64 + "@" + "d" * 100,
+}
+
+
+def sent_html_size(html: str) -> int:
+    """Bytes the HTML part takes as sent to one recipient (stand-ins for the personal fields)."""
+    encoding = mail.transfer_encoding(html)
+    for placeholder, value in _STAND_INS.items():
+        html = html.replace(placeholder, value)
+    return mail.sent_size(html, encoding)
+
+
+def shrink(selection: Selection, count: int) -> Selection:
+    """The selection showing only its first ``count`` articles (corrections go first):
+    the new articles left out join the hidden ones ("N more on the site")."""
+    shown = selection.shown[:count]
+    updated = selection.updated[: max(0, count - len(selection.shown))]
+    return Selection(shown, selection.shown[count:] + selection.hidden, updated)
+
+
+def compose(
+    config: Config, selection: Selection, key: str, now: datetime, budget: int = CLIP_BUDGET
+) -> tuple[Selection, RenderedDigest]:
+    """Render the digest with as many of the selected articles as fit under Gmail's
+    clip as sent; returns the selection actually shown and its rendering.
+
+    The size grows about linearly with the articles shown, so an interpolation
+    search finds the largest count that fits in a few renders."""
+    rendered = render(config, selection, key, now)
+    size = sent_html_size(rendered.html)
+    total = len(selection.shown) + len(selection.updated)
+    if size <= budget or total <= 1:
+        return selection, rendered
+    full = size
+    lo, lo_size, best = 0, 0, None
+    hi, hi_size, smallest = total, size, (selection, rendered)
+    guess = max(1, total * budget // size)  # proportional: fits, as the fixed part is counted in
+    while hi - lo > 1:
+        n = min(max(guess, lo + 1), hi - 1)
+        trial = shrink(selection, n)
+        attempt = render(config, trial, key, now)
+        size = sent_html_size(attempt.html)
+        if size <= budget:
+            lo, lo_size, best = n, size, (trial, attempt)
+        else:
+            hi, hi_size, smallest = n, size, (trial, attempt)
+        per_article = (hi_size - lo_size) / (hi - lo) if best is not None else hi_size / hi
+        guess = lo + int((budget - lo_size) / per_article) if best is not None else n // 2
+    chosen = best or smallest  # not even one article fits: send one (the checks say so)
+    log.warning(
+        "digest %s: %d of %d articles fit under Gmail's %d KB clip (the HTML part would be %.1f KB as"
+        " sent); the other %d are left out (new ones counted in 'more on the site')",
+        key,
+        len(chosen[0].shown) + len(chosen[0].updated),
+        total,
+        mail.GMAIL_CLIP_BYTES // 1024,
+        full / 1024,
+        total - len(chosen[0].shown) - len(chosen[0].updated),
+    )
+    return chosen
 
 
 class _OfflinePremailer(Premailer):  # type: ignore[misc]

@@ -124,7 +124,7 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
         return
     day = now.astimezone(config.tz).strftime("%Y-%m-%d")
     key = store.ledger.next_key(day)
-    rendered = digests.render(config, selection, key, now)
+    selection, rendered = digests.compose(config, selection, key, now)
     if options.preview:
         with open(options.preview, "w", encoding="utf-8") as fh:
             fh.write(site.archived(rendered.html, Links(config.site.base_url)))

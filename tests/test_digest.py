@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import mailbox
+import quopri
 import re
 import subprocess
 import threading
@@ -19,7 +20,7 @@ import pytest
 from publisher import audience, pipeline
 from publisher import config as configuration
 from publisher import digest as digests
-from publisher.checks import GMAIL_CLIP_BYTES, check_message
+from publisher.checks import GMAIL_CLIP_BYTES, check_message, sent_bytes
 from publisher.mail import MessageTemplate, Recipient
 from publisher.store import Store
 from tests.conftest import ROOT, require_binary
@@ -41,22 +42,45 @@ def subscribe(config, *addresses):
         store.close()
 
 
-def write_articles(site, n, start=0):
-    topics = ["Politics", "Business", "Culture", "Sports", "National"]
+ENGLISH = {
+    "title": "Story number {i} about a long and detailed subject in Seoul 서울",
+    "summary": "Summary {i}: " + "Seoul officials said the plan would change how the city works. " * 5,
+    "authors": '"Reporter {i}", "Kim Min-ji"',
+    "topics": ["Politics", "Business", "Culture", "Sports", "National"],
+    "file": "9{i:02}_long.md",
+}
+KOREAN = {
+    "title": "서울 지하철 {i}호선 개통, 시민 반응은 뜨거워",
+    "summary": "서울시는 오늘 새 지하철 노선을 개통했다고 밝혔다. 시민들의 출퇴근 시간이 크게 줄어들 전망이다. "
+    * 3,
+    "authors": '"김민지", "이서준"',
+    "topics": ["사회"],
+    "file": "8{i:02}_korean.md",
+}
+
+
+def write_articles(site, n, start=0, words=ENGLISH, length=280):
     for i in range(start, start + n):
-        summary = (f"Summary {i}: " + "Seoul officials said the plan would change how the city works. " * 5)[
-            :280
-        ]
-        (site / "seeds" / f"9{i:02}_long.md").write_text(
-            f'+++\ntitle = "Story number {i} about a long and detailed subject in Seoul 서울"\n'
+        topic = words["topics"][i % len(words["topics"])]
+        (site / "seeds" / words["file"].format(i=i)).write_text(
+            f'+++\ntitle = "{words["title"].format(i=i)}"\n'
             f"published = 2026-01-0{1 + i % 9}T0{i % 10}:00:00+09:00\n"
-            f'authors = ["Reporter {i}", "Kim Min-ji"]\ntags = ["{topics[i % 5]}"]\n'
-            f'summary = "{summary}"\n+++\nBody of story {i}.\n',
+            f'authors = [{words["authors"].format(i=i)}]\ntags = ["{topic}"]\n'
+            f'summary = "{words["summary"].format(i=i)[:length]}"\n+++\nBody of story {i}.\n',
             encoding="utf-8",
         )
 
 
+def on_the_public_web(site):
+    """The demo site as a newsroom runs it: https on a domain (the demo is 127.0.0.1)."""
+    cfg = site / "config.toml"
+    text = cfg.read_text("utf-8")
+    assert "http://127.0.0.1:8000/" in text
+    cfg.write_text(text.replace("http://127.0.0.1:8000/", "https://news.example.com/"), "utf-8")
+
+
 def test_a_full_digest_stays_under_gmail_clipping_and_passes_the_checks(site):
+    on_the_public_web(site)
     write_articles(site, 30)
     config = configuration.load(site / "config.toml")
     subscribe(config, "reader@example.com")
@@ -181,33 +205,139 @@ def test_personalised_copies_equal_a_full_render_for_each_recipient(site):
         assert template.personalise(to) == reference
 
 
+def set_option(site, key, value):
+    """Set ``key = value`` in the site's config.toml (the key is there already)."""
+    cfg = site / "config.toml"
+    text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", cfg.read_text(encoding="utf-8"))
+    assert count == 1, key
+    cfg.write_text(text, encoding="utf-8")
+
+
 def test_dry_run_reports_the_editors_checks(site, run_publish):
     run_publish(site, "subscribers", "add", "reader@example.com")
+    # the demo runs on http://127.0.0.1:8000/: fine to try, not to send to readers
     report = json.loads(run_publish(site, "now", "--dry-run", "--json").stdout)
-    assert {c["name"]: c["ok"] for c in report["checks"]} == {
+    checks = {c["name"]: c for c in report["checks"]}
+    assert {n: c["ok"] for n, c in checks.items()} == {
         "html size": True,
         "text part": True,
-        "unsubscribe": True,
+        "unsubscribe": False,
+        "message ids": False,
     }
+    assert "http, not https" in checks["unsubscribe"]["detail"]
+    assert "Message-ID" in checks["message ids"]["detail"] and "List-Id" in checks["message ids"]["detail"]
+    on_the_public_web(site)
+    report = json.loads(run_publish(site, "now", "--dry-run", "--json").stdout)
+    assert all(c["ok"] for c in report["checks"]), report["checks"]
     run_publish(site, "collect")
     out = run_publish(site, "digest", "--preview", str(site / "p.html")).stdout
     assert "check ok   html size" in out and "check ok   unsubscribe" in out
+    assert f"preview written to {site / 'p.html'}" in out and (site / "p.html").is_file()
+
+
+def test_preview_with_nothing_new_says_so_and_writes_nothing(site, run_publish):
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    run_publish(site, "now")
+    out = run_publish(site, "digest", "--preview", str(site / "p.html")).stdout
+    assert "nothing new" in out and "preview written" not in out
+    assert not (site / "p.html").exists()
+
+
+def html_bytes_as_sent(raw: bytes) -> tuple[int, str, str]:
+    """(bytes of the HTML part's content on the wire, its transfer encoding, the
+    HTML a client shows when it keeps only the first GMAIL_CLIP_BYTES of them)."""
+    part = BytesParser(policy=policy.default).parsebytes(raw).get_body(("html",))
+    wire = part.get_payload().encode("ascii")
+    encoding = part["Content-Transfer-Encoding"]
+    kept = wire[:GMAIL_CLIP_BYTES]
+    if encoding == "base64":
+        import base64
+
+        lines = kept.split(b"\r\n")
+        decoded = base64.b64decode(b"".join(line for line in lines if len(line) % 4 == 0))
+    else:
+        import quopri
+
+        decoded = quopri.decodestring(kept)
+    return len(wire), encoding, decoded.decode("utf-8", "replace")
+
+
+def test_a_50_article_korean_digest_is_measured_as_sent_and_sent_base64(site, run_publish):
+    write_articles(site, 50, words=KOREAN, length=150)
+    set_option(site, "max_articles", "50")
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    report = json.loads(run_publish(site, "now", "--dry-run", "--json").stdout)
+    [size] = [c["detail"] for c in report["checks"] if c["name"] == "html size"]
+    run_publish(site, "now")
+    box = mailbox.Maildir(site / "outbox", create=False)
+    [key] = box.keys()
+    raw = box.get_bytes(key).replace(b"\n", b"\r\n")
+    wire, encoding, _ = html_bytes_as_sent(raw)
+    assert encoding == "base64"  # quoted-printable would spend 9 bytes per Hangul syllable
+    reported = float(re.match(r"([\d.]+) KB as sent \(base64\)", size).group(1))
+    assert abs(reported - wire / 1024) < 0.5, (size, wire)  # the dry run measured what was sent
+    html = BytesParser(policy=policy.default).parsebytes(raw).get_body(("html",)).get_content()
+    qp = len(quopri.encodestring(html.encode("utf-8")))
+    assert wire < 0.8 * qp, (wire, qp)
+    assert html.count('class="story"') == 50  # all of them fit as sent, which quoted-printable would not
+
+
+def test_an_80_article_digest_keeps_its_unsubscribe_link_before_the_clip(site, run_publish):
+    write_articles(site, 80)
+    set_option(site, "max_articles", "80")
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    dry = json.loads(run_publish(site, "now", "--dry-run", "--json").stdout)
+    assert all(c["ok"] for c in dry["checks"] if c["name"] == "html size"), dry["checks"]
+    result = run_publish(site, "now")
+    box = mailbox.Maildir(site / "outbox", create=False)
+    [key] = box.keys()
+    raw = box.get_bytes(key).replace(b"\n", b"\r\n")
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    unsubscribe = next(u.strip(" <>") for u in str(msg["List-Unsubscribe"]).split(",") if "http" in u)
+    wire, _, kept = html_bytes_as_sent(raw)
+    assert wire <= GMAIL_CLIP_BYTES
+    assert unsubscribe.replace("&", "&amp;") in kept  # the footer is inside what Gmail shows
+    shown = kept.count('class="story"')
+    assert 20 < shown < 80
+    total = dry["collect"]["new"]  # the demo's own seeds count too
+    more = re.search(r"(\d+) more stories on the site", kept)
+    assert more and int(more.group(1)) == total - shown, (shown, more)
+    assert f"{shown} articles" in result.stdout
+    assert "fit under Gmail" in result.stderr
+
+
+def sample_message(
+    html, text, *, list_id="D <d.example.com>", url="https://e.com/u/t", message_id="<1@e.com>"
+):
+    template = MessageTemplate.build(
+        sender="D <d@example.com>", subject="s", date=NOW, list_id=list_id, html_body=html, text_body=text
+    )
+    return template.personalise(Recipient("r@example.com", "", url, "mailto:d@example.com", message_id))
 
 
 def test_checks_catch_a_clipped_html_part_and_a_text_part_without_articles():
-    template = MessageTemplate.build(
-        sender="D <d@example.com>",
-        subject="s",
-        date=NOW,
-        list_id="D <d.example.com>",
-        html_body="<p>" + "x" * GMAIL_CLIP_BYTES + '</p><a href="@@UNSUBSCRIBE_URL@@">u</a>',
-        text_body="Nothing here\n@@UNSUBSCRIBE_URL@@\n",
-    )
-    message = template.personalise(
-        Recipient("r@example.com", "", "https://e.com/u/t", "mailto:d@example.com", "<1@e.com>")
+    message = sample_message(
+        "<p>" + "x" * GMAIL_CLIP_BYTES + '</p><a href="@@UNSUBSCRIBE_URL@@">u</a>',
+        "Nothing here\n@@UNSUBSCRIBE_URL@@\n",
     )
     result = {c.name: c.ok for c in check_message(message, ["A title"], ["https://e.com/a"])}
-    assert result == {"html size": False, "text part": False, "unsubscribe": True}
+    assert result == {"html size": False, "text part": False, "unsubscribe": True, "message ids": True}
+    part = BytesParser(policy=policy.default).parsebytes(message).get_body(("html",))
+    assert sent_bytes(part) > GMAIL_CLIP_BYTES
+
+
+def test_checks_catch_an_http_unsubscribe_link_and_ids_on_an_ip_address():
+    message = sample_message(
+        '<a href="@@UNSUBSCRIBE_URL@@">u</a>',
+        "@@UNSUBSCRIBE_URL@@\n",
+        list_id="D <digest.192.168.1.20>",
+        url="http://e.com/u/t",
+        message_id="<1.x@[10.0.0.1]>",
+    )
+    checks = {c.name: c for c in check_message(message, [], [])}
+    assert not checks["unsubscribe"].ok and "http, not https" in checks["unsubscribe"].detail
+    assert not checks["message ids"].ok
+    assert "Message-ID" in checks["message ids"].detail and "List-Id" in checks["message ids"].detail
 
 
 @pytest.fixture(scope="module")

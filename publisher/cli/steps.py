@@ -17,7 +17,9 @@ from publisher import pipeline
 from publisher.cli.app import fail, handles_errors, load_config, main
 
 
-def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool) -> None:
+def _run(
+    ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool
+) -> pipeline.RunReport:
     cfg = load_config(ctx)
     with _progress_bar() as bars:
         if bars is not None:
@@ -37,6 +39,7 @@ def _run(ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, 
     if d.queued and not d.sent:  # nothing got through: say why, so cron mails someone
         reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
         fail(f"no digest was delivered, {d.queued} stay queued for the next run: {reason}", 1)
+    return report
 
 
 class _Bars:
@@ -161,6 +164,8 @@ def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @handles_errors
 def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
     """Send the digest of articles not yet sent (no collect)."""
-    _run(ctx, ("digest",), pipeline.Options(dry_run=dry_run, preview=preview), as_json)
-    if preview:
-        click.echo(f"preview written to {preview}")
+    report = _run(ctx, ("digest",), pipeline.Options(dry_run=dry_run, preview=preview), as_json)
+    if preview and not as_json:
+        click.echo(
+            f"preview written to {preview}" if report.digest else f"nothing new: {preview} not written"
+        )
