@@ -99,6 +99,12 @@ class DigestConfig:
     max_articles: int = _h(20, "Most articles shown in one digest.", minimum=1)
     skip_if_empty: bool = _h(True, "Send nothing when there are no new articles.")
     postal_address: str = _h("", "Postal address shown in the footer (required by CAN-SPAM).")
+    reply_to: str = _h(
+        "",
+        "Reply-To of the digest: a person's address for readers' replies; the unsubscribe mail pipe"
+        " forwards every other mail to it. Empty: replies go to the From address.",
+        check="address?",
+    )
 
 
 @dataclass(frozen=True)
@@ -345,7 +351,7 @@ class _Reader:
                 ) from None
         elif check == "url" or (check == "url?" and item):
             _check_url(self.cfg_path, where, item)
-        elif check == "address":
+        elif check == "address" or (check == "address?" and item):
             _check_address(self.cfg_path, where, item)
         return item
 

@@ -79,22 +79,35 @@ def subscribers_unsubscribe_mail(ctx: click.Context) -> None:
 
     Meant as a mail pipe for the digest's From address, e.g. in /etc/aliases:
     digest: "|publish --config /srv/news/config.toml subscribers unsubscribe-mail".
-    Exits 0 even for a mail that is no valid request, so the sender gets no bounce."""
+    Any other mail (a reader's reply, a request without a valid token) is forwarded
+    to digest.reply_to when set. Exits 0 even for a mail that is no valid request,
+    so the sender gets no bounce; 75 (try again later) when forwarding failed."""
+    from publisher.errors import DeliveryError
+    from publisher.replies import forward
     from publisher.signup import Signup, token_in_mail
     from publisher.tokens import signer_for
 
     cfg = load_config(ctx)
     store = site_store(ctx)
-    token = token_in_mail(sys.stdin.buffer.read())
+    raw = sys.stdin.buffer.read()
+    token = token_in_mail(raw)
     if token is None:
-        click.echo("ignored: no 'unsubscribe <token>' in the subject", err=True)
+        why = "no 'unsubscribe <token>' in the subject"
+    else:
+        signer = signer_for(cfg.server.secret_env, store.meta.get_or_create_secret)
+        found = Signup(cfg, store, signer).unsubscribe(token)
+        if found.subscriber is not None:
+            click.echo(f"unsubscribed {found.subscriber.email}")
+            return
+        why = f"the token is {found.reason}"
+    if not cfg.digest.reply_to:
+        click.echo(f"ignored: {why} (set digest.reply_to to forward such mail to a person)", err=True)
         return
-    signer = signer_for(cfg.server.secret_env, store.meta.get_or_create_secret)
-    found = Signup(cfg, store, signer).unsubscribe(token)
-    if found.subscriber is None:
-        click.echo(f"ignored: the token is {found.reason}", err=True)
-        return
-    click.echo(f"unsubscribed {found.subscriber.email}")
+    try:
+        click.echo(forward(cfg, raw, why), err=True)
+    except DeliveryError as exc:
+        click.echo(f"publish: could not forward the mail to {cfg.digest.reply_to}: {exc}", err=True)
+        sys.exit(75)  # EX_TEMPFAIL: the mail server keeps the mail and tries again
 
 
 @subscribers.command("export")
