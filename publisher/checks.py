@@ -48,7 +48,10 @@ def check_message(message: bytes, titles: Sequence[str], links: Sequence[str]) -
             " (Gmail clips larger messages)",
         )
     ]
-    missing = [t for t, u in zip(titles, links, strict=True) if t not in text or u not in text]
+    flowing = " ".join(text.split())  # the text part wraps long lines
+    missing = [
+        t for t, u in zip(titles, links, strict=True) if " ".join(t.split()) not in flowing or u not in text
+    ]
     checks.append(
         Check(
             "text part",

@@ -27,7 +27,7 @@ from datetime import datetime
 import cssutils
 from premailer import Premailer
 
-from publisher import categories, mail
+from publisher import categories, mail, plaintext
 from publisher.config import Config
 from publisher.links import Links
 from publisher.models import StoredArticle
@@ -97,6 +97,7 @@ def render(
     subject = single_line(subject_env.from_string(config.digest.subject).render(**context))
     html = env.get_template("digest.html").render(subject=subject, **context)
     text = env.get_template("digest.txt").render(subject=subject, **context)
+    text = plaintext.wrap(text, own_line=(unsubscribe_url, recipient))
     return RenderedDigest(subject, inline_css(html), text)
 
 

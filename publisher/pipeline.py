@@ -204,6 +204,7 @@ def message_maker(config: Config, store: Store, record: DigestRecord) -> Callabl
         list_id=f"{config.site.title} <digest.{host}>",
         html_body=record.html,
         text_body=record.text,
+        extra_headers={"Reply-To": config.digest.reply_to} if config.digest.reply_to else None,
     )
 
     def make(sub: Subscriber) -> bytes:

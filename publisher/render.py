@@ -37,7 +37,9 @@ def environment(site_templates: Path | None = None, *, autoescape: bool = True) 
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,  # one environment per run: no stat() per extends/include
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters["localtime"] = _localtime
     env.filters["isotime"] = _isotime
     return env

@@ -9,6 +9,7 @@ JSON Feed) for autodiscovery; pages need no JavaScript.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -243,5 +244,16 @@ def theme_fingerprint(env: Environment, config: Config, chrome: Chrome) -> str:
 
 
 def archived(html: str, links: Links) -> str:
-    """The "view in browser" copy: the digest with its personal fields made generic."""
-    return html.replace(mail.UNSUBSCRIBE_URL, links.base).replace(mail.RECIPIENT, "subscribers")
+    """The "view in browser" copy: the digest without what only a recipient's mail
+    holds (between ``<!--mail-only-->`` marks: the personal footer line with its
+    unsubscribe link, the link to this very copy). A digest stored before the marks
+    loses its footer paragraph holding the placeholders."""
+    if _MAIL_ONLY.search(html):
+        html = _MAIL_ONLY.sub("", html)
+    else:
+        html = _PERSONAL_PARAGRAPH.sub("", html)
+    return html.replace(mail.UNSUBSCRIBE_URL, links.base).replace(mail.RECIPIENT, "")
+
+
+_MAIL_ONLY = re.compile(r"<!--mail-only-->.*?<!--/mail-only-->", re.S)
+_PERSONAL_PARAGRAPH = re.compile(r"<p\b[^>]*>(?:(?!</p>).)*@@RECIPIENT@@.*?</p>", re.S)

@@ -116,12 +116,21 @@ def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
     assert len(styles) == 1
     assert "@media only screen and (max-width: 620px)" in styles[0]
     assert "@media (prefers-color-scheme: dark)" in styles[0]
-    assert ".container { width: 100% !important }" in " ".join(styles[0].split())
     container = re.search(r'<table[^>]*class="container"[^>]*>', rendered.html).group(0)
-    assert "width:600px" in container.replace(" ", "")  # plain rules are inlined
+    style = container.replace(" ", "")
+    assert "width:100%" in style and "max-width:600px" in style  # fluid, from inlined rules alone
     assert "<h2" in rendered.html and "In this issue" in rendered.html  # the headline list
-    # Outlook (Word engine): fixed table widths as attributes, a font it has, via a conditional comment
-    assert 'width="600"' in container and "<!--[if mso]>" in rendered.html
+    # Outlook (Word engine) ignores max-width: a fixed 600 px table only it sees,
+    # 96 dpi, exact line heights, no table gaps, a font it has
+    mso = "".join(re.findall(r"<!--\[if mso\]>(.*?)<!\[endif\]-->", rendered.html, re.S))
+    assert re.search(r'<table role="presentation" align="center" width="600"', mso)
+    assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in mso and "Malgun Gothic" in mso
+    assert re.search(r"td, h1, h2, h3, p, li, a, span \{ mso-line-height-rule: exactly; \}", mso)
+    tables = re.findall(r"<table\b[^>]*>", uncommented)
+    assert all("mso-table-lspace:0" in t and "mso-table-rspace:0" in t for t in tables)
+    # spacing between stories sits on table cells (Outlook drops div padding)
+    assert re.search(r'<td class="story" style="[^"]*padding:', rendered.html)
+    assert '<div class="story"' not in rendered.html
 
 
 def _articles(config):
@@ -413,3 +422,36 @@ def test_a_missing_dkim_key_file_is_a_config_error(site, run_publish):
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2
     assert "delivery.dkim_key_file: no such file" in result.stderr and "nope.pem" in result.stderr
+
+
+def test_the_text_part_is_wrapped_with_urls_alone_and_a_signature_separator(site):
+    write_articles(site, 3, words=KOREAN)
+    write_articles(site, 3, start=10)
+    config = configuration.load(site / "config.toml")
+    subscribe(config, "reader@example.com")
+    pipeline.run(config, pipeline.Options())
+    [msg] = messages(site)
+    from publisher.plaintext import columns
+
+    lines = msg.get_body(("plain",)).get_content().splitlines()
+    long_lines = [line for line in lines if columns(line) > 76]
+    assert all(len(line.split()) == 1 for line in long_lines), long_lines  # only unbreakable words
+    urls = [line for line in lines if "https://" in line or "http://" in line]
+    assert urls and all(line.startswith("http") and " " not in line for line in urls), urls
+    assert "-- " in lines and lines.index("-- ") > len(lines) - 12  # the signature separator
+    assert "reader@example.com" in lines  # the personal field on a line of its own
+    assert max(columns(line) for line in lines if " " in line) >= 60  # wrapped, not chopped
+
+
+def test_the_view_in_browser_copy_has_no_personal_footer_nor_unsubscribe_link(site):
+    config = configuration.load(site / "config.toml")
+    subscribe(config, "reader@example.com")
+    report = pipeline.run(config, pipeline.Options())
+    page = (site / "public" / "digests" / f"{report.digest}.html").read_text(encoding="utf-8")
+    [msg] = messages(site)
+    mail_html = msg.get_body(("html",)).get_content()
+    assert "You receive this digest because" in mail_html and "Unsubscribe" in mail_html
+    assert "You receive this digest because" not in page and "subscribers subscribed" not in page
+    assert "Unsubscribe" not in page and "View in browser" not in page
+    assert 'href="http://127.0.0.1:8000/"' not in page.split('class="footer"', 1)[1]
+    assert "OpenAI to open office in Seoul" in page and "Sangam-dong" in page  # the rest stays

@@ -1,13 +1,17 @@
 """The digest's HTML part as clients show it, and as a spam filter judges it.
 
 Headless chromium renders the real message's HTML part at phone (375 px) and
-desktop (600 px) widths and in dark mode, saving screenshots under
-tests/artifacts/; SpamAssassin's local rules (no network tests) score the whole
-message."""
+desktop (600 px) widths, light and dark, with its <style> block and without it
+(as Gmail shows it for a non-Google account), saving screenshots under
+tests/artifacts/ and checking every text's contrast (WCAG 2.1 AA) from the
+colours chromium computed; caniemail's data (tests/caniemail.py) says which CSS
+and HTML Gmail, Outlook for Windows and Apple Mail lack, each gap needing a known
+fallback; SpamAssassin's local rules (no network tests) score the whole message."""
 
 from __future__ import annotations
 
 import mailbox
+import os
 import re
 import subprocess
 from email import policy
@@ -18,6 +22,7 @@ import pytest
 from publisher import audience, pipeline
 from publisher import config as configuration
 from publisher.store import Store
+from tests.caniemail import FALLBACKS, FEATURES, features_used, notes, support
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, require_binary
 
 
@@ -65,38 +70,96 @@ def html_part(raw: bytes) -> str:
     return msg.get_body(("html",)).get_content()
 
 
-@pytest.mark.parametrize("width,scheme", [(375, "light"), (600, "light"), (375, "dark")])
-def test_the_html_part_fits_phone_and_desktop_in_light_and_dark(browser, digest_message, width, scheme):
+def without_style_blocks(html: str) -> str:
+    """The HTML as Gmail shows it for a non-Google account: <style> blocks dropped
+    (Outlook's conditional comments stay: they are comments to everyone else)."""
+    return re.sub(r"<style[^>]*>.*?</style>", "", html, flags=re.S)
+
+
+# WCAG 2.1 AA (1.4.3): 4.5:1 for text, 3:1 for large text (24 px, or 18.66 px bold).
+CONTRAST = """() => {
+    const parse = c => { const m = c.match(/[\\d.]+/g).map(Number); return m.length > 3 ? m : [...m, 1]; };
+    const lum = ([r, g, b]) => { const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+                                 return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    const canvas = matchMedia('(prefers-color-scheme: dark)').matches &&
+        getComputedStyle(document.documentElement).colorScheme.includes('dark') ? [18, 18, 18, 1] : [255, 255, 255, 1];
+    const background = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor);
+                                   if (c[3] > 0) return c; } return canvas; };
+    const failures = [];
+    let checked = 0;
+    for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('.preheader') || !el.getClientRects().length) continue;
+        const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+        if (!own && el.tagName !== 'LI') continue;  // an <li> draws its bullet in its own colour
+        const style = getComputedStyle(el), fg = parse(style.color), bg = background(el);
+        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x), ratio = (a + 0.05) / (b + 0.05);
+        const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+        const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+        checked++;
+        if (fg[3] < 1 || ratio < needed)
+            failures.push(`${el.tagName}.${el.className} ${style.color} on ${bg}: ${ratio.toFixed(2)} < ${needed}`);
+    }
+    return {checked, failures};
+}"""
+
+
+@pytest.mark.parametrize("styles", ["style", "nostyle"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [375, 600])
+def test_the_html_part_fits_phone_and_desktop_legible_in_light_and_dark(
+    browser, digest_message, width, scheme, styles
+):
+    html = html_part(digest_message)
+    if styles == "nostyle":
+        html = without_style_blocks(html)
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     try:
-        page.set_content(html_part(digest_message), wait_until="load")
+        page.set_content(html, wait_until="load")
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"digest-{width}-{scheme}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"digest-{width}-{scheme}-{styles}.png"), full_page=True)
         layout = page.evaluate(
             """() => {
                 const c = document.querySelector('.container');
-                const h3 = [...document.querySelectorAll('.story h3')].map(e => e.getBoundingClientRect());
+                const titles = [...document.querySelectorAll('.story-title')];
                 return {
                     scroll: document.documentElement.scrollWidth,
                     container: c.getBoundingClientRect().width,
                     background: getComputedStyle(c).backgroundColor,
-                    title: getComputedStyle(document.querySelector('.story h3 a')).color,
-                    offscreen: h3.filter(r => r.right > window.innerWidth + 1).length,
-                    smallest: Math.min(...[...document.querySelectorAll('.summary, .story h3')]
+                    title: getComputedStyle(document.querySelector('.story-title a')).color,
+                    offscreen: titles.filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).length,
+                    smallest: Math.min(...[...document.querySelectorAll('.summary, .story-title')]
                         .map(e => parseFloat(getComputedStyle(e).fontSize))),
+                    wordBreak: getComputedStyle(titles[0]).wordBreak,
+                    preheader: document.querySelector('.preheader').getClientRects().length,
                 };
             }"""
         )
+        contrast = page.evaluate(CONTRAST)
     finally:
         page.close()
     assert layout["scroll"] <= width, "the digest scrolls sideways"
     assert layout["offscreen"] == 0
     assert layout["container"] == (600 if width >= 600 else width)
     assert layout["smallest"] >= 14  # readable on a phone
-    if scheme == "dark":
+    assert layout["wordBreak"] == "keep-all"  # Hangul breaks between words only
+    assert layout["preheader"] == 0  # hidden
+    if scheme == "dark" and styles == "style":
         assert layout["background"] == "rgb(28, 28, 28)" and layout["title"] == "rgb(242, 242, 242)"
-    else:
+    else:  # light, or a client that drops the style block: the inline light colours
         assert layout["background"] == "rgb(255, 255, 255)" and layout["title"] == "rgb(29, 29, 27)"
+    assert contrast["checked"] > 30 and not contrast["failures"], contrast
+
+
+def test_headings_never_skip_a_level_and_layout_tables_are_presentation(digest_message):
+    html = html_part(digest_message)
+    levels = [int(n) for n in re.findall(r"<h([1-6])\b", html)]
+    assert levels[0] == 1 and levels.count(1) == 1
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+    tables = re.findall(r"<table\b[^>]*>", html)
+    assert tables and all('role="presentation"' in t for t in tables), tables
+    # the inbox preview: the headlines, then a hidden spacer, before the masthead's text
+    preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', html, re.S).group(1)
+    assert preheader.count("\u200c") >= 50 and "display:none" in html[: html.index(preheader)]
 
 
 def test_korean_text_is_drawn_with_a_hangul_font(browser, digest_message):
@@ -110,7 +173,7 @@ def test_korean_text_is_drawn_with_a_hangul_font(browser, digest_message):
         cdp.send("DOM.enable")
         cdp.send("CSS.enable")
         root = cdp.send("DOM.getDocument")["root"]["nodeId"]
-        nodes = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": ".story h3 a"})["nodeIds"]
+        nodes = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": ".story-title a"})["nodeIds"]
         used = []
         for node in nodes:
             text = cdp.send("DOM.getOuterHTML", {"nodeId": node})["outerHTML"]
@@ -138,3 +201,44 @@ def test_spamassassin_local_rules_score_at_most_one(digest_message):
     (ARTIFACTS).mkdir(exist_ok=True)
     (ARTIFACTS / "digest-spamassassin.txt").write_text(details, encoding="utf-8")
     assert score <= 1.0, details
+
+
+@pytest.fixture(scope="module")
+def caniemail() -> object:
+    if not FEATURES.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"caniemail data missing at {FEATURES}")
+        pytest.skip(f"caniemail data missing at {FEATURES} (../shared/tools/caniemail)")
+    return FEATURES
+
+
+def test_every_feature_the_digest_uses_is_supported_or_has_a_known_fallback(caniemail, digest_message):
+    html = html_part(digest_message)
+    used = features_used(html)
+    assert {"html-table", "css-padding", "css-max-width", "css-at-media", "html-h1-h6"} <= set(used)
+    unsupported, partial = [], []
+    for slug, where in sorted(used.items()):
+        fallback = FALLBACKS.get(slug)
+        for client, value in support(slug).items():
+            if value.startswith("n"):
+                if fallback is None or client not in fallback.clients:
+                    unsupported.append(f"{slug} ({', '.join(sorted(where))}): {client} says {value!r}")
+                elif not fallback.present(html):
+                    unsupported.append(f"{slug}: the fallback for {client} is gone ({fallback.why})")
+            elif value.startswith("a"):
+                partial.append(f"{slug}: {client} partial ({value}): {notes(slug, value)}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "caniemail.txt").write_text(
+        "Features the digest uses, partially supported (read the notes in caniemail):\n"
+        + "\n".join(partial)
+        + "\n",
+        encoding="utf-8",
+    )
+    assert not unsupported, "\n".join(unsupported)
+
+
+def test_the_caniemail_check_knows_an_unsupported_feature_when_it_sees_one(caniemail):
+    html = '<html><body><div style="display:flex;position:absolute">x</div></body></html>'
+    used = features_used(html)
+    assert {"css-display-flex", "css-position", "html-div"} <= set(used)
+    assert support("css-position")["outlook/windows"].startswith("n") and "css-position" not in FALLBACKS
