@@ -39,9 +39,24 @@ class LockBusy(PublisherError):
 
 
 class DeliveryError(PublisherError):
-    """A message could not be handed to the transport."""
+    """A message could not be handed to the transport.
 
-    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
+    ``permanent``: trying this delivery again cannot succeed; ``bounce``: how it counts
+    against the recipient's address ("now", "count" or "": not the address's fault);
+    ``halt``: the server refuses the message or the sender itself, so no other delivery
+    can get through now (the run stops, everything stays queued)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: int | None = None,
+        bounce: str = "",
+        halt: bool = False,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+        self.bounce = bounce
+        self.halt = halt

@@ -4,7 +4,8 @@ what it accepted and misbehaves on request, per recipient address.
 Faults (``server.faults[address] = kind``):
 - ``"451-once"``: the first RCPT gets 451 4.3.0, later ones succeed;
 - ``"550-no-such-user"``: every RCPT gets 550 5.1.1 user unknown;
-- ``"554-policy"``: every DATA gets 554 5.7.1 (a hard failure that is not 5.1.1);
+- ``"552-full"``: every DATA gets 552 5.2.2 mailbox full (a recipient's hard failure
+  that is not 5.1.1: counted, suppressed after bounce_limit);
 - ``"421-mid-session"``: the first DATA gets 421 and the server hangs up;
 - ``"drop-after-dot"``: the first message is stored, then the connection is cut
   before the server's reply (the client cannot know it was accepted);
@@ -25,6 +26,10 @@ from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from publisher import audience
+from publisher import config as configuration
+from publisher.store import Store
 
 
 @dataclass
@@ -87,8 +92,8 @@ class Handler:
         with self.lock:
             self.commands[address] += 1
             n = self.commands[address]
-        if fault == "554-policy":
-            return "554 5.7.1 Message rejected by policy"
+        if fault == "552-full":
+            return "552 5.2.2 Mailbox full"
         if fault == "421-mid-session" and n == 1:
             asyncio.get_running_loop().call_soon(server.transport.close)
             return "421 4.3.2 Service shutting down, closing transmission channel"
@@ -136,3 +141,37 @@ class MailServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+# -- a site that delivers over SMTP to a loopback server -------------------------------
+
+
+def smtp_site(site, port, smtp_extra="", **delivery):
+    """The demo site, delivering over SMTP to 127.0.0.1:port."""
+    settings = {"retry_delay": 0.01, "retries": 2, **delivery}
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
+    cfg = site / "config.toml"
+    text = cfg.read_text(encoding="utf-8").replace(
+        'transport = "maildir"\nmaildir = "outbox"\n',
+        f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'security = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
+    )
+    cfg.write_text(text, encoding="utf-8")
+    return configuration.load(cfg)
+
+
+def add_subscribers(config, addresses):
+    store = Store.open(config.store_url)
+    try:
+        for a in addresses:
+            audience.add(store, a)
+    finally:
+        store.close()
+
+
+def ledger_state(config):
+    store = Store.open(config.store_url)
+    try:
+        return store.ledger.delivery_counts(), {s.email: s.status for s in store.subscribers.all()}
+    finally:
+        store.close()

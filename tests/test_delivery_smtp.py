@@ -19,7 +19,7 @@ from publisher.delivery.sender import SendPolicy, send_queued
 from publisher.delivery.smtp import SmtpTransport
 from publisher.mail import MessageTemplate, Recipient
 from publisher.store import Store
-from tests.mailserver import MailServer
+from tests.mailserver import MailServer, add_subscribers, ledger_state, smtp_site
 
 NOW = datetime(2025, 5, 27, 7, 0, tzinfo=UTC)
 
@@ -29,37 +29,6 @@ def server(request):
     with MailServer() as s:
         s.handler.pipelining = request.param == "pipelining"
         yield s
-
-
-def smtp_site(site, port, smtp_extra="", **delivery):
-    """The demo site, delivering over SMTP to 127.0.0.1:port."""
-    settings = {"retry_delay": 0.01, "retries": 2, **delivery}
-    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
-    cfg = site / "config.toml"
-    text = cfg.read_text(encoding="utf-8").replace(
-        'transport = "maildir"\nmaildir = "outbox"\n',
-        f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'security = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
-    )
-    cfg.write_text(text, encoding="utf-8")
-    return configuration.load(cfg)
-
-
-def add_subscribers(config, addresses):
-    store = Store.open(config.store_url)
-    try:
-        for a in addresses:
-            audience.add(store, a)
-    finally:
-        store.close()
-
-
-def ledger_state(config):
-    store = Store.open(config.store_url)
-    try:
-        return store.ledger.delivery_counts(), {s.email: s.status for s in store.subscribers.all()}
-    finally:
-        store.close()
 
 
 def template(subject="Daily digest", text="Hello @@RECIPIENT@@\n", html="<p>Hello @@RECIPIENT@@</p>"):
@@ -221,7 +190,7 @@ def test_faults_are_retried_recorded_and_suppressed(site, server):
     faults = {
         "once@example.com": "451-once",
         "nouser@example.com": "550-no-such-user",
-        "policy@example.com": "554-policy",
+        "full@example.com": "552-full",
         "hangup@example.com": "421-mid-session",
         "drop@example.com": "drop-after-dot",
     }
@@ -236,18 +205,18 @@ def test_faults_are_retried_recorded_and_suppressed(site, server):
         assert len(server.handler.to(address)) == 1, address
     assert 1 <= len(server.handler.to("drop@example.com")) <= 2  # the one in flight may arrive twice
     assert server.handler.tried["once@example.com"] == 2
-    assert not server.handler.to("nouser@example.com") and not server.handler.to("policy@example.com")
+    assert not server.handler.to("nouser@example.com") and not server.handler.to("full@example.com")
     counts, statuses = ledger_state(config)
     assert counts == {"sent": 11, "failed": 2}
     assert statuses["nouser@example.com"] == "bounced"  # 5.1.1: at once
-    assert statuses["policy@example.com"] == "active"  # one hard failure of bounce_limit 3
+    assert statuses["full@example.com"] == "active"  # one hard failure of bounce_limit 3
     assert any("5.1.1" in e for e in report.delivery.errors)
 
 
 def test_other_hard_failures_suppress_after_bounce_limit(tmp_path, server):
-    server.handler.faults["policy@example.com"] = "554-policy"
+    server.handler.faults["full@example.com"] = "552-full"
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    audience.add(store, "policy@example.com")
+    audience.add(store, "full@example.com")
     audience.add(store, "fine@example.com")
     smtp = SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5)
     policy = SendPolicy(workers=1, retries=0, retry_delay=0, bounce_limit=3)
@@ -262,7 +231,7 @@ def test_other_hard_failures_suppress_after_bounce_limit(tmp_path, server):
             lambda: SmtpTransport(smtp),
             policy,
         )
-        seen.append((report.sent, report.failed, store.subscribers.get("policy@example.com").status))
+        seen.append((report.sent, report.failed, store.subscribers.get("full@example.com").status))
     store.close()
     assert seen == [(1, 1, "active"), (1, 1, "active"), (1, 1, "bounced"), (1, 0, "bounced")]
 
@@ -457,8 +426,8 @@ def test_now_exits_1_when_nothing_could_be_delivered(site, server, run_publish):
     result = run_publish(site, "now", check=False)
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("publish: no digest was delivered, 1 stay queued for the next run: ")
-    assert "refused the sender" in line
+    assert line.startswith("publish: SMTP 127.0.0.1:") and "refused the sender digest@" in line
+    assert line.endswith("no address was blamed, 1 stay queued for the next run")
 
 
 def test_an_unwell_server_stops_the_run_early(site, server):

@@ -14,9 +14,12 @@ the ledger pays one commit per handful of messages, never one fsync per message
 
 Temporary failures (4xx, dropped connections) are retried with exponential
 backoff (the retry waits in a queue, not in a worker) and, if still failing, left
-queued for the next run; many in a row stop the run early. Permanent failures
-(5xx) are recorded with the server's reply; "no such user" (5.1.1) marks the
-address bounced at once, other hard failures after ``bounce_limit`` of them.
+queued for the next run; many in a row stop the run early. Permanent failures of a
+recipient (``publisher.delivery.replies`` reads the reply) are recorded with the
+server's reply; an address that cannot exist (5.1.1) is marked bounced at once,
+other recipient failures after ``bounce_limit`` of them. A refusal of the sender or
+of the message itself (policy, content, a broken server) is nobody's bounce: the
+run stops at once (``SendReport.halted`` says why) and the rest stays queued.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import heapq
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +41,6 @@ from publisher.models import Outcome, Subscriber
 
 log = logging.getLogger(__name__)
 
-_NO_SUCH_USER = re.compile(r"\b5\.1\.1\b|user unknown|no such user", re.IGNORECASE)
 _KEEP_ERRORS = 100  # in the report; the ledger keeps every one
 _GIVE_UP_AFTER = 20  # consecutive temporary failures: the server is unwell, stop for this run
 
@@ -62,11 +63,14 @@ class SendReport:
     skipped: int = 0  # unsubscribed meanwhile
     bounced: int = 0  # addresses suppressed by this run
     errors: list[str] = field(default_factory=list)
+    halted: str = ""  # why the server's refusal of the message itself stopped the run
+    left: int = 0  # deliveries still queued when the run ended (tried or not)
 
     def add(self, other: SendReport) -> None:
-        for name in ("sent", "failed", "queued", "skipped", "bounced"):
+        for name in ("sent", "failed", "queued", "skipped", "bounced", "left"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
+        self.halted = self.halted or other.halted
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,6 @@ class RateLimit:
             time.sleep(slot - now)
 
 
-def classify(exc: DeliveryError) -> str:
-    """How a permanent failure counts against the address: "now" or "count"."""
-    return "now" if _NO_SUCH_USER.search(str(exc)) else "count"
-
-
 def send_queued(
     ledger: LedgerView,
     digest_id: int,
@@ -126,7 +125,8 @@ def send_queued(
     with ledger.recorder() as record:
         run = _Run(ledger, digest_id, record, policy, report, total, progress, stop)
         run.send(sender, message_for, open_transport)
-    if report.queued == 0 and not run.stop.is_set() and ledger.queued_count(digest_id) == 0:
+    report.left = ledger.queued_count(digest_id)
+    if report.queued == 0 and not run.stop.is_set() and report.left == 0:
         ledger.finish(digest_id)
     return report
 
@@ -137,6 +137,14 @@ class _Retry:
 
     sub: Subscriber
     attempts: int  # tries made so far
+    error: str
+
+
+@dataclass(frozen=True)
+class _Halt:
+    """The server refused the message itself: ``sub`` stays queued and the run stops."""
+
+    sub: Subscriber
     error: str
 
 
@@ -164,7 +172,7 @@ def _deliver(
     message_for: Callable[[Subscriber], bytes],
     transport: Transport,
     limiter: RateLimit,
-) -> Outcome | _Retry:
+) -> Outcome | _Retry | _Halt:
     sub, attempts = job
     if not active(sub.id):  # read now, not when the batch was: an unsubscribe meanwhile wins
         return Outcome(sub.id, "skipped", "no longer subscribed")
@@ -173,8 +181,10 @@ def _deliver(
     try:
         transport.send(sender, sub.email, message)
     except DeliveryError as exc:
+        if exc.halt:
+            return _Halt(sub, str(exc))
         if exc.permanent:
-            return Outcome(sub.id, "failed", str(exc), classify(exc))
+            return Outcome(sub.id, "failed", str(exc), exc.bounce)
         return _Retry(sub, attempts + 1, str(exc))
     return Outcome(sub.id, "sent")
 
@@ -199,7 +209,7 @@ class _Run:
         self.report, self.total, self.progress = report, total, progress
         self.workers = max(1, min(policy.workers, total))
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.workers * 2)
-        self.results: queue.Queue[Outcome | _Retry | BaseException] = queue.Queue()
+        self.results: queue.Queue[Outcome | _Retry | _Halt | BaseException] = queue.Queue()
         self.retries: list[tuple[float, int, _Job, str]] = []  # heap of (due, seq, job, error)
         self.stop = _Stop(threading.Event(), stop)
         self.crash: BaseException | None = None
@@ -219,7 +229,10 @@ class _Run:
                         if self.stop.is_set():  # draining: it stays queued
                             self.results.put(Outcome(job[0].id, "queued", None))
                             continue
-                        self.results.put(_deliver(active, job, sender, message_for, transport, limiter))
+                        result = _deliver(active, job, sender, message_for, transport, limiter)
+                        if isinstance(result, _Halt):
+                            self.stop.set()  # before this worker or another takes the next job
+                        self.results.put(result)
             except BaseException as exc:  # a bug, not a delivery failure: stop everything
                 self.stop.set()
                 self.results.put(exc)
@@ -281,6 +294,10 @@ class _Run:
             while True:
                 if isinstance(item, BaseException):
                     self.crash = self.crash or item
+                elif isinstance(item, _Halt):
+                    self.in_flight -= 1
+                    batch.append(Outcome(item.sub.id, "queued", item.error))
+                    self._halt(item.error)
                 elif isinstance(item, _Retry):
                     self.in_flight -= 1
                     self._temporary_failure()
@@ -308,6 +325,13 @@ class _Run:
             msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
             self.report.errors.append(msg)
             log.warning("%s", msg)
+
+    def _halt(self, error: str) -> None:
+        """The server refuses what every recipient would get: stop sending now."""
+        if not self.report.halted:
+            self.report.halted = error
+            log.error("%s: sending stopped, the rest stays queued", error)
+        self.stop.set()
 
     def _give_up_retries(self) -> None:
         """Retries still waiting when the run stops stay queued for the next run."""

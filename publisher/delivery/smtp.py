@@ -1,9 +1,16 @@
 """The SMTP transport: one connection reused for many messages, pipelined
 (RFC 2920) when the server offers it.
 
-4xx replies and dropped connections are temporary failures (the ledger keeps the
-delivery queued for a retry); 5xx replies are permanent. The password comes from
-the environment variable named by ``password_env``, never from config.toml.
+Every reply is read against a deadline (``timeout`` for the whole reply, not per
+read), within a size bound (8 KB a line, 100 lines, 64 KB), so a server that drips
+its greeting or sends an endless EHLO cannot keep a run going: it is given up on in
+bounded time, as a dropped connection. A server that breaks the protocol (an
+overlong line, a reply that is not SMTP) stops the run with everything queued.
+
+What a refusal means is ``publisher.delivery.replies``' business: only a recipient's
+own failure counts against its address; a refusal of the sender or of the message
+itself stops the run. The password comes from the environment variable named by
+``password_env``, never from config.toml.
 """
 
 from __future__ import annotations
@@ -13,11 +20,96 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 
 from publisher.config import SmtpConfig
+from publisher.delivery.replies import Stage, classify
 from publisher.errors import DeliveryError
 
 _DOT = re.compile(rb"(?m)^\.")
+MAX_LINE = 8192  # RFC 5321 4.5.3.1.5 asks for 512; smtplib's own bound is this
+MAX_LINES = 100  # an EHLO lists a dozen extensions
+MAX_REPLY = 64 * 1024
+
+
+class ServerFault(smtplib.SMTPException):
+    """The server broke the protocol: its replies cannot be trusted any further."""
+
+
+class _Bounded:
+    """smtplib's reply reader, bounded in time and size (the rest of smtplib is kept)."""
+
+    sock: socket.socket | None
+    timeout: float
+    _rbuf: bytes = b""
+
+    def getreply(self) -> tuple[int, bytes]:
+        deadline = time.monotonic() + self.timeout
+        lines: list[bytes] = []
+        size = 0
+        while True:
+            line = self._readline(deadline)
+            size += len(line)
+            if len(lines) >= MAX_LINES or size > MAX_REPLY:
+                self.close()  # type: ignore[attr-defined]
+                raise ServerFault(f"a reply of more than {MAX_LINES} lines or {MAX_REPLY // 1024} KB")
+            lines.append(line[4:].strip(b" \t\r\n"))
+            try:
+                code = int(line[:3])
+            except ValueError:
+                self.close()  # type: ignore[attr-defined]
+                shown = line[:60].decode("ascii", "replace").strip()
+                raise ServerFault(f"a reply that is not SMTP: {shown!r}") from None
+            if line[3:4] != b"-":
+                return code, b"\n".join(lines)
+
+    def _readline(self, deadline: float) -> bytes:
+        while True:
+            end = self._rbuf.find(b"\n", 0, MAX_LINE + 1)
+            if end >= 0:
+                line, self._rbuf = self._rbuf[: end + 1], self._rbuf[end + 1 :]
+                return line
+            if len(self._rbuf) > MAX_LINE:
+                self.close()  # type: ignore[attr-defined]
+                raise ServerFault(f"a reply line longer than {MAX_LINE // 1024} KB")
+            left = deadline - time.monotonic()
+            if self.sock is None or left <= 0:
+                self.close()  # type: ignore[attr-defined]
+                raise smtplib.SMTPServerDisconnected(f"no complete reply within {self.timeout:g} s")
+            try:
+                self.sock.settimeout(left)
+                try:
+                    chunk = self.sock.recv(16384)
+                finally:
+                    self.sock.settimeout(self.timeout)  # sending keeps its own bound
+            except OSError as exc:
+                self.close()  # type: ignore[attr-defined]
+                if isinstance(exc, TimeoutError):
+                    raise smtplib.SMTPServerDisconnected(
+                        f"no complete reply within {self.timeout:g} s"
+                    ) from None
+                raise smtplib.SMTPServerDisconnected(f"connection unexpectedly closed: {exc}") from None
+            if not chunk:
+                self.close()  # type: ignore[attr-defined]
+                raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+            self._rbuf += chunk
+
+    def starttls(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        reply = super().starttls(*args, **kwargs)  # type: ignore[misc]
+        self._rbuf = b""  # nothing sent before the handshake may be read as if after it
+        return reply
+
+    def close(self) -> None:
+        self._rbuf = b""
+        super().close()  # type: ignore[misc]
+
+
+class _SMTP(_Bounded, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_Bounded, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpTransport:
@@ -31,11 +123,11 @@ class SmtpTransport:
         conn: smtplib.SMTP | None = None
         try:
             if cfg.security == "ssl":
-                conn = smtplib.SMTP_SSL(
+                conn = _SMTP_SSL(
                     cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
                 )
             else:
-                conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+                conn = _SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
                 if cfg.security == "starttls":
                     conn.starttls(context=ssl.create_default_context())
             conn.ehlo_or_helo_if_needed()
@@ -56,18 +148,22 @@ class SmtpTransport:
         return conn
 
     def _open(self) -> smtplib.SMTP:
+        cfg = self.cfg
         try:
             return self._connect()
         except smtplib.SMTPAuthenticationError as exc:
-            cfg = self.cfg
             raise DeliveryError(
                 f"SMTP {cfg.host}:{cfg.port} refused the login of {cfg.username!r} "
-                f"(is {cfg.password_env} set?): {exc.smtp_code} {exc.smtp_error!r}",
+                f"(is {cfg.password_env} set?): {exc.smtp_code} {_text(exc.smtp_error)!r}",
                 permanent=False,
+            ) from exc
+        except ServerFault as exc:
+            raise DeliveryError(
+                f"SMTP {cfg.host}:{cfg.port} broke the protocol: {exc}", permanent=False, halt=True
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(
-                f"cannot connect to SMTP {self.cfg.host}:{self.cfg.port}: {exc}", permanent=False
+                f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
             ) from exc
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
@@ -81,39 +177,52 @@ class SmtpTransport:
                 self._conn.sendmail(sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients[recipient]
-            if self._pipelining:  # sendmail resets by itself; our pipelined MAIL is still open
+            if code == 421:
+                self._drop()
+            elif self._pipelining:  # sendmail resets by itself; our pipelined MAIL is still open
                 self._reset()
-            raise DeliveryError(_reply(recipient, code, reply), permanent=code >= 500, code=code) from exc
+            raise self._refusal("rcpt", sender, recipient, code, reply) from exc
         except smtplib.SMTPSenderRefused as exc:
-            # about our From address, not the subscriber's: never counts as their bounce
-            if exc.smtp_code == 421:
-                self._drop()
-            else:
-                self._reset()
+            self._end_transaction(exc.smtp_code)
+            raise self._refusal("mail", sender, recipient, exc.smtp_code, exc.smtp_error) from exc
+        except smtplib.SMTPResponseException as exc:  # the message refused (or a 421 anywhere)
+            self._end_transaction(exc.smtp_code)
+            stage: Stage = "rcpt" if isinstance(exc, _RcptClosing) else "data"
+            raise self._refusal(stage, sender, recipient, exc.smtp_code, exc.smtp_error) from exc
+        except ServerFault as exc:
+            self._drop()
+            cfg = self.cfg
             raise DeliveryError(
-                f"{recipient}: the server refused the sender {sender}: {exc.smtp_code} "
-                f"{' '.join(exc.smtp_error.decode('utf-8', 'replace').split())} (check [digest] from)",
-                permanent=False,
-                code=exc.smtp_code,
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:
-                self._drop()
-            else:
-                self._reset()
-            raise DeliveryError(
-                _reply(recipient, exc.smtp_code, exc.smtp_error),
-                permanent=exc.smtp_code >= 500,
-                code=exc.smtp_code,
+                f"SMTP {cfg.host}:{cfg.port} broke the protocol: {exc}", permanent=False, halt=True
             ) from exc
         except UnicodeEncodeError as exc:  # an address imported around the checks
             self._reset()
             raise DeliveryError(
-                f"{recipient}: not an ASCII address (SMTPUTF8 is not used)", permanent=True
+                f"{recipient}: not an ASCII address (SMTPUTF8 is not used)", permanent=True, bounce="count"
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise DeliveryError(f"{recipient}: connection lost: {exc}", permanent=False) from exc
+
+    def _refusal(
+        self, stage: Stage, sender: str, recipient: str, code: int, reply: bytes | str
+    ) -> DeliveryError:
+        """The DeliveryError for a server's refusal, classified by its reply."""
+        text = _text(reply)
+        verdict = classify(stage, code, text)
+        if not verdict.halt:
+            return DeliveryError(
+                f"{recipient}: {code} {text}", permanent=verdict.permanent, code=code, bounce=verdict.bounce
+            )
+        where = f"SMTP {self.cfg.host}:{self.cfg.port}"
+        if stage == "mail":
+            what = f"{where} refused the sender {sender}: {code} {text} (check [digest] from)"
+        else:
+            what = (
+                f"{where} refused the message itself ({verdict.reason}, which is about the sender "
+                f"or the message, not the address; sent to {recipient}): {code} {text}"
+            )
+        return DeliveryError(what, permanent=False, code=code, halt=True)
 
     @staticmethod
     def _send_pipelined(conn: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
@@ -130,7 +239,7 @@ class SmtpTransport:
             raise smtplib.SMTPSenderRefused(mail_code, mail_msg, sender)
         if rcpt_code not in (250, 251):
             if rcpt_code == 421:
-                raise smtplib.SMTPResponseException(rcpt_code, rcpt_msg)
+                raise _RcptClosing(rcpt_code, rcpt_msg)
             raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_msg)})
         if data_code != 354:
             raise smtplib.SMTPDataError(data_code, data_msg)
@@ -142,6 +251,13 @@ class SmtpTransport:
         code, msg = conn.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, msg)
+
+    def _end_transaction(self, code: int) -> None:
+        """After a refusal: a 421 means the server is closing; else RSET and go on."""
+        if code == 421:
+            self._drop()
+        else:
+            self._reset()
 
     def _reset(self) -> None:
         try:
@@ -166,6 +282,10 @@ class SmtpTransport:
             self._drop()
 
 
-def _reply(recipient: str, code: int, reply: bytes | str) -> str:
+class _RcptClosing(smtplib.SMTPResponseException):
+    """421 to RCPT: the server closes the connection (not about the address)."""
+
+
+def _text(reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return f"{recipient}: {code} {' '.join(text.split())}"
+    return " ".join(text.split())
