@@ -7,8 +7,9 @@ renewing and its lock is taken over once it has expired. Every acquisition has i
 owner string, so two threads of one process (a scheduled job and a web request)
 exclude each other too.
 
-Two locks exist: ``SITE_LOCK``, which every writer of a site takes (``publish now``,
-each scheduled job), and ``SCHEDULER_LOCK``, held by the one running scheduler.
+Three locks exist: ``SITE_LOCK``, which every writer of a site takes (``publish now``,
+each scheduled job), ``SCHEDULER_LOCK``, held by the one running scheduler, and
+``CONFIRMATIONS_LOCK``, held by the one process sending confirmation mails.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SITE_LOCK = "publish"
 SCHEDULER_LOCK = "scheduler"
+CONFIRMATIONS_LOCK = "confirmations"
 
 
 class Stopped(Exception):

@@ -5,8 +5,10 @@ The web server is only a trigger; what a request does lives here, without HTTP.
 - ``allow`` records a subscribe request against the per-address limit. It does the
   same work whatever the address's state, so callers can answer before ``request``
   (the state-dependent part: a pending subscriber and a mail) runs.
-- ``request`` mails a confirmation link to a new, pending, unsubscribed or bounced
-  address, and an "already subscribed" note (with an unsubscribe link) to an active one.
+- ``enqueue`` commits the mail a request asks for to the outbox (before the answer
+  promises it): a confirmation link for a new, pending, unsubscribed or bounced
+  address, an "already subscribed" note (with an unsubscribe link) for an active one.
+  ``publisher.confirmations`` sends it; ``message`` builds it.
 - ``confirm`` and ``unsubscribe`` take a signed token; ``check`` verifies one without
   changing anything (for the pages that GET and HEAD show).
 
@@ -24,11 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid
 from urllib.parse import urlsplit
 
 from publisher.config import Config
-from publisher.delivery import Transport, open_transport
 from publisher.links import Links, unsubscribe_token
 from publisher.models import Subscriber
 from publisher.store import Store
@@ -58,6 +59,7 @@ class Signup:
         self.store = store
         self.signer = signer
         self.links = Links(config.site.base_url)
+        self.host = urlsplit(self.links.base).hostname or "localhost"
         self._target_key = store.meta.get_or_create_secret("subscribe-limit-key").encode()
 
     # -- subscribing -----------------------------------------------------------------
@@ -69,23 +71,16 @@ class Signup:
             target, now or datetime.now(UTC), WINDOW, self.config.server.mails_per_address
         )
 
-    def request(self, email: str, transport: Transport | None = None) -> str:
-        """Do what a subscribe request asks; return what was mailed: "confirm" or "already"."""
-        now = datetime.now(UTC)
+    def enqueue(self, email: str, now: datetime | None = None) -> str:
+        """Commit the mail a subscribe request asks for to the outbox; return its
+        kind: "confirm" or "already" (the address is active)."""
+        now = now or datetime.now(UTC)
         sub, _ = self.store.subscribers.get_or_add(email, "", "pending", now)
         kind = "already" if sub.status == "active" else "confirm"
-        message = self.message(sub, kind, now)
-        own = transport is None
-        transport = transport or open_transport(self.config.delivery)
-        try:
-            transport.send(parseaddr(self.config.digest.from_)[1], sub.email, message)
-        finally:
-            if own:
-                transport.close()
-        log.info("subscribe: %s mail sent to subscriber %s", kind, sub.public_id)
+        self.store.outbox.add(sub.id, kind, now)
         return kind
 
-    def message(self, sub: Subscriber, kind: str, now: datetime) -> bytes:
+    def message(self, sub: Subscriber, kind: str, now: datetime, message_id: str | None = None) -> bytes:
         """The confirmation (or "already subscribed") mail, built with the standard
         library under the SMTP policy (CRLF, folded and encoded headers)."""
         from publisher.render import environment
@@ -107,13 +102,12 @@ class Signup:
             if kind == "confirm"
             else f"You are already subscribed to {site.title}"
         )
-        host = urlsplit(self.links.base).hostname or "localhost"
         msg = EmailMessage(policy=policy.SMTP)
         msg["From"] = single_line(self.config.digest.from_)
         msg["To"] = sub.email
         msg["Subject"] = single_line(subject)
         msg["Date"] = format_datetime(now)
-        msg["Message-ID"] = make_msgid("subscribe", domain=host)
+        msg["Message-ID"] = message_id or make_msgid("subscribe", domain=self.host)
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(text.get_template("subscribe_mail.txt").render(**context))
         msg.add_alternative(html.get_template("subscribe_mail.html").render(**context), subtype="html")

@@ -146,7 +146,7 @@ class MailServer:
 # -- a site that delivers over SMTP to a loopback server -------------------------------
 
 
-def smtp_site(site, port, smtp_extra="", **delivery):
+def smtp_site(site, port, smtp_extra="", timeout=5, **delivery):
     """The demo site, delivering over SMTP to 127.0.0.1:port."""
     settings = {"retry_delay": 0.01, "retries": 2, **delivery}
     extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
@@ -154,7 +154,7 @@ def smtp_site(site, port, smtp_extra="", **delivery):
     text = cfg.read_text(encoding="utf-8").replace(
         'transport = "maildir"\nmaildir = "outbox"\n',
         f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'security = "none"\nconnections = 2\ntimeout = 5\n{smtp_extra}',
+        f'security = "none"\nconnections = 2\ntimeout = {timeout}\n{smtp_extra}',
     )
     cfg.write_text(text, encoding="utf-8")
     return configuration.load(cfg)

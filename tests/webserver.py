@@ -105,8 +105,8 @@ class Server:
 def messages(site: Path) -> list[EmailMessage]:
     """Every message in the site's outbox, oldest first."""
     path = site / "outbox"
-    if not path.exists():
-        return []
+    if not all((path / sub).is_dir() for sub in ("tmp", "new", "cur")):
+        return []  # not made yet, or being made right now
     box = mailbox.Maildir(path, create=False)
     keys = sorted(box.keys(), key=_delivered)
     return [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in keys]  # type: ignore[misc]

@@ -20,10 +20,13 @@ def run(ctx: click.Context, log_format: str) -> None:
     """Run the scheduler: collect and send the digest on the [schedule] timetable.
 
     Stops cleanly on SIGTERM or SIGINT (the message being sent is finished first)."""
-    from publisher import logs, scheduler
+    from publisher import confirmations, logs, scheduler
 
     logs.configure(log_format)
-    sys.exit(scheduler.run_forever(load_config(ctx)))
+    cfg = load_config(ctx)
+    with confirmations.running(cfg, "publish run"):  # the mails publish serve promised, too
+        code = scheduler.run_forever(cfg)
+    sys.exit(code)
 
 
 @main.command()

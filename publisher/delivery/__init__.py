@@ -1,8 +1,9 @@
 """Delivery: hand finished messages to a transport and keep the ledger true.
 
-A transport is anything with ``send(sender, recipient, message)`` that raises
-``DeliveryError`` (``permanent`` or not) when the message was not accepted, and
-``close()``. One transport serves one sending thread; ``transports`` returns a
+A transport is anything with ``send(sender, recipient, message, key=None)`` that
+raises ``DeliveryError`` (``permanent`` or not) when the message was not accepted,
+and ``close()``; ``key``, a message's stable identity, lets a transport that can
+(the Maildir) deliver a message sent again after an interruption only once. One transport serves one sending thread; ``transports`` returns a
 factory for the configured kind and how many may send in parallel.
 """
 
@@ -15,7 +16,7 @@ from publisher.config import DeliveryConfig
 
 
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, message: bytes) -> None: ...
+    def send(self, sender: str, recipient: str, message: bytes, key: str | None = None) -> None: ...
 
     def close(self) -> None: ...
 

@@ -166,7 +166,7 @@ class SmtpTransport:
                 f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
             ) from exc
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, key: str | None = None) -> None:
         if self._conn is None:
             self._conn = self._open()
             self._pipelining = self._conn.has_extn("pipelining")

@@ -14,6 +14,7 @@ from publisher.store import schema
 from publisher.store.articles import Articles
 from publisher.store.ledger import Ledger
 from publisher.store.meta import Meta
+from publisher.store.outbox import Outbox
 from publisher.store.runs import JobRuns
 from publisher.store.sources import SourceStates
 from publisher.store.subscribers import Subscribers
@@ -28,6 +29,7 @@ class Store:
         self.meta = Meta(engine)
         self.sources = SourceStates(engine)
         self.runs = JobRuns(engine)
+        self.outbox = Outbox(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -166,6 +166,24 @@ source_state = Table(
     Column("error", Text),  # why the last read failed, if it did
 )
 
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    # One row per confirmation (or "already subscribed") mail that POST /subscribe
+    # promised, committed before the answer; the confirmation sender works through it.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # confirm | already
+    Column("token", String(32), nullable=False),  # random: with id, the mail's stable identity
+    Column("created", UTCDateTime, nullable=False),
+    Column("due", UTCDateTime, nullable=False),  # not before: the backoff after a failure
+    Column("status", String(16), nullable=False),  # queued | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("changed", UTCDateTime, nullable=False),
+)
+Index("ix_mail_outbox_status", mail_outbox.c.status, mail_outbox.c.due)
+
 locks = Table(  # publisher.locks; the table kept its first name, "leases"
     "leases",
     metadata,
@@ -184,9 +202,11 @@ job_runs = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: lambda conn: metadata.create_all(conn, tables=[mail_outbox]),
+}
 
 
 def migrate(conn: Connection) -> int:

@@ -10,7 +10,6 @@ import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +24,7 @@ from starlette.routing import Route
 from publisher import site
 from publisher.audience import normalise
 from publisher.config import Config
+from publisher.confirmations import ConfirmationSender
 from publisher.errors import UsageError
 from publisher.links import CONFIRM, HEALTH, SUBSCRIBE, TOKEN_ROUTES, UNSUBSCRIBE, Links
 from publisher.signup import Signup
@@ -77,7 +77,7 @@ class Views:
         self.base_origin = f"{base.scheme}://{base.netloc}"
         self.store: Store | None = None
         self.signup: Signup | None = None
-        self.mailer: ThreadPoolExecutor | None = None
+        self.mailer: ConfirmationSender | None = None
         self._chrome: dict[str, Any] | None = None
 
     @asynccontextmanager
@@ -85,12 +85,13 @@ class Views:
         self.store = Store.open(self.config.store_url)
         signer = signer_for(self.config.server.secret_env, self.store.meta.get_or_create_secret)
         self.signup = Signup(self.config, self.store, signer)
-        self.mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-mail")
+        self.mailer = ConfirmationSender(self.config, self.store, self.signup, "publish serve").start()
         try:
             yield
         finally:
-            self.mailer.shutdown(wait=True)  # mails already promised still go out
-            self.store.close()
+            self.mailer.stop()  # a mail it could not finish stays in the outbox for the next start
+            if self.mailer.stopped:
+                self.store.close()
 
     # -- pages -------------------------------------------------------------------------
 
@@ -181,17 +182,11 @@ class Views:
         assert self.signup is not None and self.mailer is not None
         if not await run_in_threadpool(self.signup.allow, email):
             return self.too_many()
-        # The state-dependent work (pending subscriber, which mail) runs after the
-        # answer, so the answer and its timing are the same for every address.
-        self.mailer.submit(self._request, email)
+        # The mail is committed to the outbox before the answer promises it; the same
+        # work for every address, so the answer and its timing tell nothing of its state.
+        await run_in_threadpool(self.signup.enqueue, email)
+        self.mailer.wake()
         return self.page("subscribe.html", heading="Check your inbox", state="sent")
-
-    def _request(self, email: str) -> None:
-        assert self.signup is not None
-        try:
-            self.signup.request(email)
-        except Exception:
-            log.exception("subscribe: the confirmation mail could not be sent")
 
     async def confirm_page(self, request: Request) -> Response:
         assert self.signup is not None
