@@ -45,14 +45,99 @@ def digest_message(tmp_path_factory):
         "+++\n본문.\n",
         encoding="utf-8",
     )
+    return sent_digest(site, "Demo Reader")
+
+
+def sent_digest(site, reader_name):
+    """Publish the site to one subscriber; the raw bytes of the digest it sent."""
     config = configuration.load(site / "config.toml")
     store = Store.open(config.store_url)
-    audience.add(store, "reader@example.com", "Demo Reader")
+    audience.add(store, "reader@example.com", reader_name)
     store.close()
     pipeline.run(config, pipeline.Options())
     box = mailbox.Maildir(site / "outbox", create=False)
     [key] = box.keys()
     return box.get_bytes(key).replace(b"\n", b"\r\n")
+
+
+KOREAN_STORIES = [
+    (
+        "정부, 수도권 광역급행철도 향방이 걸린 예산안 국회 제출",
+        "정부는 오늘 수도권 광역급행철도 사업의 향방이 걸린 내년도 예산안을 국회에 제출했다. 여야는 다음 주부터 본격적인 심사에 들어간다.",
+    ),
+    (
+        "서울 아파트 전셋값 열두 주 연속 상승, 세입자 부담 커져",
+        "한국부동산원에 따르면 서울 아파트 전셋값이 열두 주 연속 올랐다. 전문가들은 공급 부족이 이어지면서 세입자들의 부담이 당분간 커질 것이라고 내다봤다.",
+    ),
+    (
+        "국내 연구진, 차세대 반도체 소재 대량생산 기술 세계 최초 개발",
+        "국내 연구진이 차세대 반도체 소재를 대량으로 생산할 수 있는 기술을 세계 최초로 개발했다고 과학기술정보통신부가 밝혔다.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def korean_digest(tmp_path_factory):
+    """The raw bytes of a Korean-language site's digest (language "ko", Hangul stories)."""
+
+    from tests.conftest import ROOT
+
+    site = tmp_path_factory.mktemp("clients-ko") / "site"
+    site.mkdir()
+    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace('language = "en"', 'language = "ko"')
+    (site / "config.toml").write_text(text, encoding="utf-8")
+    (site / "seeds").mkdir()
+    for i, (title, summary) in enumerate(KOREAN_STORIES):
+        (site / "seeds" / f"{i}.md").write_text(
+            f'+++\ntitle = "{title}"\npublished = 2025-06-0{i + 1}T08:00:00+09:00\n'
+            f'authors = ["김민지"]\ntags = ["사회"]\nsummary = "{summary}"\n+++\n본문.\n',
+            encoding="utf-8",
+        )
+    return sent_digest(site, "김독자")
+
+
+# Where a line ends inside a word of Hangul ("향|방이"): a character that starts a new
+# line although neither it nor the one before it is a space.
+BROKEN_WORDS = """() => {
+    const broken = [];
+    for (const el of document.querySelectorAll('.story-title a, .summary, .headlines a')) {
+        for (const node of el.childNodes) {
+            if (node.nodeType !== 3) continue;
+            const text = node.textContent, range = document.createRange();
+            let top = null;
+            for (let i = 0; i < text.length; i++) {
+                range.setStart(node, i); range.setEnd(node, i + 1);
+                const rect = range.getClientRects()[0];
+                if (!rect) continue;
+                if (top !== null && rect.top > top + 2 && /\\S/.test(text[i]) && /\\S/.test(text[i - 1]))
+                    broken.push(text.slice(Math.max(0, i - 3), i) + '|' + text.slice(i, i + 3));
+                top = rect.top;
+            }
+        }
+    }
+    return broken;
+}"""
+
+
+@pytest.mark.parametrize("styles", ["style", "nostyle"])
+def test_hangul_lines_break_between_words_at_phone_width(browser, korean_digest, styles):
+    html = html_part(korean_digest)
+    if styles == "nostyle":
+        html = without_style_blocks(html)
+    assert 'lang="ko"' in html
+    page = browser.new_page(viewport={"width": 375, "height": 900})
+    try:
+        page.set_content(html, wait_until="load")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"digest-ko-375-light-{styles}.png"), full_page=True)
+        lines = page.evaluate(
+            "() => [...document.querySelectorAll('.summary')].map(e => e.getClientRects()[0].height)"
+        )
+        broken = page.evaluate(BROKEN_WORDS)
+    finally:
+        page.close()
+    assert max(lines) > 60  # the summaries do wrap at this width
+    assert broken == [], broken
 
 
 @pytest.fixture(scope="module")
