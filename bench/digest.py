@@ -40,6 +40,7 @@ from publisher import digest as digests  # noqa: E402
 from publisher import pipeline  # noqa: E402
 from publisher.links import Links  # noqa: E402
 from publisher.mail import MessageTemplate, Recipient  # noqa: E402
+from publisher.messages import Messages  # noqa: E402
 from publisher.models import Subscriber  # noqa: E402
 from publisher.store import Store  # noqa: E402
 from publisher.store.ledger import DigestRecord  # noqa: E402
@@ -104,7 +105,7 @@ def bench_personalise(folder: Path, recipients: int) -> list[tuple[str, str, str
         renders.append(time.perf_counter() - t0)
     full = statistics.median(renders)
     record = DigestRecord(1, "2025-05-27", now, rendered.subject, "sending", rendered.html, rendered.text)
-    make = pipeline.message_maker(config, store, record)
+    make = Messages.for_site(config, store).digest(record)
     subs = [Subscriber(i, f"{i:024x}", f"reader{i:06}@example.com", f"Reader {i}") for i in range(recipients)]
     t0 = time.perf_counter()
     size = 0
@@ -169,7 +170,7 @@ def bench_smtp(folder: Path, recipients: int, connections: int, rounds: int) -> 
         queue_digest(config, recipients)
         store = Store.open(config.store_url)
         [record] = store.ledger.all_digests()
-        sample = pipeline.message_maker(config, store, record)(store.subscribers.all()[0])
+        sample = Messages.for_site(config, store).digest(record)(store.subscribers.all()[0])
         for n in range(rounds):
             if n:  # the same digest again, queued for everyone
                 store.ledger.create_digest(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -105,6 +106,12 @@ class DigestConfig:
         " forwards every other mail to it. Empty: replies go to the From address.",
         check="address?",
     )
+    list_id: str = _h(
+        "",
+        'ASCII id of the mailing list (List-Id is `"<site.title>" <digest.<list_id>>`); '
+        "empty: the base_url host.",
+        check="list_id",
+    )
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,10 @@ class DeliveryConfig:
     bounce_limit: int = _h(
         3, "Hard (5xx) failures before an address is marked bounced; 5.1.1 bounces at once.", minimum=1
     )
-    dkim_selector: str = _h("", "DKIM selector; with dkim_domain and dkim_key_file: sign every digest.")
+    dkim_selector: str = _h(
+        "",
+        "DKIM selector; with dkim_domain and dkim_key_file: sign every message (digests and confirmations).",
+    )
     dkim_domain: str = _h("", "DKIM signing domain (d=), usually the From address's domain.")
     dkim_key_file: Path | None = _h(
         None, "PEM file with the DKIM private key (RSA, 2048 bits or more).", path=True
@@ -353,9 +363,16 @@ class _Reader:
             _check_url(self.cfg_path, where, item)
         elif check == "address" or (check == "address?" and item):
             _check_address(self.cfg_path, where, item)
+        elif check == "list_id" and item and not _LIST_ID.fullmatch(item):
+            raise ConfigError(
+                self.cfg_path,
+                where,
+                f"must be ASCII labels joined by dots, such as news.example.com, not {item!r}",
+            )
         return item
 
 
+_LIST_ID = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 

@@ -16,12 +16,13 @@ Nothing from content reaches a header as a new line: every header value passes
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 import dkim
@@ -32,7 +33,6 @@ from publisher.text import single_line
 UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
 RECIPIENT = "@@RECIPIENT@@"
 PLACEHOLDERS = (UNSUBSCRIBE_URL, RECIPIENT)
-_SMTP = policy.SMTP
 
 
 def _line(value: str) -> str:
@@ -43,12 +43,9 @@ def _line(value: str) -> str:
 
 
 def encoded_header(name: str, value: str) -> bytes:
-    """One header line, folded and RFC 2047-encoded where it is not ASCII."""
+    """One header line of text, folded, as RFC 2047 encoded words where it is not ASCII."""
     value = _line(value)
-    if value.isascii():
-        return _fold_ascii(name, value)
-    folded = _SMTP.header_factory(name, value).fold(policy=_SMTP)
-    return folded.encode("ascii")
+    return _fold_ascii(name, value if value.isascii() else encoded_words(value))
 
 
 def _fold_ascii(name: str, value: str, width: int = 78) -> bytes:
@@ -65,29 +62,95 @@ def _fold_ascii(name: str, value: str, width: int = 78) -> bytes:
 
 
 def raw_header(name: str, value: str) -> bytes:
-    """An ASCII header we composed ourselves (ids, URLs): no encoding, one line."""
-    if not (value.isascii() and value.isprintable()):
-        value = single_line(value)
-    value.encode("ascii")  # raises on anything we did not expect
-    return f"{name}: {value}\r\n".encode("ascii")
+    """An ASCII header we composed ourselves (ids, URLs, already encoded words):
+    no further encoding, folded at spaces. What cannot be sent as ASCII (an address
+    with a non-ASCII local part) stops with an error naming the header."""
+    value = _line(value)
+    if not value.isascii():
+        raise PublisherError(
+            f"cannot put {value!r} in a {name} header: an address must be ASCII before the @"
+        )
+    return _fold_ascii(name, value)
+
+
+# RFC 2047 section 2: an encoded word is at most 75 characters, and a header line
+# should stay within 78. 39 bytes of UTF-8 are 52 base64 characters, 64 with
+# "=?utf-8?b?" and "?=": room for "Subject: " (or "List-Id: ") before the first word.
+_EW_BYTES = 39
+
+
+def encoded_words(text: str) -> str:
+    """``text`` as RFC 2047 base64 encoded words (each within 75 characters, never
+    splitting a character), separated by spaces; plain ASCII words stay as they are
+    when the text is ASCII."""
+    words, chunk = [], b""
+    for ch in text:
+        b = ch.encode("utf-8")
+        if len(chunk) + len(b) > _EW_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += b
+    if chunk:
+        words.append(chunk)
+    return " ".join("=?utf-8?b?" + base64.b64encode(w).decode("ascii") + "?=" for w in words)
+
+
+def phrase(text: str, *, quote: bool = True) -> str:
+    """An RFC 5322 phrase (a display name, List-Id's description) as ASCII: a quoted
+    string for ASCII text (bare atoms when ``quote`` is false and nothing needs
+    quoting), encoded words otherwise."""
+    text = _line(text)
+    if not text.isascii():
+        return encoded_words(text)
+    if not quote and _ATOMS.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+( [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+def list_id(description: str, list_id: str) -> str:
+    """RFC 2919 List-Id value: ``"<description>" <list-id>``; the id is ASCII."""
+    if not _LIST_ID.fullmatch(list_id):
+        raise PublisherError(f"List-Id {list_id!r} is not ASCII labels joined by dots")
+    return f"{phrase(description)} <{list_id}>" if _line(description) else f"<{list_id}>"
+
+
+_LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
+
+
+def address(name: str, addr: str) -> str:
+    """``Name <addr>`` with the name as an ASCII phrase (encoded words when needed)."""
+    name = _line(name)
+    local, at, domain = addr.rpartition("@")
+    if at and not domain.isascii():
+        try:
+            addr = f"{local}@{domain.encode('idna').decode('ascii')}"
+        except UnicodeError:
+            pass  # left as it is: raw_header refuses it, naming the header
+    return f"{phrase(name, quote=False)} <{addr}>" if name else addr
 
 
 @dataclass(frozen=True)
 class Recipient:
     email: str
     name: str
-    unsubscribe_url: str
+    unsubscribe_url: str  # "": a mail with no List-Unsubscribe (a confirmation mail)
     unsubscribe_mailto: str
     message_id: str
 
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """One digest's message, encoded once: shared headers, and each body part as
+    """One message, encoded once: shared headers, and each body part as
     quoted-printable segments already final, except the few lines that hold a
     placeholder (kept as text, encoded per recipient). Quoted-printable encodes
     line by line, so encoding just those lines gives the very bytes a whole-body
-    encoding of the filled-in part would."""
+    encoding of the filled-in part would.
+
+    Every header line is ASCII: text goes through RFC 2047 (``encoded_header``,
+    ``phrase``), ids and URLs through ``raw_header``."""
 
     shared_headers: bytes  # From, Subject, Date, List-Id, ... (CRLF-terminated lines)
     text_part: Part
@@ -101,23 +164,33 @@ class MessageTemplate:
         sender: str,
         subject: str,
         date: datetime,
-        list_id: str,
         html_body: str,
         text_body: str,
+        list_id: str | None = None,
+        reply_to: str = "",
         extra_headers: dict[str, str] | None = None,
         encodings: tuple[str | None, str | None] = (None, None),
     ) -> MessageTemplate:
-        """``encodings``: the text and HTML parts' transfer encodings; None: the
-        smaller for that body (``transfer_encoding``)."""
+        """``list_id`` is a finished List-Id value (see ``list_id()``); with it the
+        message is a list message (List-Unsubscribe-Post). ``extra_headers`` are text
+        (RFC 2047-encoded where not ASCII). ``encodings``: the text and HTML parts'
+        transfer encodings; None: the smaller for that body (``transfer_encoding``)."""
         name, addr = parseaddr(single_line(sender))
         headers = [
-            encoded_header("From", formataddr((name, addr))),
+            raw_header("From", address(name, addr)),
+            *([raw_header("Reply-To", address(*parseaddr(single_line(reply_to))))] if reply_to else []),
             encoded_header("Subject", subject),
             raw_header("Date", format_datetime(date)),
-            raw_header("List-Id", list_id),
-            raw_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            *(
+                [
+                    raw_header("List-Id", list_id),
+                    raw_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                ]
+                if list_id is not None
+                else []
+            ),
             raw_header("MIME-Version", "1.0"),
-            *(raw_header(k, v) for k, v in (extra_headers or {}).items()),
+            *(encoded_header(k, v) for k, v in (extra_headers or {}).items()),
         ]
         # "=" never occurs unescaped in quoted-printable output, "-" never in base64:
         # no body can hold the boundary line.
@@ -142,12 +215,17 @@ class MessageTemplate:
         }
         values_text = {UNSUBSCRIBE_URL: to.unsubscribe_url, RECIPIENT: to.email}
         b = self.boundary
+        unsubscribe = (
+            [raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>")]
+            if to.unsubscribe_url
+            else []
+        )
         return b"".join(
             [
                 self.shared_headers,
-                encoded_header("To", formataddr((_line(to.name), to.email))),
+                raw_header("To", address(to.name, to.email)),
                 raw_header("Message-ID", to.message_id),
-                raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"),
+                *unsubscribe,
                 b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n',
                 b"--" + b + b"\r\n",
                 *self.text_part.filled(values_text),
@@ -305,6 +383,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
 # RFC 8058 section 4: the signature must cover List-Unsubscribe and List-Unsubscribe-Post.
 DKIM_HEADERS = (
     b"From",
+    b"Reply-To",
     b"To",
     b"Subject",
     b"Date",

@@ -10,12 +10,14 @@ import os
 import sqlite3
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from urllib.parse import urlsplit
+
+import jinja2
 
 from publisher import digest as digests
 from publisher import feeds, site, websub
@@ -24,15 +26,14 @@ from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
-from publisher.errors import UsageError
-from publisher.links import Links, unsubscribe_mailto
+from publisher.errors import PublisherError, UsageError
+from publisher.links import Links
 from publisher.locks import SITE_LOCK, Lock, Stopped
-from publisher.mail import DkimSigner, MessageTemplate, Recipient
+from publisher.messages import Messages
 from publisher.models import Subscriber
 from publisher.output import Writer
 from publisher.store import Store
 from publisher.store.ledger import DigestItem, DigestRecord
-from publisher.tokens import signer_for
 
 
 @dataclass
@@ -124,14 +125,19 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
         return
     day = now.astimezone(config.tz).strftime("%Y-%m-%d")
     key = store.ledger.next_key(day)
-    selection, rendered = digests.compose(config, selection, key, now)
+    # Rendered and built before anything is recorded: a digest whose messages cannot
+    # be built fails the run here and leaves no digest stuck in "sending".
+    try:
+        selection, rendered = digests.compose(config, selection, key, now)
+    except jinja2.TemplateError as exc:
+        raise PublisherError(f"cannot render the digest: {_template_error(exc)}") from None
+    draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
+    sample = Messages.for_site(config, store).digest(draft)(PREVIEW_READER)
     if options.preview:
         with open(options.preview, "w", encoding="utf-8") as fh:
             fh.write(site.archived(rendered.html, Links(config.site.base_url)))
     if options.dry_run or options.preview:
         report.digest, report.digest_articles = key, len(selection.shown)
-        draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
-        sample = message_maker(config, store, draft)(PREVIEW_READER)
         links = Links(config.site.base_url)
         shown = selection.shown + selection.updated
         report.checks = check_message(sample, [a.title for a in shown], [links.article(a) for a in shown])
@@ -140,6 +146,14 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
     items += [DigestItem(a.id, a.content_hash, False) for a in selection.hidden]
     record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
     report.digest, report.digest_articles = record.key, len(selection.shown)
+
+
+def _template_error(exc: jinja2.TemplateError) -> str:
+    """Where a template failed, for one line: ``digest.txt line 3: 'x' is undefined``."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.endswith(".py"):
+            return f"{frame.filename} line {frame.lineno}: {exc.message}"
+    return str(exc.message)
 
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
@@ -173,12 +187,13 @@ def deliver(
     factory, workers = transports(config.delivery)
     d = config.delivery
     policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
+    messages = Messages.for_site(config, store)
     for record in pending:
         part = send_queued(
             store.ledger,
             record.id,
             parseaddr(config.digest.from_)[1],
-            message_maker(config, store, record),
+            messages.digest(record),
             factory,
             policy,
             progress,
@@ -187,40 +202,6 @@ def deliver(
         report.delivery.add(part)
         if stop is not None and stop.is_set():
             raise Stopped()
-
-
-def message_maker(config: Config, store: Store, record: DigestRecord) -> Callable[[Subscriber], bytes]:
-    """Build the digest's shared message once; return the cheap per-recipient step."""
-    links = Links(config.site.base_url)
-    host = urlsplit(links.base).hostname or "localhost"
-    sender_addr = parseaddr(config.digest.from_)[1]
-    signer = signer_for(config.server.secret_env, store.meta.get_or_create_secret)
-    d = config.delivery
-    dkim = DkimSigner.from_file(d.dkim_selector, d.dkim_domain, d.dkim_key_file) if d.dkim_key_file else None
-    template = MessageTemplate.build(
-        sender=config.digest.from_,
-        subject=record.subject,
-        date=record.created,
-        list_id=f"{config.site.title} <digest.{host}>",
-        html_body=record.html,
-        text_body=record.text,
-        extra_headers={"Reply-To": config.digest.reply_to} if config.digest.reply_to else None,
-    )
-
-    def make(sub: Subscriber) -> bytes:
-        token = signer.sign("unsubscribe", sub.public_id)
-        message = template.personalise(
-            Recipient(
-                email=sub.email,
-                name=sub.name,
-                unsubscribe_url=links.unsubscribe(token),
-                unsubscribe_mailto=unsubscribe_mailto(sender_addr, token),
-                message_id=f"<{record.key}.{sub.public_id}@{host}>",
-            )
-        )
-        return dkim.sign(message) if dkim is not None else message
-
-    return make
 
 
 @contextmanager

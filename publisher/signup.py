@@ -25,15 +25,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from urllib.parse import urlsplit
 
 from publisher.config import Config
 from publisher.links import Links, unsubscribe_token
+from publisher.messages import Messages
 from publisher.models import Subscriber
 from publisher.store import Store
-from publisher.text import single_line
 from publisher.tokens import Signer
 
 log = logging.getLogger(__name__)
@@ -59,7 +56,8 @@ class Signup:
         self.store = store
         self.signer = signer
         self.links = Links(config.site.base_url)
-        self.host = urlsplit(self.links.base).hostname or "localhost"
+        self.messages = Messages(config, signer)
+        self.host = self.messages.host
         self._target_key = store.meta.get_or_create_secret("subscribe-limit-key").encode()
 
     # -- subscribing -----------------------------------------------------------------
@@ -81,8 +79,9 @@ class Signup:
         return kind
 
     def message(self, sub: Subscriber, kind: str, now: datetime, message_id: str | None = None) -> bytes:
-        """The confirmation (or "already subscribed") mail, built with the standard
-        library under the SMTP policy (CRLF, folded and encoded headers)."""
+        """The confirmation (or "already subscribed") mail, built by the site's one
+        message builder (the digest's header encoding, DKIM signature); ``message_id``
+        given: that one (a retry of the same outbox mail), else a new one."""
         from publisher.render import environment
 
         site = self.config.site
@@ -102,16 +101,14 @@ class Signup:
             if kind == "confirm"
             else f"You are already subscribed to {site.title}"
         )
-        msg = EmailMessage(policy=policy.SMTP)
-        msg["From"] = single_line(self.config.digest.from_)
-        msg["To"] = sub.email
-        msg["Subject"] = single_line(subject)
-        msg["Date"] = format_datetime(now)
-        msg["Message-ID"] = message_id or make_msgid("subscribe", domain=self.host)
-        msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(text.get_template("subscribe_mail.txt").render(**context))
-        msg.add_alternative(html.get_template("subscribe_mail.html").render(**context), subtype="html")
-        return msg.as_bytes()
+        return self.messages.single(
+            sub,
+            subject=subject,
+            html=html.get_template("subscribe_mail.html").render(**context),
+            text=text.get_template("subscribe_mail.txt").render(**context),
+            date=now,
+            kind="subscribe",
+        )
 
     # -- links -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from publisher.config import SmtpConfig
 from publisher.delivery.sender import SendPolicy, send_queued
 from publisher.delivery.smtp import SmtpTransport
 from publisher.mail import MessageTemplate, Recipient
+from publisher.messages import Messages
 from publisher.store import Store
 from tests.mailserver import MailServer, add_subscribers, ledger_state, smtp_site
 
@@ -76,7 +77,7 @@ def test_digest_over_smtp_has_the_promised_headers_and_both_parts(site, server):
         assert title in html and title in text
     assert msg["To"] == "reader@example.com"
     assert str(make_header(decode_header(msg["Subject"]))).startswith("Korea JoongAng Daily — your digest")
-    assert msg["List-Id"] == "Korea JoongAng Daily <digest.127.0.0.1>"
+    assert msg["List-Id"] == '"Korea JoongAng Daily" <digest.127.0.0.1>'
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     https, mailto = re.findall(r"<([^>]+)>", msg["List-Unsubscribe"])
     assert https.startswith("http://127.0.0.1:8000/unsubscribe/") and mailto.startswith("mailto:digest@")
@@ -98,8 +99,8 @@ def test_message_id_is_stable_for_the_same_digest_and_subscriber(site, server):
     try:
         [record] = store.ledger.all_digests()
         [sub] = store.subscribers.all()
-        again = pipeline.message_maker(config, store, record)(sub)
-        later = pipeline.message_maker(config, store, record)(sub)
+        again = Messages.for_site(config, store).digest(record)(sub)
+        later = Messages.for_site(config, store).digest(record)(sub)
     finally:
         store.close()
     [received] = server.handler.to("reader@example.com")
