@@ -15,7 +15,18 @@ are handled here only:
 - its RSS channel ``<link>`` is the last link added, so the self link goes first;
 - RSS ``<author>`` must be an email address, so RSS names go in ``dc:creator`` and
   only Atom and JSON Feed carry author entries; an Atom entry without authors
-  falls back to the feed-level author (the publication).
+  falls back to the feed-level author (the publication);
+- RSS says nothing of a title's type, so ``<``, ``>`` and ``&`` in titles are written
+  as hexadecimal character references (``&#x3C;``), which readers show as text; Atom
+  titles carry an explicit ``type="text"``. A title that holds an HTML end tag as
+  text ("Why </b> matters") or a character reference ("&amp;") is taken for markup
+  by the validator either way: Atom
+  writes it as ``type="html"`` with the text escaped (shown as the same characters),
+  RSS puts U+2060 WORD JOINER (invisible) after its ``<`` so no reader sees a tag;
+- an item without a summary or content has no empty ``<description/>``,
+  ``<summary/>`` or ``<content/>`` (an Atom entry with neither gets its title as
+  summary, as Atom asks for some text);
+- every date is written in whole seconds (newsboat misreads fractions).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from html.entities import name2codepoint
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -128,8 +140,8 @@ def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
         id=links.guid(stored),
         title=single_line(xml_safe(a.title)) or "(untitled)",
         link=link,
-        published=stored.published.astimezone(tz),
-        updated=max(stored.updated, stored.published).astimezone(tz),
+        published=whole_seconds(stored.published).astimezone(tz),
+        updated=whole_seconds(max(stored.updated, stored.published)).astimezone(tz),
         authors=tuple(
             Author(name, email_or_none(x.email)) for x in a.authors if (name := single_line(xml_safe(x.name)))
         ),
@@ -138,6 +150,10 @@ def item(stored: StoredArticle, links: Links, tz: tzinfo) -> Item:
         content=content,
         image=Image(image, _image_type(image)) if image else None,
     )
+
+
+def whole_seconds(when: datetime) -> datetime:
+    return when.replace(microsecond=0)
 
 
 _URL_ATTR = re.compile(r'(\s(?:href|src|cite)=")([^"]*)(")')
@@ -188,14 +204,32 @@ class _AtomLinks(BaseEntryExtension):
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
+        self.title_type = "text"
 
     def add(self, **attrs: str | None) -> None:
         self.links.append({k: v for k, v in attrs.items() if v})
 
     def extend_atom(self, entry: Any) -> Any:
+        _text_type(entry, self.title_type)
         for attrs in self.links:
             xml_elem("link", entry, **attrs)
         return entry
+
+
+class _AtomFeedText(BaseExtension):
+    """The feed's own title and subtitle marked ``type="text"``, like every entry's."""
+
+    def extend_atom(self, feed: Any) -> Any:
+        _text_type(feed)
+        return feed
+
+
+def _text_type(element: Any, title: str = "text") -> None:
+    """Atom text constructs say what they are (plain text but for an escaped title)."""
+    for name in ("title", "subtitle", "summary"):
+        # feedgen builds Atom without namespaced tags (the root declares the default one)
+        for child in [*element.findall(name), *element.findall(f"{{{ATOM_NS}}}{name}")]:
+            child.set("type", title if name == "title" else "text")
 
 
 class _RssHub(BaseExtension):
@@ -224,11 +258,13 @@ def rss(ctx: Context, channel: Channel) -> bytes:
     for it in channel.items:
         fe = fg.add_entry(order="append")
         fe.guid(it.id, permalink=False)
-        fe.title(it.title)
+        fe.title(_END_TAG.sub("<\u2060/", it.title))
         fe.link(href=it.link)
         fe.pubDate(it.published)
-        fe.description(html.escape(it.summary, quote=False))  # RSS descriptions are HTML
-        fe.content(it.content, type="html")
+        if it.summary:
+            fe.description(html.escape(it.summary, quote=False))  # RSS descriptions are HTML
+        if it.content:
+            fe.content(it.content, type="html")
         if it.authors:
             fe.dc.dc_creator([x.name for x in it.authors])
         for term in it.categories:
@@ -238,12 +274,37 @@ def rss(ctx: Context, channel: Channel) -> bytes:
             if it.image.type:
                 media["type"] = it.image.type
             fe.media.content(media, group=None)
-    return fg.rss_str(pretty=True)
+    return _RSS_TITLE.sub(_title_references, fg.rss_str(pretty=True))
+
+
+_RSS_TITLE = re.compile(rb"<title>([^<]*)</title>")
+_REFERENCES = {b"&lt;": b"&#x3C;", b"&gt;": b"&#x3E;", b"&amp;": b"&#x26;"}
+
+
+# What the validator (and readers guessing at RSS titles) take for an HTML end tag.
+_END_TAG = re.compile(r"</(?=\w+>)")
+
+
+_ENTITY = re.compile(r"&(#?\w+)")
+
+
+def _reads_as_markup(title: str) -> bool:
+    """True when plain text holds what a reader (or the validator) takes for HTML: an
+    end tag ("</b>") or a character reference ("&amp;", "&#169")."""
+    if _END_TAG.search(title):
+        return True
+    return any(n in name2codepoint or n == "apos" or not n.isalpha() for n in _ENTITY.findall(title))
+
+
+def _title_references(m: re.Match[bytes]) -> bytes:
+    """An RSS title's markup characters as hexadecimal references: plain text to every reader."""
+    text = re.sub(rb"&(?:lt|gt|amp);", lambda r: _REFERENCES[r.group(0)], m.group(1))
+    return b"<title>" + text + b"</title>"
 
 
 def atom(ctx: Context, channel: Channel) -> bytes:
     fg = _feedgen(ctx, channel, "atom.xml")
-    fg.register_extension("links_ext", BaseExtension, _AtomLinks, atom=True, rss=False)
+    fg.register_extension("links_ext", _AtomFeedText, _AtomLinks, atom=True, rss=False)
     fg.author({"name": single_line(xml_safe(ctx.config.site.title))})
     if ctx.icon:
         fg.icon(ctx.icon)
@@ -252,7 +313,11 @@ def atom(ctx: Context, channel: Channel) -> bytes:
     for it in channel.items:
         fe = fg.add_entry(order="append")
         fe.id(it.id)
-        fe.title(it.title)
+        if _reads_as_markup(it.title):
+            fe.title(html.escape(it.title, quote=False))
+            fe.links_ext.title_type = "html"
+        else:
+            fe.title(it.title)
         fe.link(href=it.link, rel="alternate", type="text/html")
         if it.image:
             fe.links_ext.add(rel="enclosure", href=it.image.url, type=it.image.type)
@@ -262,8 +327,10 @@ def atom(ctx: Context, channel: Channel) -> bytes:
             fe.author({"name": x.name, "email": x.email} if x.email else {"name": x.name})
         for term in it.categories:
             fe.category(term=term, label=term)
-        fe.summary(it.summary)
-        fe.content(it.content, type="html")
+        if it.summary or not it.content:
+            fe.summary(it.summary or it.title)
+        if it.content:
+            fe.content(it.content, type="html")
     return fg.atom_str(pretty=True)
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]; of
+# those, HTML also forbids the C1 controls U+0080-U+009F (and XML discourages them).
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAKS = re.compile(r"[\r\n\u0085\u2028\u2029\x0b\x0c\x1c-\x1e]+")
 _SPACES = re.compile(r"\s+")
 
 
 def xml_safe(text: str) -> str:
-    """Remove the characters XML 1.0 forbids, so feeds stay well-formed."""
+    """Remove the characters XML 1.0 or HTML forbid (C0 and C1 controls but tab and
+    line breaks, DEL, surrogates, U+FFFE/U+FFFF), so feeds stay well-formed and valid."""
     return _XML_FORBIDDEN.sub("", text)
 
 
@@ -67,3 +69,22 @@ def summarize(text: str, limit: int = 280) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
     return cut + "…"
+
+
+# A full stop, ! or ? (and closing quotes) before a space and a word that does not go
+# on in lower case ("e.g. this" is one sentence), or a CJK full stop.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[^\sa-z])|[。！？]")
+
+
+def title_from_text(text: str, limit: int = 80) -> str:
+    """A title for an item that has none (a microblog post): the first sentence of its
+    text, shortened on a word boundary to at most ``limit`` characters with an ellipsis."""
+    text = single_line(text)
+    if m := _SENTENCE_END.search(text):
+        text = text[: m.end()]
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :] or text[limit - 1] == " ":
+        cut = cut if text[limit - 1] == " " else cut.rsplit(" ", 1)[0]
+    return cut.rstrip(",;:-–— ") + "…"

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Every RSS/Atom feed a test leaves on disk passes the W3C validator (tests/feedcheck.py).
+from tests.feedcheck import feed_validator, written_feeds_are_valid  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -42,6 +42,19 @@ COLLECTED = {
         [],
         "<p>One.</p>\n<p>Two.</p>\n<p>Three.</p>",
     ),
+    # LF files with a lone CR inside a line: a space, not a line break
+    "cr_in_line.txt": (
+        "Council debates <script> signage rules & more",
+        KST(2025, 5, 26, 14, 50),
+        [],
+        "<p>The council met on Tuesday.</p>\n<p>Second paragraph.</p>",
+    ),
+    "cr_in_line.md": (
+        "Why <b> is not <strong>",
+        KST(2025, 5, 27, 9, 0),
+        [],
+        "<p>A body with a stray CR.</p>\n",
+    ),
     "bom.txt": ("Starts with a BOM", KST(2025, 5, 28, 14, 30), [], "<p>Body after a byte order mark.</p>"),
     "cp1252.txt": (
         "Café owners’ “fair” deal",

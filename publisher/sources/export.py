@@ -25,7 +25,18 @@ from publisher.sanitize import paragraphs_html
 from publisher.sources.dates import parse_date
 from publisher.text import name_case, single_line, summarize
 
-LINE_ENDINGS = re.compile(r"\r\n|\r|\n")
+_LF_LINES = re.compile(r"\r?\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a file by its own line ending: LF or CRLF when it has any LF, else
+    CR (an old-Mac file). A lone CR inside an LF file's line is a control character
+    (``single_line`` makes it a space), not a line break."""
+    if "\n" in text:
+        return _LF_LINES.split(text)
+    return text.split("\r")
+
+
 _HEADER = re.compile(r"^(Published|Updated|Date)\s*:\s*(.*)$", re.IGNORECASE)
 _TAGLINE = re.compile(r"^with the\s+\S.*$", re.IGNORECASE)
 _BYLINE = re.compile(r"^BY\s+(?P<names>[^\[\]]+?)\s*(?:\[(?P<emails>[^\]]*)\]+)?\s*$")
@@ -42,8 +53,7 @@ class ParseError(ValueError):
 
 def parse_export(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> tuple[Article, list[str]]:
     """Parse one export file; return the article and warnings about it."""
-    lines = [line.strip() for line in LINE_ENDINGS.split(text.lstrip("\ufeff"))]
-    lines = [single_line(line) for line in lines]
+    lines = [single_line(line) for line in split_lines(text.lstrip("\ufeff"))]
     while lines and not lines[0]:
         lines.pop(0)
     if not lines:

@@ -35,7 +35,7 @@ from publisher.models import Article, Author
 from publisher.sanitize import clean_html, html_to_text, paragraphs_html
 from publisher.sources import Entry, KnownState, Skipped, SourceError, source_name
 from publisher.sources.dates import parse_date, sane
-from publisher.sources.export import LINE_ENDINGS
+from publisher.sources.export import split_lines
 from publisher.text import single_line, summarize
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def _body(item: Any) -> str:
         chosen = {"type": detail.get("type", "text/html"), "value": item.get("summary", "")}
     value = chosen.get("value") or ""
     if "html" not in chosen.get("type", "text/html"):
-        return paragraphs_html([p for p in (single_line(x) for x in LINE_ENDINGS.split(value)) if p])
+        return paragraphs_html([p for p in (single_line(x) for x in split_lines(value)) if p])
     return clean_html(value)
 
 

@@ -27,7 +27,7 @@ from publisher.addresses import email_or_none, http_url
 from publisher.models import Article, Author
 from publisher.sanitize import clean_html, html_to_text
 from publisher.sources.dates import parse_date, sane
-from publisher.sources.export import LINE_ENDINGS, ParseError
+from publisher.sources.export import ParseError, split_lines
 from publisher.text import single_line, summarize
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
@@ -47,7 +47,7 @@ _KEYS = {
 
 
 def parse_markdown(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> tuple[Article, list[str]]:
-    lines = LINE_ENDINGS.split(text.lstrip("\ufeff"))
+    lines = [line.replace("\r", " ") for line in split_lines(text.lstrip("\ufeff"))]
     while lines and not lines[0].strip():
         lines.pop(0)
     if not lines or lines[0].strip() != "+++":
