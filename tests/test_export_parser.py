@@ -52,7 +52,19 @@ def test_crlf_and_bom_and_updated_line():
     )
     assert article.title == "Title"
     assert article.updated == datetime(2025, 5, 30, 14, 20, tzinfo=SEOUL)
-    assert article.body == "<p>One.</p>\n<p>Two.</p>"
+    assert article.body == "<p>One. Two.</p>"  # a lone CR in a CRLF file is no line break
+
+
+def test_a_lone_cr_inside_an_lf_files_title_line_is_a_space():
+    article, warnings = parse("Council debates\r<script> signage\nPublished: 26 May. 2025, 14:50\nBody.\n")
+    assert article.title == "Council debates <script> signage"
+    assert article.published == datetime(2025, 5, 26, 14, 50, tzinfo=SEOUL)
+    assert (article.body, warnings) == ("<p>Body.</p>", [])
+
+
+def test_cr_only_files_still_split_on_cr():
+    article, _ = parse("Old Mac\rPublished: 26 May. 2025, 14:50\rOne.\rTwo.\r")
+    assert (article.title, article.body) == ("Old Mac", "<p>One.</p>\n<p>Two.</p>")
 
 
 def test_missing_date_is_a_warning_not_a_failure():
