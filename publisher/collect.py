@@ -17,6 +17,7 @@ from datetime import datetime
 
 from publisher.config import Config
 from publisher.errors import PublisherError
+from publisher.links import Links
 from publisher.sources import Entry, Skipped, open_source, source_name
 from publisher.store import Store
 from publisher.store.articles import Saving
@@ -49,13 +50,16 @@ def collect(
     files or entries were read so far (every 100, and at the end of each source)."""
     report = CollectReport()
     read = 0
+    mint = Links(config.site.base_url).mint_guid
+    store.articles.mint_missing_feed_ids(mint)
+    dateless = 0  # dateless articles read so far: their order among this run's first-seen times
     for cfg in config.sources:
         name = source_name(cfg)
         try:
             source = open_source(cfg, config.tz, store.sources.get(name).state)
             known = store.articles.file_states(source.name)
             seen: list[str] = []
-            pending: list[Entry] = []
+            pending: list[tuple[Entry, int]] = []
             for event in source.scan(known):
                 read += 1
                 if progress is not None and read % 100 == 0:
@@ -72,10 +76,12 @@ def collect(
                 if event.article is None:
                     report.unchanged += 1
                     continue
-                pending.append(event)
+                pending.append((event, dateless))
+                if event.article.published is None:
+                    dateless += 1
                 if len(pending) >= BATCH:
-                    _save(store, pending, now, report)
-            _save(store, pending, now, report)
+                    _save(store, pending, now, report, mint)
+            _save(store, pending, now, report, mint)
             if source.withdraws_missing:
                 present = set(seen)
                 missing = [i for i, state in known.items() if not state.withdrawn and i not in present]
@@ -93,12 +99,19 @@ def collect(
     return report
 
 
-def _save(store: Store, pending: list[Entry], now: datetime, report: CollectReport) -> None:
+def _save(
+    store: Store,
+    pending: list[tuple[Entry, int]],
+    now: datetime,
+    report: CollectReport,
+    mint: Callable[[str], str],
+) -> None:
     """Store the articles read so far, in one transaction; empty ``pending``."""
     if not pending:
         return
-    batch = [Saving(e.article, e.file_size, e.file_mtime_ns) for e in pending if e.article is not None]
-    for entry, outcome in zip(pending, store.articles.save_many(batch, now), strict=True):
+    batch = [Saving(e.article, e.file_size, e.file_mtime_ns, order) for e, order in pending if e.article]
+    saved = store.articles.save_many(batch, now, mint)
+    for (entry, _), outcome in zip(pending, saved, strict=True):
         setattr(report, outcome, getattr(report, outcome) + 1)
         published = entry.article.published if entry.article else None
         if outcome != "unchanged" and published is not None and published > now:

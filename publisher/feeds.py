@@ -15,9 +15,13 @@ are handled here only:
 - its RSS channel ``<link>`` is the last link added, so the self link goes first;
 - RSS ``<author>`` must be an email address, so RSS names go in ``dc:creator`` and
   only Atom and JSON Feed carry author entries; an Atom entry without authors
-  falls back to the feed-level author (the publication);
-- RSS says nothing of a title's type, so ``<``, ``>`` and ``&`` in titles are written
-  as hexadecimal character references (``&#x3C;``), which readers show as text; Atom
+  falls back to the feed-level author (the publication). Of several ``dc:creator``
+  elements readers (newsboat, feedparser's ``author``) show only the last, so one
+  ``dc:creator`` names every author, joined with ", " as newsboat joins Atom's;
+- RSS says nothing of a title's type, so ``<``, ``>`` and ``&`` in titles (and the
+  other plain-text elements: the channel description, ``dc:creator``, ``category``)
+  are written as hexadecimal character references (``&#x3C;``), which readers show
+  as text; Atom
   titles carry an explicit ``type="text"``. A title that holds an HTML end tag as
   text ("Why </b> matters") or a character reference ("&amp;") is taken for markup
   by the validator either way: Atom
@@ -26,7 +30,11 @@ are handled here only:
 - an item without a summary or content has no empty ``<description/>``,
   ``<summary/>`` or ``<content/>`` (an Atom entry with neither gets its title as
   summary, as Atom asks for some text);
-- every date is written in whole seconds (newsboat misreads fractions).
+- every date is written in whole seconds (newsboat misreads fractions);
+- the validator wants every Atom entry's ``updated`` text distinct, and a newsroom
+  publishes several articles in the same minute: an entry whose time another entry
+  already shows is written at another UTC offset (the same instant, spelled
+  differently), so readers see the exact time and the validator no duplicate.
 """
 
 from __future__ import annotations
@@ -35,10 +43,11 @@ import html
 import json
 import mimetypes
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from html.entities import name2codepoint
+from itertools import chain
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -265,8 +274,8 @@ def rss(ctx: Context, channel: Channel) -> bytes:
             fe.description(html.escape(it.summary, quote=False))  # RSS descriptions are HTML
         if it.content:
             fe.content(it.content, type="html")
-        if it.authors:
-            fe.dc.dc_creator([x.name for x in it.authors])
+        if it.authors:  # one dc:creator naming all: readers show only the last of several
+            fe.dc.dc_creator(", ".join(x.name for x in it.authors))
         for term in it.categories:
             fe.category(term=term)
         if it.image:
@@ -274,10 +283,15 @@ def rss(ctx: Context, channel: Channel) -> bytes:
             if it.image.type:
                 media["type"] = it.image.type
             fe.media.content(media, group=None)
-    return _RSS_TITLE.sub(_title_references, fg.rss_str(pretty=True))
+    data = fg.rss_str(pretty=True)
+    head, sep, rest = data.partition(b"<item>")
+    head = _RSS_CHANNEL_TEXT.sub(_references, head)
+    return head + sep + _RSS_TEXT.sub(_references, rest)
 
 
-_RSS_TITLE = re.compile(rb"<title>([^<]*)</title>")
+# RSS elements that hold plain text (an item's description is HTML, so it is not here).
+_RSS_TEXT = re.compile(rb"<(title|dc:creator|category)>([^<]*)</\1>")
+_RSS_CHANNEL_TEXT = re.compile(rb"<(title|description|dc:creator|category)>([^<]*)</\1>")
 _REFERENCES = {b"&lt;": b"&#x3C;", b"&gt;": b"&#x3E;", b"&amp;": b"&#x26;"}
 
 
@@ -296,10 +310,11 @@ def _reads_as_markup(title: str) -> bool:
     return any(n in name2codepoint or n == "apos" or not n.isalpha() for n in _ENTITY.findall(title))
 
 
-def _title_references(m: re.Match[bytes]) -> bytes:
-    """An RSS title's markup characters as hexadecimal references: plain text to every reader."""
-    text = re.sub(rb"&(?:lt|gt|amp);", lambda r: _REFERENCES[r.group(0)], m.group(1))
-    return b"<title>" + text + b"</title>"
+def _references(m: re.Match[bytes]) -> bytes:
+    """Markup characters of RSS plain text as hexadecimal references, which every
+    reader shows as text."""
+    text = re.sub(rb"&(?:lt|gt|amp);", lambda r: _REFERENCES[r.group(0)], m.group(2))
+    return b"<%s>%s</%s>" % (m.group(1), text, m.group(1))
 
 
 def atom(ctx: Context, channel: Channel) -> bytes:
@@ -310,6 +325,7 @@ def atom(ctx: Context, channel: Channel) -> bytes:
         fg.icon(ctx.icon)
     if ctx.logo:
         fg.logo(ctx.logo)
+    spelled: set[str] = set()
     for it in channel.items:
         fe = fg.add_entry(order="append")
         fe.id(it.id)
@@ -322,7 +338,7 @@ def atom(ctx: Context, channel: Channel) -> bytes:
         if it.image:
             fe.links_ext.add(rel="enclosure", href=it.image.url, type=it.image.type)
         fe.published(it.published)
-        fe.updated(it.updated)
+        fe.updated(_distinct(it.updated, spelled))
         for x in it.authors:
             fe.author({"name": x.name, "email": x.email} if x.email else {"name": x.name})
         for term in it.categories:
@@ -332,6 +348,26 @@ def atom(ctx: Context, channel: Channel) -> bytes:
         if it.content:
             fe.content(it.content, type="html")
     return fg.atom_str(pretty=True)
+
+
+def _offsets() -> Iterator[timezone]:
+    yield UTC
+    for minutes in range(60, 24 * 60, 60):  # whole hours east and west, then quarter hours
+        yield from (timezone(timedelta(minutes=minutes)), timezone(timedelta(minutes=-minutes)))
+    for minutes in range(15, 24 * 60, 15):
+        if minutes % 60:
+            yield from (timezone(timedelta(minutes=minutes)), timezone(timedelta(minutes=-minutes)))
+
+
+def _distinct(when: datetime, spelled: set[str]) -> datetime:
+    """``when`` as the first spelling (the site's offset, else another) not yet used."""
+    candidates = chain([when], (when.astimezone(tz) for tz in _offsets()))
+    for candidate in candidates:
+        text = candidate.isoformat()
+        if text not in spelled:
+            spelled.add(text)
+            return candidate
+    return when
 
 
 def json_feed(ctx: Context, channel: Channel) -> bytes:

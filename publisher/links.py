@@ -89,8 +89,13 @@ class Links:
         return http_url(article.image, self.base)
 
     def guid(self, article: StoredArticle) -> str:
-        """A feed id that never changes for this article (not its title or position)."""
-        return uuid.uuid5(uuid.NAMESPACE_URL, self.base + "#" + article.id).urn
+        """The article's feed id: the one minted when it was first collected (kept when
+        base_url changes), else the one that would be minted now."""
+        return article.feed_id or self.mint_guid(article.id)
+
+    def mint_guid(self, article_id: str) -> str:
+        """A new article's feed id: never its title or position; stored, never recomputed."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, self.base + "#" + article_id).urn
 
     @staticmethod
     def feed_path(name: str, category: str | None = None) -> str:

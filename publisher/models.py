@@ -70,6 +70,7 @@ class StoredArticle:
     first_seen: datetime
     withdrawn: bool = False
     content_hash: str = ""  # the hash of the source's version, as collect stored it
+    feed_id: str | None = None  # minted once when first collected; None: not yet minted
 
     # The source's fields, read through: templates and stages see one flat object
     # (``a.summary``, not ``a.article.summary``); ``published``/``updated`` are the

@@ -8,6 +8,7 @@ well-formed. Every body passes here before it is stored.
 from __future__ import annotations
 
 import html
+import re
 
 import nh3
 
@@ -55,7 +56,14 @@ def paragraphs_html(paragraphs: list[str]) -> str:
     return "\n".join(f"<p>{html.escape(xml_safe(p), quote=False)}</p>" for p in paragraphs)
 
 
+# Where one block of text ends and the next begins: a space, so "<p>a</p><p>b</p>" reads "a b".
+_BLOCK_END = re.compile(
+    r"<(?:br|hr|/(?:p|li|h[1-6]|div|blockquote|tr|td|th|dd|dt|figcaption|pre))\b[^>]*>", re.I
+)
+
+
 def html_to_text(fragment: str) -> str:
     """Visible text of an HTML fragment (for summaries), tags removed, entities decoded."""
+    fragment = _BLOCK_END.sub(r"\g<0> ", fragment) if "<" in fragment else fragment
     stripped = nh3.clean(fragment, tags=set(), attributes={}, clean_content_tags=CLEAN_CONTENT_TAGS)
     return xml_safe(html.unescape(stripped))

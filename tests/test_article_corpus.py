@@ -150,10 +150,14 @@ def test_every_awkward_file_has_its_exact_outcome(corpus):
     assert set(report.warnings) == expected_warnings
     stored = rows(store)
     assert set(stored) == set(COLLECTED)  # hidden files, .rst and skipped files are not articles
+    # dateless files: the time first seen, one second apart in the folder's order (distinct)
+    dateless = sorted(name for name, fields in COLLECTED.items() if fields[1] is None)
+    first_seen = {name: NOW - timedelta(seconds=i) for i, name in enumerate(dateless)}
+    assert first_seen == {"bad_date.txt": NOW, "no_date.txt": NOW - timedelta(seconds=1)}
     for name, (title, published, authors, body) in COLLECTED.items():
         row = stored[name]
         assert row.title == title, name
-        assert row.published == (published or NOW), name
+        assert row.published == (published or first_seen[name]), name
         assert bool(row.date_missing) == (published is None), name
         assert json.loads(row.authors) == authors, name
         assert row.body == body, name

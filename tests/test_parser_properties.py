@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.config import SourceConfig
 from publisher.sanitize import clean_html
 from publisher.sources import Entry, Skipped, SourceError
 from publisher.sources.dates import parse_date
 from publisher.sources.directory import read_article
+from publisher.sources.entries import make_entry
 from publisher.sources.export import ParseError, parse_export
-from publisher.sources.feed import FeedSource, parse_feed
 from publisher.sources.markdown import _KEYS as markdown_keys
 from publisher.sources.markdown import parse_markdown
+from publisher.sources.upstream import read_feed
 
 SEOUL = ZoneInfo("Asia/Seoul")
 FORBIDDEN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -191,7 +191,7 @@ def test_feed_entries_never_raise(title: str, body: str, date: str, author: str,
         "</item></channel></rss>"
     )
     try:
-        parsed = parse_feed(
+        items, _ = read_feed(
             "http://127.0.0.1/feed",
             document.encode("utf-8", "surrogatepass"),
             "application/rss+xml",
@@ -200,9 +200,8 @@ def test_feed_entries_never_raise(title: str, body: str, date: str, author: str,
     except SourceError as exc:
         assert str(exc).startswith("http://127.0.0.1/feed: ")
         return
-    source = FeedSource(SourceConfig(type="feed", url="http://127.0.0.1/feed", name="f"), SEOUL)
-    for i, item in enumerate(parsed.entries):
-        event = source._entry(item, i)
+    for i, item in enumerate(items):
+        event = make_entry(item, i, source="f", url="http://127.0.0.1/feed", category="", tz=SEOUL)
         assert isinstance(event, Entry | Skipped)
         if isinstance(event, Entry) and event.article is not None:
             check_article(event.article)

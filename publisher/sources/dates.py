@@ -82,12 +82,13 @@ def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
 
 
 def sane(when: datetime) -> datetime | None:
-    """``when`` if it is a plausible publication time (years 1900 to 9000, an offset
-    within a day), else None: a typo must not become an unstorable date."""
+    """``when`` in whole seconds if it is a plausible publication time (years 1900 to
+    9000, an offset within a day), else None: a typo must not become an unstorable
+    date, and no reader gets a fraction of a second it might misread."""
     try:
         offset = when.utcoffset()
     except (ValueError, OverflowError):
         return None
     if offset is None or abs(offset.total_seconds()) >= 86400 or not 1900 <= when.year <= 9000:
         return None
-    return when
+    return when.replace(microsecond=0)

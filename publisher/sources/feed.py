@@ -8,40 +8,36 @@ server and three times that for the whole download, and at most ``max_feed_bytes
 after decompression. Any failure raises ``SourceError`` with the URL and the reason,
 so the run reports this source and goes on with the others.
 
-Entries become articles under the id ``<source name>/<entry id>`` (the entry's
-guid/id, else its link). Their HTML passes the sanitiser like every other body. A
-feed only shows its recent entries, so an entry that leaves it is not withdrawn.
+Reading the document (RSS, Atom, JSON Feed; its encoding) is ``upstream``'s part;
+making each entry an article, and the identity it goes by, is ``entries``'. Their HTML
+passes the sanitiser like every other body. A feed only shows its recent entries, so
+an entry that leaves it is not withdrawn.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import feedparser
 import httpx
 
 from publisher import __version__
-from publisher.addresses import email_or_none, http_url
 from publisher.config import SourceConfig
-from publisher.models import Article, Author
-from publisher.sanitize import clean_html, html_to_text, paragraphs_html
 from publisher.sources import Entry, KnownState, Skipped, SourceError, source_name
-from publisher.sources.dates import parse_date, sane
-from publisher.sources.export import split_lines
-from publisher.text import single_line, summarize
+from publisher.sources.entries import make_entry
+from publisher.sources.upstream import read_feed
+from publisher.text import single_line
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"publisher/{__version__} (feed collector; +https://github.com/publisher)"
-ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.5"
+)
 MAX_REDIRECTS = 5
 
 
@@ -101,28 +97,6 @@ def fetch(url: str, state: dict[str, str], *, timeout: float, max_bytes: int) ->
         raise SourceError(f"{url}: {type(exc).__name__}: {exc}") from None
 
 
-# Character references to UTF-16 surrogates (&#xD800; ... &#57343;) make feedparser
-# raise; they stand for no character, so they become U+FFFD first.
-_SURROGATE_REFS = re.compile(
-    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*(?:5529[6-9]|55[3-9]\d\d|56\d\d\d|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
-)
-
-
-def parse_feed(url: str, body: bytes, content_type: str, location: str) -> Any:
-    """feedparser's reading of a downloaded feed; SourceError when it is none."""
-    body = _SURROGATE_REFS.sub(b"&#xFFFD;", body)
-    try:
-        parsed = feedparser.parse(
-            body, response_headers={"content-type": content_type, "content-location": location}
-        )
-    except Exception as exc:  # feedparser's own failures on malformed input
-        raise SourceError(f"{url}: the feed could not be parsed ({type(exc).__name__}: {exc})") from None
-    if not parsed.get("version") and not parsed.entries:
-        problem = parsed.get("bozo_exception") or "no RSS or Atom document"
-        raise SourceError(f"{url}: not a feed ({problem})")
-    return parsed
-
-
 class FeedSource:
     withdraws_missing = False
 
@@ -140,11 +114,17 @@ class FeedSource:
                 if not state.withdrawn:
                     yield Entry(article_id, None)
             return
-        parsed = parse_feed(self.url, got.body, got.headers.get("content-type", "application/xml"), got.url)
+        items, note = read_feed(
+            self.url, got.body, got.headers.get("content-type", "application/xml"), got.url
+        )
+        if note:
+            log.info("%s: %s", self.url, note)
         ids: set[str] = set()
-        for i, item in enumerate(parsed.entries):
+        for i, item in enumerate(items):
             try:
-                event = self._entry(item, i)
+                event = make_entry(
+                    item, i, source=self.name, url=self.url, category=self.cfg.category, tz=self.tz
+                )
             except Exception as exc:  # a parser bug must cost one entry, not the source
                 log.exception("%s entry %d: unexpected error", self.url, i + 1)
                 event = Skipped(
@@ -164,122 +144,3 @@ class FeedSource:
             "etag": single_line(headers.get("etag", "")),
             "last_modified": single_line(headers.get("last-modified", "")),
         }
-
-    def _entry(self, item: Any, index: int) -> Entry | Skipped:
-        key = single_line(item.get("id") or item.get("link") or "")
-        if not key:
-            basis = f"{item.get('title', '')}\n{item.get('published', '')}\n{item.get('summary', '')}"
-            key = "sha1-" + hashlib.sha1(basis.encode("utf-8", "replace")).hexdigest()
-        article_id = f"{self.name}/{key}"
-        where = f"{self.url} entry {index + 1} ({key})"
-        title = _text(item.get("title_detail"), item.get("title", ""))
-        if not title:
-            return Skipped(where, "no title", article_id)
-        body = _body(item)
-        warnings: list[str] = []
-        published = self._when(item, "published", warnings)
-        updated = self._when(item, "updated", warnings)
-        if published is None and not dict.get(item, "published") and not dict.get(item, "updated"):
-            warnings.append("no publication date")
-        if published is None and updated is not None:
-            published = updated
-        summary_html = item.get("summary") or ""
-        summary = summarize(html_to_text(clean_html(summary_html))) if summary_html else ""
-        if not summary:
-            m = re.search(r"<p>(.*?)</p>", body, re.DOTALL)
-            summary = summarize(html_to_text(m.group(1) if m else body))
-        article = Article(
-            id=article_id,
-            source=self.name,
-            title=title,
-            body=body,
-            published=published,
-            updated=updated,
-            authors=_authors(item),
-            summary=summary,
-            categories=_categories(item) or ((self.cfg.category,) if self.cfg.category else ()),
-            image=_image(item),
-            url=_http_url(item.get("link")),
-        )
-        return Entry(article_id, article, warnings=tuple(warnings))
-
-    def _when(self, item: Any, key: str, warnings: list[str]) -> datetime | None:
-        raw = dict.get(item, key)  # plain dict access: no "updated" -> "published" fallback
-        if not raw:
-            return None
-        when = parse_date(str(raw), self.tz)
-        parsed = dict.get(item, f"{key}_parsed")
-        if when is None and parsed:
-            try:
-                when = sane(datetime(*parsed[:6], tzinfo=UTC))
-            except (TypeError, ValueError):
-                when = None
-        if when is None:
-            warnings.append(f"unreadable {key} date {raw!r}")
-        return when
-
-
-def _text(detail: Any, value: str) -> str:
-    """Plain single-line text of a feed text construct (titles may hold markup)."""
-    kind = (detail or {}).get("type", "text/plain")
-    text = html_to_text(clean_html(value)) if "html" in kind else value
-    return single_line(text)
-
-
-def _body(item: Any) -> str:
-    contents = item.get("content") or []
-    chosen = next((c for c in contents if "html" in c.get("type", "")), contents[0] if contents else None)
-    if chosen is None:
-        detail = item.get("summary_detail") or {"type": "text/html"}
-        chosen = {"type": detail.get("type", "text/html"), "value": item.get("summary", "")}
-    value = chosen.get("value") or ""
-    if "html" not in chosen.get("type", "text/html"):
-        return paragraphs_html([p for p in (single_line(x) for x in split_lines(value)) if p])
-    return clean_html(value)
-
-
-def _authors(item: Any) -> tuple[Author, ...]:
-    raw = dict.get(item, "author")
-    listed = item.get("authors") or []
-    if isinstance(raw, str) and len(listed) <= 1:
-        # feedparser splits "user@host.example (Name)" wrongly when the domain's
-        # last label is long; RSS's two usual forms are read here instead.
-        raw = single_line(raw)
-        if m := re.match(r"^([^\s()<>]+@[^\s()<>]+)\s*\((.*)\)$", raw):
-            listed = [{"name": m.group(2), "email": m.group(1)}]
-        elif m := re.match(r"^(.*?)\s*<([^<>\s]+@[^<>\s]+)>$", raw):
-            listed = [{"name": m.group(1), "email": m.group(2)}]
-        elif raw:
-            listed = [{"email": raw} if email_or_none(raw) else {"name": raw}]
-    people = []
-    for person in listed:
-        name = single_line(str(person.get("name") or ""))
-        email = single_line(str(person.get("email") or ""))
-        email = email_or_none(email) or ""
-        if name or email:
-            people.append(Author(name or email, email or None))
-    return tuple(people)
-
-
-def _categories(item: Any) -> tuple[str, ...]:
-    names: list[str] = []
-    for tag in item.get("tags") or []:
-        name = single_line(str(tag.get("label") or tag.get("term") or ""))
-        if name and name not in names:
-            names.append(name)
-    return tuple(names)
-
-
-def _image(item: Any) -> str | None:
-    for media in (*(item.get("media_thumbnail") or []), *(item.get("media_content") or [])):
-        if media.get("medium", "image") == "image" and (url := _http_url(media.get("url"))):
-            return url
-    for link in item.get("links") or []:
-        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            if url := _http_url(link.get("href")):
-                return url
-    return None
-
-
-def _http_url(value: Any) -> str | None:
-    return http_url(single_line(str(value or "")))

@@ -1,12 +1,19 @@
-"""Articles: insert, update, withdraw, and the queries feeds, pages and digests need."""
+"""Articles: insert, update, withdraw, and the queries feeds, pages and digests need.
+
+Every time the store writes is in whole seconds (readers misread fractions). An
+article without a date is published at the time it was first collected; several
+such articles in one run get distinct seconds, counting back from that time in the
+order their sources listed them (``Saving.order``), so they keep that order in
+every feed. Each article's feed id is minted once, at its first collect, and kept.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, Row, exists, func, insert, select, update
@@ -32,6 +39,7 @@ class Saving:
     article: Article
     file_size: int | None = None
     file_mtime_ns: int | None = None
+    order: int = 0  # among this run's dateless articles: 0 for the first its sources listed
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class _Seen:
     content_hash: str
     first_seen: datetime
     withdrawn: datetime | None
+    published: datetime
+    date_missing: bool
 
 
 class Articles:
@@ -71,9 +81,13 @@ class Articles:
         """
         return self.save_many([Saving(article, file_size, file_mtime_ns)], now)[0]
 
-    def save_many(self, batch: list[Saving], now: datetime) -> list[str]:
+    def save_many(
+        self, batch: list[Saving], now: datetime, mint: Callable[[str], str] | None = None
+    ) -> list[str]:
         """``save`` for many articles in one transaction (a first collect of a large
-        archive); returns each one's outcome, in order."""
+        archive); returns each one's outcome, in order. ``mint(article_id)`` gives a
+        new article its feed id."""
+        now = now.replace(microsecond=0)
         outcomes: list[str] = []
         inserts: list[dict[str, object]] = []
         with self.engine.begin() as conn:
@@ -85,6 +99,8 @@ class Articles:
                     articles.c.content_hash,
                     articles.c.first_seen,
                     articles.c.withdrawn,
+                    articles.c.published,
+                    articles.c.date_missing,
                 ).where(articles.c.id.in_(ids[i : i + 500]))
                 existing.update({r.id: r for r in conn.execute(q)})
             taken: set[str] = set()
@@ -98,7 +114,7 @@ class Articles:
                 file_cols = {"file_size": item.file_size, "file_mtime_ns": item.file_mtime_ns}
                 row = existing.get(article.id)
                 if row is None:
-                    published = article.published or now
+                    published = _whole(article.published) or now - timedelta(seconds=item.order)
                     slug = self._free_slug(conn, article, taken, free)
                     taken.add(slug)
                     inserts.append(
@@ -107,27 +123,30 @@ class Articles:
                             "source": article.source,
                             "slug": slug,
                             "published": published,
-                            "updated": max(article.updated or published, published),
+                            "updated": max(_whole(article.updated) or published, published),
                             "first_seen": now,
+                            "feed_id": mint(article.id) if mint else None,
                             "date_missing": article.published is None,
                             "content_hash": content_hash,
                             **_content_columns(article),
                             **file_cols,
                         }
                     )
-                    existing[article.id] = _Seen(content_hash, now, None)
+                    existing[article.id] = _Seen(content_hash, now, None, published, article.published is None)
                     outcomes.append("new")
                 elif row.content_hash == content_hash and row.withdrawn is None:
                     conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
                     outcomes.append("unchanged")
                 else:
-                    published = article.published or row.first_seen
+                    # still dateless: keep the second it was given when first collected
+                    kept = row.published if row.date_missing else row.first_seen
+                    published = _whole(article.published) or _whole(kept)
                     conn.execute(
                         update(articles)
                         .where(articles.c.id == article.id)
                         .values(
                             published=published,
-                            updated=max(article.updated or now, published),
+                            updated=max(_whole(article.updated) or now, published),
                             date_missing=article.published is None,
                             content_hash=content_hash,
                             withdrawn=None,
@@ -139,6 +158,17 @@ class Articles:
             if inserts:
                 conn.execute(insert(articles), inserts)
         return outcomes
+
+    def mint_missing_feed_ids(self, mint: Callable[[str], str]) -> int:
+        """Give every article without a feed id one (a store migrated from version 2 or older:
+        minted from today's base_url, which is what its feeds said until now)."""
+        with self.engine.begin() as conn:
+            missing = conn.execute(select(articles.c.id).where(articles.c.feed_id.is_(None))).scalars().all()
+            for article_id in missing:
+                conn.execute(
+                    update(articles).where(articles.c.id == article_id).values(feed_id=mint(article_id))
+                )
+        return len(missing)
 
     @staticmethod
     def _free_slug(conn: Connection, article: Article, taken: set[str], free: set[str]) -> str:
@@ -239,6 +269,10 @@ class Articles:
         return {r[0]: (r[1], r[2]) for r in rows}
 
 
+def _whole(when: datetime | None) -> datetime | None:
+    return when.replace(microsecond=0) if when is not None else None
+
+
 def _base_slug(article: Article) -> str:
     return slugify(article.title) or "article-" + hashlib.sha1(article.id.encode()).hexdigest()[:10]
 
@@ -301,4 +335,5 @@ def _stored(r: Row, decode: _Decoder | None = None) -> StoredArticle:
         first_seen=r.first_seen,
         withdrawn=r.withdrawn is not None,
         content_hash=r.content_hash,
+        feed_id=r.feed_id,
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     select,
+    text,
 )
 
 
@@ -84,6 +85,11 @@ articles = Table(
     Column("file_size", BigInteger),
     Column("file_mtime_ns", BigInteger),
     Column("withdrawn", UTCDateTime),  # set when the source no longer has it
+    # The id every feed gives the article (a urn:uuid), minted once when it is first
+    # collected and kept: a later change of site.base_url must not make every reader
+    # see every item as new. NULL only in a store migrated from version 2 or older until the
+    # next collect mints it (from the base_url then, which is what feeds said so far).
+    Column("feed_id", Text),
 )
 Index("ix_articles_published", articles.c.published)
 # Covers Articles.file_states: a second collect reads only this index, not the bodies.
@@ -202,10 +208,16 @@ job_runs = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+
+def _add_feed_id(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE articles ADD COLUMN feed_id TEXT"))
+
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(conn, tables=[mail_outbox]),
+    2: _add_feed_id,
 }
 
 
