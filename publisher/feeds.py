@@ -213,13 +213,12 @@ class _AtomLinks(BaseEntryExtension):
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
-        self.title_type = "text"
 
     def add(self, **attrs: str | None) -> None:
         self.links.append({k: v for k, v in attrs.items() if v})
 
     def extend_atom(self, entry: Any) -> Any:
-        _text_type(entry, self.title_type)
+        _atom_text(entry)
         for attrs in self.links:
             xml_elem("link", entry, **attrs)
         return entry
@@ -229,16 +228,32 @@ class _AtomFeedText(BaseExtension):
     """The feed's own title and subtitle marked ``type="text"``, like every entry's."""
 
     def extend_atom(self, feed: Any) -> Any:
-        _text_type(feed)
+        _atom_text(feed)
         return feed
 
 
-def _text_type(element: Any, title: str = "text") -> None:
-    """Atom text constructs say what they are (plain text but for an escaped title)."""
+def _atom_text(element: Any) -> None:
+    """Atom text constructs say what they are: plain ``type="text"``, or, when the text
+    reads as markup, ``type="html"`` with the text escaped (the same characters shown).
+    Names and category labels have no type: what reads as markup gets a word joiner."""
     for name in ("title", "subtitle", "summary"):
-        # feedgen builds Atom without namespaced tags (the root declares the default one)
-        for child in [*element.findall(name), *element.findall(f"{{{ATOM_NS}}}{name}")]:
-            child.set("type", title if name == "title" else "text")
+        for child in _children(element, name):
+            if child.text and reads_as_markup(child.text):
+                child.text = html.escape(child.text, quote=False)
+                child.set("type", "html")
+            else:
+                child.set("type", "text")
+    for person in (*_children(element, "author"), *_children(element, "contributor")):
+        for child in _children(person, "name"):
+            child.text = unmarked(child.text or "")
+    for category in _children(element, "category"):
+        if category.get("label"):
+            category.set("label", unmarked(category.get("label")))
+
+
+def _children(element: Any, name: str) -> list[Any]:
+    # feedgen builds Atom without namespaced tags (the root declares the default one)
+    return [*element.findall(name), *element.findall(f"{{{ATOM_NS}}}{name}")]
 
 
 class _RssHub(BaseExtension):
@@ -267,7 +282,7 @@ def rss(ctx: Context, channel: Channel) -> bytes:
     for it in channel.items:
         fe = fg.add_entry(order="append")
         fe.guid(it.id, permalink=False)
-        fe.title(_END_TAG.sub("<\u2060/", it.title))
+        fe.title(it.title)
         fe.link(href=it.link)
         fe.pubDate(it.published)
         if it.summary:
@@ -292,29 +307,40 @@ def rss(ctx: Context, channel: Channel) -> bytes:
 # RSS elements that hold plain text (an item's description is HTML, so it is not here).
 _RSS_TEXT = re.compile(rb"<(title|dc:creator|category)>([^<]*)</\1>")
 _RSS_CHANNEL_TEXT = re.compile(rb"<(title|description|dc:creator|category)>([^<]*)</\1>")
-_REFERENCES = {b"&lt;": b"&#x3C;", b"&gt;": b"&#x3E;", b"&amp;": b"&#x26;"}
 
 
-# What the validator (and readers guessing at RSS titles) take for an HTML end tag.
+# What readers (and the validator) take for markup in plain text: an end tag ("</b>"),
+# a character reference ("&amp;", "&#169"; "R&D" or "AT&T" are none).
 _END_TAG = re.compile(r"</(?=\w+>)")
-
-
 _ENTITY = re.compile(r"&(#?\w+)")
 
 
-def _reads_as_markup(title: str) -> bool:
-    """True when plain text holds what a reader (or the validator) takes for HTML: an
-    end tag ("</b>") or a character reference ("&amp;", "&#169")."""
-    if _END_TAG.search(title):
+def _is_reference(name: str) -> bool:
+    return name in name2codepoint or name == "apos" or not name.isalpha()
+
+
+def reads_as_markup(text: str) -> bool:
+    """True when plain text holds what a reader takes for HTML."""
+    if "<" in text and _END_TAG.search(text):
         return True
-    return any(n in name2codepoint or n == "apos" or not n.isalpha() for n in _ENTITY.findall(title))
+    return "&" in text and any(_is_reference(n) for n in _ENTITY.findall(text))
+
+
+def unmarked(text: str) -> str:
+    """Plain text where nothing can say "text": an end tag or a reference gets an
+    invisible U+2060 WORD JOINER after its "<" or "&", so no reader sees markup."""
+    if not reads_as_markup(text):
+        return text
+    text = _END_TAG.sub("<\u2060/", text)
+    return _ENTITY.sub(lambda m: "&\u2060" + m.group(1) if _is_reference(m.group(1)) else m.group(0), text)
 
 
 def _references(m: re.Match[bytes]) -> bytes:
-    """Markup characters of RSS plain text as hexadecimal references, which every
-    reader shows as text."""
-    text = re.sub(rb"&(?:lt|gt|amp);", lambda r: _REFERENCES[r.group(0)], m.group(2))
-    return b"<%s>%s</%s>" % (m.group(1), text, m.group(1))
+    """RSS plain text, which cannot say it is plain: markup characters as hexadecimal
+    references (shown as text by every reader), what still reads as markup unmarked."""
+    text = unmarked(html.unescape(m.group(2).decode("utf-8")))
+    text = text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&#x3E;")
+    return b"<%s>%s</%s>" % (m.group(1), text.encode("utf-8"), m.group(1))
 
 
 def atom(ctx: Context, channel: Channel) -> bytes:
@@ -329,11 +355,7 @@ def atom(ctx: Context, channel: Channel) -> bytes:
     for it in channel.items:
         fe = fg.add_entry(order="append")
         fe.id(it.id)
-        if _reads_as_markup(it.title):
-            fe.title(html.escape(it.title, quote=False))
-            fe.links_ext.title_type = "html"
-        else:
-            fe.title(it.title)
+        fe.title(it.title)
         fe.link(href=it.link, rel="alternate", type="text/html")
         if it.image:
             fe.links_ext.add(rel="enclosure", href=it.image.url, type=it.image.type)

@@ -132,7 +132,9 @@ class Articles:
                             **file_cols,
                         }
                     )
-                    existing[article.id] = _Seen(content_hash, now, None, published, article.published is None)
+                    existing[article.id] = _Seen(
+                        content_hash, now, None, published, article.published is None
+                    )
                     outcomes.append("new")
                 elif row.content_hash == content_hash and row.withdrawn is None:
                     conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
