@@ -46,6 +46,7 @@ def test_a_version_1_store_is_migrated_and_keeps_the_ids_its_feeds_showed(site: 
     publish(site, "now", "--no-email")
     db = site / "publisher.db"
     with sqlite3.connect(db) as conn:  # make it the store an older publisher wrote
+        conn.execute("DROP INDEX ix_articles_no_feed_id")
         conn.execute("ALTER TABLE articles DROP COLUMN feed_id")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
         article_ids = [r[0] for r in conn.execute("SELECT id FROM articles")]
