@@ -58,7 +58,7 @@ def paragraphs_html(paragraphs: list[str]) -> str:
 
 # Where one block of text ends and the next begins: a space, so "<p>a</p><p>b</p>" reads "a b".
 _BLOCK_END = re.compile(
-    r"<(?:br|hr|/(?:p|li|h[1-6]|div|blockquote|tr|td|th|dd|dt|figcaption|pre))\b[^>]*>", re.I
+    r"<(?:br|hr|/(?:p|li|h[1-6]|div|blockquote|tr|td|th|dd|dt|figcaption|pre))\b[^>]*>(?=\s*\S)", re.I
 )
 
 

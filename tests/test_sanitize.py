@@ -61,3 +61,5 @@ def test_characters_xml_forbids_are_removed_even_as_character_references():
 def test_plain_paragraphs_are_escaped_and_text_is_read_back():
     assert paragraphs_html(["a < b & c", "second"]) == "<p>a &lt; b &amp; c</p>\n<p>second</p>"
     assert html_to_text("<p>Fish &amp; chips<script>x</script> <b>now</b></p>") == "Fish & chips now"
+    # one block ends, the next begins: a space between their texts (summaries, titles)
+    assert html_to_text("<p>Photo at dusk</p><p>Second.</p>") == "Photo at dusk Second."
