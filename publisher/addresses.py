@@ -31,7 +31,8 @@ def email_address(text: str, *, local_domain: bool = False) -> str:
     address for a local mail server), which no public address has."""
     text = text.strip()
     try:
-        found = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+        # strict: the RFC 5321 length limits too (64 before the @), which servers enforce
+        found = validate_email(text, check_deliverability=False, allow_smtputf8=False, strict=True)
     except EmailNotValidError as exc:
         local, at, domain = text.rpartition("@")
         if not (local_domain and at and domain.isascii() and domain.isalnum()):

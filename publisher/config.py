@@ -176,6 +176,30 @@ class ServerConfig:
     requests_per_client: int = _h(
         20, "Most POST /subscribe requests from one client address an hour.", minimum=1
     )
+    trusted_proxies: list[str] = _h(
+        [],
+        "Addresses or networks of reverse proxies whose X-Forwarded-For names the client "
+        '(e.g. `["127.0.0.1"]` behind nginx on the same machine); empty: the header is ignored.',
+    )
+    read_timeout: float = _h(
+        10.0,
+        "Seconds a client has to send a whole request (head and body) before it is cut off.",
+        minimum=0.5,
+    )
+    max_connections: int = _h(
+        500,
+        "Open connections at most; past it the longest-waiting idle one is closed for a new one.",
+        minimum=2,
+    )
+    max_header_bytes: int = _h(
+        16384, "Largest request head (request line and headers) accepted.", minimum=1024
+    )
+    hsts: int = _h(
+        0,
+        "Strict-Transport-Security max-age in seconds on every answer (browsers heed it over HTTPS "
+        "only: set it when a TLS proxy is in front); 0: none.",
+        minimum=0,
+    )
 
 
 @dataclass(frozen=True)

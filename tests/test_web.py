@@ -44,7 +44,11 @@ def publish(site: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
-    site = make_site(tmp_path_factory.mktemp("web") / "site", port, "requests_per_client = 6\n")
+    site = make_site(
+        tmp_path_factory.mktemp("web") / "site",
+        port,
+        'requests_per_client = 6\ntrusted_proxies = ["127.0.0.1"]\n',  # new_client() stands behind it
+    )
     publish(site, "now", "--no-email")
     srv = Server(site, port)
     yield srv
@@ -52,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def new_client() -> dict[str, str]:
-    """A distinct client address (uvicorn trusts X-Forwarded-For from loopback)."""
+    """A distinct client address (the server trusts X-Forwarded-For from loopback here)."""
     n = next(_clients)
     return {"x-forwarded-for": f"198.51.{n // 250}.{n % 250 + 1}"}
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -58,6 +59,7 @@ class Server:
         *,
         port_flag: bool = True,
         args: tuple[str, ...] = (),
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.site = site
         self.port = port
@@ -72,6 +74,7 @@ class Server:
             env=env_for(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
         deadline = time.monotonic() + 15
         while True:

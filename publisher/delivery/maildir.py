@@ -31,6 +31,8 @@ class MaildirTransport:
     def send(self, sender: str, recipient: str, message: bytes, key: str | None = None) -> None:
         try:
             if self._box is None:
+                for sub in ("tmp", "new", "cur"):  # a half-made Maildir is completed
+                    (self.path / sub).mkdir(parents=True, exist_ok=True)
                 self._box = mailbox.Maildir(self.path, factory=None, create=True)
                 sweep_tmp(self.path)
             # Local mail files use LF; the wire format (SMTP) keeps CRLF.

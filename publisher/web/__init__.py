@@ -17,12 +17,17 @@ Starlette and uvicorn are used only in this package.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from publisher.config import Config
-from publisher.errors import PublisherError
+from publisher.errors import ConfigError, PublisherError
 from publisher.links import HEALTH, SUBSCRIBE, TOKEN_ROUTES
 from publisher.web.static import CachedFile, FileCache, content_type, respond
+
+log = logging.getLogger("publisher.web")
 
 DYNAMIC_PATHS = ("/" + SUBSCRIBE, "/" + HEALTH)
 DYNAMIC_PREFIXES = tuple("/" + route for route in TOKEN_ROUTES)
@@ -59,7 +64,14 @@ class PublisherApp:
             if not scope["path"].startswith(DYNAMIC_PREFIXES) and self.files.get(scope["path"]) is not None:
                 await _answer(405, [(b"allow", b"GET, HEAD")], send)
                 return
-        await self.views(scope, receive, send)  # routes, 404 pages and the lifespan
+        try:
+            await self.views(scope, receive, send)  # routes, 404 pages and the lifespan
+        except ClientDisconnect:  # the client went away mid-request: nothing to answer
+            log.info(
+                "%s %s: the client closed the connection before the request was complete",
+                scope.get("method", ""),
+                scope.get("path", ""),
+            )
 
 
 async def _redirect(location: str, send: Any) -> None:
@@ -82,10 +94,11 @@ def serve(
 ) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn, one process). The socket is bound
     first, so a busy or forbidden address is a one-line error, not a traceback."""
-    import logging
     import socket
 
     import uvicorn
+
+    from publisher.web.protocol import Limits, guarded
 
     host = host or config.server.host
     port = port if port is not None else config.server.port
@@ -99,12 +112,20 @@ def serve(
         raise PublisherError(
             f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
         ) from None
+    limits = config.server
+    trusted = _trusted_proxies(config)
+    _more_file_descriptors(limits.max_connections)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),
             host=host,
             port=port,
-            proxy_headers=True,  # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (127.0.0.1)
+            # X-Forwarded-For only from the proxies the config names (none: ignored)
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
+            http=guarded(Limits(limits.read_timeout, limits.max_connections)),
+            h11_max_incomplete_event_size=limits.max_header_bytes,
+            headers=[("strict-transport-security", f"max-age={limits.hsts}")] if limits.hsts else None,
             server_header=False,
             access_log=access_log,
             log_level="info",
@@ -122,6 +143,35 @@ def serve(
         "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
     )
     server.run(sockets=[sock])
+
+
+def _trusted_proxies(config: Config) -> list[str]:
+    """``[server] trusted_proxies`` checked: each an IP address or network."""
+    import ipaddress
+
+    for entry in config.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                config.path, "server.trusted_proxies", f"{entry!r} is not an IP address or network"
+            ) from None
+    return list(config.server.trusted_proxies)
+
+
+def _more_file_descriptors(connections: int) -> None:
+    """Room for ``connections`` sockets plus the files and database the server uses:
+    raise the soft limit of open files towards the hard one (never lower it)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
 
 
 __all__ = ["create_app", "serve", "PublisherApp"]

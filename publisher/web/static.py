@@ -35,6 +35,14 @@ CHECK_EVERY = 1.0  # seconds between two stat() of one cached file
 MAX_CACHED = 16 * 1024 * 1024  # larger files are streamed from disk (none in a normal site)
 MIN_GZIP = 256  # smaller bodies are sent as they are
 
+# Pages of the web edition may not be framed by another site (clickjacking), nor carry
+# plugins or a <base> that redirects their links; what they load is theirs to choose.
+PAGE_HEADERS = [
+    (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'self'; object-src 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+
 # Feeds by file name first (rss.xml is not just any XML), then by extension.
 FEED_TYPES = {f.name: f.media_type + "; charset=utf-8" for f in FORMATS}
 EXTENSION_TYPES = {
@@ -113,6 +121,8 @@ class CachedFile:
             (b"cache-control", cache_control(ctype)),
             (b"x-content-type-options", b"nosniff"),
         ]
+        if ctype.startswith("text/html"):
+            common += PAGE_HEADERS
         if gz is not None:
             common.append((b"vary", b"accept-encoding"))
         ctype_b = ctype.encode()

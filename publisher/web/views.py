@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -45,24 +46,37 @@ BAD_LINK = (
 
 
 class ClientLimiter:
-    """At most ``limit`` hits per key (a client address) in a fixed window."""
+    """At most ``limit`` hits per key (a client address) in a fixed window.
 
-    def __init__(self, limit: int, window: float = HOUR) -> None:
+    Keys are kept in the order their windows started, so expired ones are dropped from
+    the front as new hits arrive: O(1) amortised per hit, never a rebuild of the table.
+    At most ``max_keys`` are kept; past that the oldest window is forgotten early."""
+
+    def __init__(self, limit: int, window: float = HOUR, max_keys: int = 100_000) -> None:
         self.limit = limit
         self.window = window
-        self._hits: dict[str, tuple[float, int]] = {}
+        self.max_keys = max_keys
+        self._hits: OrderedDict[str, list[float]] = OrderedDict()  # key -> [start, count]
 
-    def hit(self, key: str) -> bool:
-        now = time.monotonic()
-        start, count = self._hits.get(key, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        if count >= self.limit:
+    def hit(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        hits = self._hits
+        while hits:
+            oldest = next(iter(hits.values()))
+            if now - oldest[0] < self.window and len(hits) < self.max_keys:
+                break
+            hits.popitem(last=False)
+        entry = hits.get(key)
+        if entry is None:
+            hits[key] = [now, 1]
+            return True
+        if entry[1] >= self.limit:
             return False
-        self._hits[key] = (start, count + 1)
-        if len(self._hits) > 100_000:
-            self._hits = {k: v for k, v in self._hits.items() if now - v[0] < self.window}
+        entry[1] += 1
         return True
+
+    def __len__(self) -> int:
+        return len(self._hits)
 
 
 class Views:
