@@ -11,6 +11,7 @@ problem (``ConfigError``, exit code 2).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -49,10 +50,17 @@ class SourceConfig:
     pattern: list[str] = _h(["**/*.txt", "**/*.md"], "directory: glob patterns of files.")
     url: str = _h("", "feed: the RSS/Atom URL to fetch.")
     category: str = _h("", "Category given to every article of this source that has none.")
-    max_article_bytes: int = _h(2 * 1024 * 1024, "Larger files are skipped with a warning.", minimum=1)
-    max_feed_bytes: int = _h(10 * 1024 * 1024, "feed: a larger download fails the source.", minimum=1)
+    max_article_bytes: int = _h(
+        2 * 1024 * 1024, "Larger files are skipped with a warning.", minimum=1, maximum=1024**3
+    )
+    max_feed_bytes: int = _h(
+        10 * 1024 * 1024, "feed: a larger download fails the source.", minimum=1, maximum=1024**3
+    )
     timeout: float = _h(
-        20.0, "feed: seconds to wait for the server (the whole fetch: 3 times this).", minimum=0.1
+        20.0,
+        "feed: seconds to wait for the server (the whole fetch: 3 times this).",
+        minimum=0.1,
+        maximum=600,
     )
 
 
@@ -69,9 +77,13 @@ class StoreConfig:
         "Seconds the site's lock (and the scheduler's) lasts unless its holder renews it; "
         "a killed holder's lock is taken over after this.",
         minimum=3,
+        maximum=86400,
     )
     lock_wait: float = _h(
-        10.0, "Seconds a command waits for another writer of the site to finish before giving up.", minimum=0
+        10.0,
+        "Seconds a command waits for another writer of the site (or a database write lock) before giving up.",
+        minimum=0,
+        maximum=86400,
     )
 
 
@@ -82,7 +94,7 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class FeedsConfig:
-    items: int = _h(50, "Newest N articles per feed.", minimum=1)
+    items: int = _h(50, "Newest N articles per feed.", minimum=1, maximum=100_000)
     websub_hub: str = _h(
         "", "WebSub hub URL: feeds carry rel=hub and changed feeds are announced to it.", check="url?"
     )
@@ -96,8 +108,9 @@ class DigestConfig:
     subject: str = _h(
         "{{ site.title }} — {{ date }}",
         "Jinja2 template of the subject; site, date and articles are available.",
+        template=("site", "date", "articles", "groups", "updated", "more", "tz"),
     )
-    max_articles: int = _h(20, "Most articles shown in one digest.", minimum=1)
+    max_articles: int = _h(20, "Most articles shown in one digest.", minimum=1, maximum=1000)
     skip_if_empty: bool = _h(True, "Send nothing when there are no new articles.")
     postal_address: str = _h("", "Postal address shown in the footer (required by CAN-SPAM).")
     reply_to: str = _h(
@@ -117,13 +130,19 @@ class DigestConfig:
 @dataclass(frozen=True)
 class SmtpConfig:
     host: str = _h("localhost", "SMTP server.")
-    port: int = _h(587, "SMTP port.", minimum=1)
+    port: int = _h(587, "SMTP port.", minimum=1, maximum=65535)
     security: str = _h("starttls", '"starttls", "ssl" or "none".', choices=("starttls", "ssl", "none"))
     username: str = _h("", "AUTH user name; empty: no AUTH.")
     password_env: str = _h("PUBLISHER_SMTP_PASSWORD", "Environment variable holding the password.")
-    connections: int = _h(4, "Parallel connections, each reused for many messages.", minimum=1)
-    rate: float = _h(0.0, "Messages per second over all connections; 0 = unlimited.", minimum=0)
-    timeout: float = _h(30.0, "Seconds before a silent server is given up on.", minimum=1)
+    connections: int = _h(4, "Parallel connections, each reused for many messages.", minimum=1, maximum=100)
+    rate: float = _h(
+        0.0,
+        "Messages per second over all connections; 0 = unlimited.",
+        minimum=0.001,
+        maximum=100_000,
+        zero=True,
+    )
+    timeout: float = _h(30.0, "Seconds before a silent server is given up on.", minimum=1, maximum=3600)
 
 
 @dataclass(frozen=True)
@@ -131,10 +150,17 @@ class DeliveryConfig:
     transport: str = _h("maildir", '"maildir" or "smtp".', choices=("maildir", "smtp"))
     maildir: Path = _h(Path("outbox"), "Maildir the maildir transport delivers into.", path=True)
     smtp: SmtpConfig = field(default_factory=SmtpConfig, metadata={"help": "SMTP transport."})
-    retries: int = _h(3, "Tries again after a temporary (4xx) failure before leaving it queued.", minimum=0)
-    retry_delay: float = _h(2.0, "Seconds before the first retry; doubles for each further one.", minimum=0)
+    retries: int = _h(
+        3, "Tries again after a temporary (4xx) failure before leaving it queued.", minimum=0, maximum=20
+    )
+    retry_delay: float = _h(
+        2.0, "Seconds before the first retry; doubles for each further one.", minimum=0, maximum=3600
+    )
     bounce_limit: int = _h(
-        3, "Hard (5xx) failures before an address is marked bounced; 5.1.1 bounces at once.", minimum=1
+        3,
+        "Hard (5xx) failures before an address is marked bounced; 5.1.1 bounces at once.",
+        minimum=1,
+        maximum=1000,
     )
     dkim_selector: str = _h(
         "",
@@ -152,13 +178,17 @@ class ScheduleConfig:
         "*/15 * * * *",
         "Cron (site timezone): collect and rebuild feeds. Standard 5 fields; a 6-field form "
         'with a leading seconds field (e.g. `*/2 * * * * *`) exists for tests; `""` disables the job.',
+        check="cron",
     )
-    digest: str = _h("0 7 * * *", "Cron (site timezone): collect, rebuild feeds and send the digest.")
+    digest: str = _h(
+        "0 7 * * *", "Cron (site timezone): collect, rebuild feeds and send the digest.", check="cron"
+    )
     grace: int = _h(
         3600,
         "Seconds a run missed while no scheduler ran may be late: it then runs once on start; "
         "a run missed by more is skipped and logged.",
         minimum=1,
+        maximum=30 * 86400,
     )
 
 
@@ -171,10 +201,10 @@ class ServerConfig:
         "Environment variable with the signing secret; unset: one is kept in the store.",
     )
     mails_per_address: int = _h(
-        3, "Most confirmation mails POST /subscribe sends one address an hour.", minimum=1
+        3, "Most confirmation mails POST /subscribe sends one address an hour.", minimum=1, maximum=1000
     )
     requests_per_client: int = _h(
-        20, "Most POST /subscribe requests from one client address an hour.", minimum=1
+        20, "Most POST /subscribe requests from one client address an hour.", minimum=1, maximum=1_000_000
     )
     trusted_proxies: list[str] = _h(
         [],
@@ -266,6 +296,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(cfg_path, None, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(cfg_path, None, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(cfg_path, None, "invalid TOML: arrays or tables nested too deeply") from None
     return from_dict(data, cfg_path)
 
 
@@ -284,6 +316,9 @@ def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
             kwargs[key] = reader.section(SECTIONS[key], value, key)
         else:
             raise ConfigError(cfg_path, key, f"unknown section (known: {_known(SECTIONS, 'sources')})")
+    for key, cls in SECTIONS.items():  # absent sections too: their default paths are beside config.toml
+        if key not in kwargs:
+            kwargs[key] = reader.section(cls, {}, key)
     config = Config(path=cfg_path, root=root, **kwargs)
     for i, source in enumerate(config.sources):
         _check_source(cfg_path, i, source)
@@ -301,8 +336,31 @@ def _check_dkim(cfg_path: Path, delivery: DeliveryConfig) -> None:
     if given and len(given) != len(keys):
         missing = next(k for k in keys if k not in given)
         raise ConfigError(cfg_path, f"delivery.{missing}", f"required for DKIM signing (set with {given[0]})")
-    if delivery.dkim_key_file is not None and not delivery.dkim_key_file.is_file():
-        raise ConfigError(cfg_path, "delivery.dkim_key_file", f"no such file: {delivery.dkim_key_file}")
+    if delivery.dkim_key_file is not None:
+        _check_dkim_key(cfg_path, delivery.dkim_key_file)
+
+
+def _check_dkim_key(cfg_path: Path, path: Path) -> None:
+    """The DKIM key must be an RSA private key in PEM of at least 1024 bits
+    (2048 recommended); a key that cannot sign is a configuration error."""
+    import dkim.crypto
+
+    where = "delivery.dkim_key_file"
+    if not path.is_file():
+        raise ConfigError(cfg_path, where, f"no such file: {path}")
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(cfg_path, where, f"cannot read {path}: {exc.strerror}") from None
+    try:
+        key = dkim.crypto.parse_pem_private_key(pem)
+    except Exception:  # dkimpy raises several types for what is not an RSA key
+        raise ConfigError(cfg_path, where, f"{path} is not an RSA private key in PEM form") from None
+    bits = key["modulus"].bit_length()
+    if bits < 1024:
+        raise ConfigError(
+            cfg_path, where, f"{path} is a {bits}-bit key; DKIM needs 1024 bits or more (use 2048)"
+        )
 
 
 def _check_source(cfg_path: Path, i: int, source: SourceConfig) -> None:
@@ -343,6 +401,13 @@ class _Reader:
             if f is None:
                 raise ConfigError(self.cfg_path, f"{where}.{key}", f"unknown key (known: {_known(fields)})")
             kwargs[f.name] = self.value(f, hints[f.name], item, f"{where}.{key}")
+        for f in dataclasses.fields(cls):
+            if f.name in kwargs:
+                continue
+            if isinstance(f.default, Path):  # a relative default is beside config.toml, not the cwd
+                kwargs[f.name] = self.root / f.default
+            elif f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+                kwargs[f.name] = self.section(f.default_factory, {}, f"{where}.{toml_key(f)}")
         return cls(**kwargs)
 
     def value(self, f: dataclasses.Field[Any], hint: Any, item: Any, where: str) -> Any:
@@ -367,10 +432,8 @@ class _Reader:
             raise ConfigError(
                 self.cfg_path, where, f"must be {_TYPE_NAMES[expected]}, not {type(item).__name__} {item!r}"
             )
-        if "minimum" in meta and item < meta["minimum"]:
-            raise ConfigError(self.cfg_path, where, f"must be at least {meta['minimum']}, not {item}")
-        if "maximum" in meta and item > meta["maximum"]:
-            raise ConfigError(self.cfg_path, where, f"must be at most {meta['maximum']}, not {item}")
+        if expected in (int, float):
+            _check_range(self.cfg_path, where, item, meta)
         if "choices" in meta and item not in meta["choices"]:
             raise ConfigError(
                 self.cfg_path, where, f"must be one of {', '.join(meta['choices'])}, not {item!r}"
@@ -393,10 +456,57 @@ class _Reader:
                 where,
                 f"must be ASCII labels joined by dots, such as news.example.com, not {item!r}",
             )
+        elif check == "cron":
+            from publisher import cron
+
+            try:
+                cron.trigger(item, ZoneInfo("UTC"))
+            except ValueError as exc:
+                raise ConfigError(self.cfg_path, where, str(exc)) from None
+        if "template" in meta:
+            _check_template(self.cfg_path, where, item, meta["template"])
         return item
 
 
 _LIST_ID = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+
+
+def _check_range(cfg_path: Path, where: str, item: float, meta: Any) -> None:
+    """A number within its field's ``minimum`` and ``maximum`` (``zero``: 0 means
+    "off" and is allowed too); NaN and infinity never are."""
+    if not math.isfinite(item):
+        raise ConfigError(cfg_path, where, f"must be a finite number, not {item}")
+    if item == 0 and meta.get("zero"):
+        return
+    low, high = meta.get("minimum", -math.inf), meta.get("maximum", math.inf)
+    if not low <= item <= high:
+        allowed = f"from {_number(low)} to {_number(high)}" + (" (or 0: off)" if meta.get("zero") else "")
+        raise ConfigError(cfg_path, where, f"must be {allowed}, not {_number(item)}")
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _check_template(cfg_path: Path, where: str, source: str, names: tuple[str, ...]) -> None:
+    """A Jinja2 template given in the configuration: it must parse, and use only the
+    names it is rendered with (it is rendered in a sandbox, see ``render``)."""
+    from jinja2 import TemplateSyntaxError, meta
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        tree = SandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(cfg_path, where, f"template syntax error: {exc.message}") from None
+    unknown = sorted(meta.find_undeclared_variables(tree) - set(names))
+    if unknown:
+        raise ConfigError(
+            cfg_path,
+            where,
+            f"unknown name {unknown[0]!r} in the template (available: {', '.join(names)})",
+        )
+
+
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
@@ -443,7 +553,15 @@ def reference() -> str:
                 continue
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             shown = _show_default(default)
-            lines.append(f"| `{key}` | {shown} | {f.metadata.get('help', '')} |")
+            meaning = f.metadata.get("help", "")
+            if "maximum" in f.metadata:
+                low = (
+                    f"0 or {_number(f.metadata['minimum'])}"
+                    if f.metadata.get("zero")
+                    else _number(f.metadata["minimum"])
+                )
+                meaning += f" Range: {low} to {_number(f.metadata['maximum'])}."
+            lines.append(f"| `{key}` | {shown} | {meaning} |")
 
     for name, cls in SECTIONS.items():
         walk(cls, name)

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import cssutils
+import jinja2
 from premailer import Premailer
 
 from publisher import categories, mail, plaintext
 from publisher.config import Config
+from publisher.errors import ConfigError
 from publisher.links import Links
 from publisher.models import StoredArticle
 from publisher.render import environment
@@ -93,8 +95,11 @@ def render(
         "recipient": recipient,
         "postal_address": config.digest.postal_address,
     }
-    subject_env = environment(config.templates_dir, autoescape=False)
-    subject = single_line(subject_env.from_string(config.digest.subject).render(**context))
+    subject_env = environment(config.templates_dir, autoescape=False, sandboxed=True)
+    try:
+        subject = single_line(subject_env.from_string(config.digest.subject).render(**context))
+    except jinja2.TemplateError as exc:  # e.g. an attribute site has not, or one the sandbox refuses
+        raise ConfigError(config.path, "digest.subject", f"cannot render the template: {exc}") from None
     html = env.get_template("digest.html").render(subject=subject, **context)
     text = env.get_template("digest.txt").render(subject=subject, **context)
     text = plaintext.wrap(text, own_line=(unsubscribe_url, recipient))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -25,9 +26,14 @@ def default_templates() -> Path:
     raise FileNotFoundError("the default templates are missing from this installation")
 
 
-def environment(site_templates: Path | None = None, *, autoescape: bool = True) -> jinja2.Environment:
+def environment(
+    site_templates: Path | None = None, *, autoescape: bool = True, sandboxed: bool = False
+) -> jinja2.Environment:
+    """``sandboxed``: for templates written in config.toml (the digest subject), which
+    may then reach no attribute or method a template has no business with."""
     search = [p for p in (site_templates, default_templates()) if p is not None and p.is_dir()]
-    env = jinja2.Environment(
+    kind = SandboxedEnvironment if sandboxed else jinja2.Environment
+    env = kind(
         loader=jinja2.FileSystemLoader([str(p) for p in dict.fromkeys(search)]),
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=autoescape)
         if autoescape

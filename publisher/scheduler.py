@@ -36,7 +36,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from publisher import config as configuration
-from publisher import pipeline
+from publisher import cron, pipeline
 from publisher.config import Config
 from publisher.errors import ConfigError, PublisherError
 from publisher.locks import SCHEDULER_LOCK, Lock, Stopped
@@ -126,8 +126,6 @@ def describe(report: pipeline.RunReport) -> str:
 
 # -- the timetable ----------------------------------------------------------------------
 
-_CRON_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-
 
 def triggers(config: Config) -> dict[str, CronTrigger | None]:
     """The cron trigger of each job from ``[schedule]`` (None: disabled)."""
@@ -135,63 +133,10 @@ def triggers(config: Config) -> dict[str, CronTrigger | None]:
 
 
 def _trigger(config: Config, name: str) -> CronTrigger | None:
-    expr = getattr(config.schedule, name).strip()
-    if not expr:
-        return None
-    fields = expr.split()
-    if len(fields) not in (5, 6):
-        raise ConfigError(
-            config.path,
-            f"schedule.{name}",
-            f"{expr!r} must have 5 fields (minute hour day month weekday), or 6 with seconds first",
-        )
-    if len(fields) == 5:
-        fields.insert(0, "0")
-    second, minute, hour, day, month, weekday = fields
     try:
-        return CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=_weekdays(weekday),
-            timezone=config.tz,
-        )
-    except ValueError as exc:
-        raise ConfigError(config.path, f"schedule.{name}", f"{expr!r} is not a valid cron: {exc}") from None
-
-
-def _weekdays(field: str) -> str:
-    """Standard cron weekdays (0 or 7 = Sunday) as APScheduler 3's names (it counts
-    0 = Monday, so numbers are never passed through)."""
-    if field in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for part in field.split(","):
-        span, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            first, last = span.split("-", 1)
-            low, high = _day(first), _day(last)
-        else:
-            low = _day(span)
-            high = 6 if step_text else low
-        if high < low or step < 1:
-            raise ValueError(f"bad weekday range {part!r}")
-        days.update(d % 7 for d in range(low, high + 1, step))
-    return ",".join(_CRON_DAYS[d] for d in sorted(days))
-
-
-def _day(token: str) -> int:
-    token = token.strip().lower()
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token)
-    if token[:3] in _CRON_DAYS:
-        return _CRON_DAYS.index(token[:3])
-    raise ValueError(f"unknown weekday {token!r}")
+        return cron.trigger(getattr(config.schedule, name), config.tz)
+    except ValueError as exc:  # config.load checked it; a Config built by hand may not be
+        raise ConfigError(config.path, f"schedule.{name}", str(exc)) from None
 
 
 @dataclass(frozen=True)

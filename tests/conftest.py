@@ -49,14 +49,15 @@ def site(tmp_path: Path) -> Path:
 
 
 def publish(
-    site: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+    site: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m publisher --config SITE/config.toml ARGS`` as a real process."""
+    """Run ``python -m publisher --config SITE/config.toml ARGS`` as a real process
+    (in SITE, or in ``cwd``)."""
     result = subprocess.run(
         [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), *args],
         capture_output=True,
         text=True,
-        cwd=site,
+        cwd=cwd or site,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         timeout=120,
     )

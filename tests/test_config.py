@@ -30,7 +30,7 @@ def test_demo_config_loads_with_paths_beside_it():
         ("[site]\ntitel = 'x'\n", "site.titel", "unknown key"),
         ("[sitee]\n", "sitee", "unknown section"),
         ("[feeds]\nitems = 'many'\n", "feeds.items", "must be an integer"),
-        ("[feeds]\nitems = 0\n", "feeds.items", "at least 1"),
+        ("[feeds]\nitems = 0\n", "feeds.items", "from 1 to 100000"),
         ("[site]\ntimezone = 'Mars/Olympus'\n", "site.timezone", "unknown timezone"),
         ("[site]\nbase_url = 'news.example.com'\n", "site.base_url", "absolute http(s) URL"),
         ("[delivery]\ntransport = 'pigeon'\n", "delivery.transport", "must be one of"),
