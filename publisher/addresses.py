@@ -16,12 +16,10 @@ from urllib.parse import urljoin, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from publisher.errors import InvalidAddress
+
 WEB_SCHEMES = ("http", "https")
 _UNSAFE_IN_URL = frozenset("<>\"'`")
-
-
-class InvalidAddress(ValueError):
-    """``str(error)`` says what is wrong with the address."""
 
 
 def email_address(text: str, *, local_domain: bool = False) -> str:

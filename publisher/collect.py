@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from publisher.config import Config
-from publisher.errors import PublisherError
+from publisher.errors import PublisherError, StoreError
 from publisher.links import Links
 from publisher.sources import Entry, Skipped, open_source, source_name
 from publisher.store import Store
@@ -91,6 +91,8 @@ def collect(
             store.sources.succeeded(name, source.state, now)
             if progress is not None:
                 progress(read)
+        except StoreError:
+            raise  # the store's trouble, not the source's: the run stops
         except (OSError, PublisherError) as exc:
             where = cfg.url or str(cfg.path)
             report.failed_sources.append(where)

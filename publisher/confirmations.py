@@ -23,8 +23,8 @@ from email.utils import parseaddr
 
 from publisher.config import Config
 from publisher.delivery import Transport, open_transport
-from publisher.errors import DeliveryError, LockBusy
-from publisher.locks import CONFIRMATIONS_LOCK, Lock, Stopped
+from publisher.errors import DeliveryError, LockBusy, Stopped
+from publisher.locks import CONFIRMATIONS_LOCK, Lock
 from publisher.signup import Signup
 from publisher.store import Store
 from publisher.store.outbox import OutboxMail

@@ -1,7 +1,8 @@
-"""Errors that explain themselves.
+"""Errors that explain themselves: every error class of publisher lives here.
 
 Every error carries a message a user can act on. Only the CLI prints them and chooses
-the exit code: 2 for configuration and usage problems, 1 for a failed run.
+the exit code (``exit_code``): 2 for configuration and usage problems, 1 for a failed
+run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,34 @@ class UsageError(PublisherError):
 
 class LockBusy(PublisherError):
     """Another process holds the site's lock."""
+
+
+class InvalidAddress(ValueError):
+    """An e-mail address or URL that fails its check (``publisher.addresses``);
+    ``str(error)`` says what is wrong. Callers turn it into their own error."""
+
+
+class StoreError(PublisherError):
+    """The store cannot be used: locked by another program, read-only, full, damaged
+    or not a publisher store. The message names the database and what to do."""
+
+
+class SourceError(PublisherError):
+    """A whole source could not be read this run (folder missing, feed down)."""
+
+
+class ParseError(PublisherError, ValueError):
+    """A file holds no usable article; the message says why (the file is skipped)."""
+
+
+class OutputError(PublisherError):
+    """The feeds and web edition cannot be written (outside the output folder, a
+    full or read-only disk)."""
+
+
+class Stopped(Exception):
+    """Not an error: a stop was requested (SIGTERM) while waiting for a lock or
+    working under one; the run is recorded as interrupted."""
 
 
 class DeliveryError(PublisherError):

@@ -23,7 +23,7 @@ import threading
 import time
 from datetime import timedelta
 
-from publisher.errors import LockBusy
+from publisher.errors import LockBusy, Stopped
 from publisher.store.meta import Meta
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 SITE_LOCK = "publish"
 SCHEDULER_LOCK = "scheduler"
 CONFIRMATIONS_LOCK = "confirmations"
-
-
-class Stopped(Exception):
-    """Raised when a stop was requested while waiting for a lock or working under one."""
 
 
 _HOLDER = re.compile(r" on (?P<host>\S+) pid (?P<pid>\d+) \[")

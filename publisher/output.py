@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import gc
 import json
+import logging
 import multiprocessing as mp
 import os
 import posixpath
@@ -34,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from publisher.errors import OutputError
+
+log = logging.getLogger(__name__)
+
 MANIFEST = ".publisher-manifest.json"
-
-
-class OutputError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,37 @@ class Writer:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if kind is None:
-            self.commit()
-        else:
-            self.abort()
+            try:
+                self.commit()
+            except OSError as error:
+                self.abort()
+                raise self._cannot_write(error) from error
+            return
+        self.abort()
+        if isinstance(exc, OSError) and self._is_ours(exc):
+            raise self._cannot_write(exc) from exc
+
+    def _is_ours(self, exc: OSError) -> bool:
+        """Whether ``exc`` is about a file of the output folder (not, say, a template)."""
+        name = exc.filename
+        return name is None or str(name).startswith(self._prefix) or Path(name) == self.root
+
+    def _cannot_write(self, exc: OSError) -> OutputError:
+        """A failed write as one line: the folder, the file, the reason, what to do."""
+        name = str(exc.filename) if exc.filename is not None else ""
+        what = f" ({name[len(self._prefix) :]})" if name.startswith(self._prefix) else ""
+        hint = {
+            errno.ENOSPC: "free some space",
+            errno.EDQUOT: "free some space",
+            errno.EROFS: "make it writable",
+            errno.EACCES: "make it writable",
+            errno.EPERM: "make it writable (chattr -i?)",
+        }.get(exc.errno or 0, "fix it")
+        reason = exc.strerror or str(exc)
+        return OutputError(
+            f"cannot write the web edition in {self.root}{what}: {reason}; {hint}, then run again "
+            "(the files already there are unchanged)"
+        )
 
     def path_for(self, relative: str) -> Path:
         """``relative`` inside the output folder; refuses ``..``, absolute paths and
@@ -231,12 +261,23 @@ class Writer:
                     self._direct.append(places[index])  # type: ignore[arg-type]
 
     def _load_manifest(self) -> dict[str, list]:
+        """What the last run wrote (path -> [key, size]). A manifest that does not
+        parse, or names a path outside the output folder, is ignored with a warning:
+        every file is then made afresh and nothing is removed on its word."""
         if self._manifest is None:
+            path = self.root / MANIFEST
             try:
-                loaded = json.loads((self.root / MANIFEST).read_bytes())
-                self._manifest = loaded if isinstance(loaded, dict) else {}
-            except (OSError, ValueError):
-                self._manifest = {}
+                loaded = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                loaded = {}
+            except (OSError, ValueError) as exc:
+                log.warning("%s: ignored, it cannot be read (%s)", path, exc)
+                loaded = {}
+            problem = _manifest_problem(loaded)
+            if problem:
+                log.warning("%s: ignored, %s", path, problem)
+                loaded = {}
+            self._manifest = loaded
         return self._manifest
 
     def commit(self) -> None:
@@ -271,6 +312,9 @@ class Writer:
             for tmp, target in staged:
                 os.replace(tmp, target)
         for key in gone:
+            if not self._inside(key):  # never on a manifest's word alone
+                log.warning("%s: not removed, it is not inside %s", key, self.root)
+                continue
             self.removed.append(key)
             if not self.dry_run:
                 try:
@@ -279,6 +323,12 @@ class Writer:
                     pass
         if self.complete and not self.dry_run:
             self._sweep_leftovers()
+
+    def _inside(self, key: str) -> bool:
+        """``key`` names a file inside the output folder, through any symlinked folder."""
+        if _manifest_problem({key: ["", 0]}):
+            return False
+        return (self.root / key).parent.resolve().is_relative_to(self.root)
 
     def _sweep_leftovers(self) -> None:
         """Remove the hidden temporary files and folders (``.name.*.tmp``) a killed run
@@ -313,6 +363,32 @@ class Writer:
         self._direct, self._placed = [], {}
         for stand_in in new_dirs.values():
             shutil.rmtree(stand_in, ignore_errors=True)
+
+
+def _manifest_problem(manifest: object) -> str | None:
+    """What is wrong with a loaded manifest (None: nothing): it must map relative,
+    normalised paths inside the folder to [key, size]."""
+    if not isinstance(manifest, dict):
+        return "it is not a JSON object"
+    for key, value in manifest.items():
+        if (
+            not key
+            or "\0" in key
+            or posixpath.isabs(key)
+            or posixpath.normpath(key) != key
+            or key == ".."
+            or key.startswith("../")
+            or key == MANIFEST
+        ):
+            return f"it names {key!r}, which is not a file inside the output folder"
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and isinstance(value[0], str)
+            and isinstance(value[1], int)
+        ):
+            return f"its entry for {key!r} is not [key, size]"
+    return None
 
 
 PARALLEL_MIN = 2000  # below this, forking costs more than it saves

@@ -6,8 +6,8 @@ web server call ``run`` (or one of its steps) and print or log the report.
 
 from __future__ import annotations
 
+import logging
 import os
-import sqlite3
 import tempfile
 import threading
 import traceback
@@ -26,14 +26,17 @@ from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
-from publisher.errors import PublisherError, UsageError
+from publisher.errors import OutputError, PublisherError, Stopped, UsageError
 from publisher.links import Links
-from publisher.locks import SITE_LOCK, Lock, Stopped
+from publisher.locks import SITE_LOCK, Lock
 from publisher.messages import Messages
 from publisher.models import Subscriber
 from publisher.output import Writer
 from publisher.store import Store
+from publisher.store import sqlite as sqlite_store
 from publisher.store.ledger import DigestItem, DigestRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,6 +61,31 @@ class RunReport:
     delivery: SendReport = field(default_factory=SendReport)
     dry_run: bool = False
     checks: list[Check] = field(default_factory=list)  # --dry-run / --preview: the editor's checks
+    output_error: str | None = None  # the web edition could not be written (mail still went out)
+
+    def failure(self) -> str | None:
+        """Why this run failed, or None: the one rule behind ``publish now``'s exit
+        status and the outcome ``publish status`` shows for a scheduled run.
+
+        A run failed when every source failed (nothing was read: no article new,
+        updated or unchanged), when the feeds and pages could not be written, or when
+        there was mail to deliver and none of it got through (every delivery failed
+        or stayed queued), or the server refused the message itself. One failed source among working ones, some failed
+        deliveries among sent ones: the run did its work, and says what went wrong."""
+        c = self.collect
+        if c is not None and c.failed_sources and not (c.new or c.updated or c.unchanged):
+            return "every source failed: " + ", ".join(c.failed_sources)
+        if self.output_error:
+            return self.output_error
+        d = self.delivery
+        if d.halted:  # the server refused the message itself: nobody's bounce, nothing more sent
+            return f"{d.halted}; no address was blamed, {d.left} stay queued for the next run"
+        if (d.left or d.failed) and not d.sent:
+            reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
+            counts = [f"{d.failed} failed"] if d.failed else []
+            counts += [f"{d.left} stay queued for the next run"] if d.left else []  # tried or not
+            return f"no digest was delivered, {' and '.join(counts)}: {reason}"
+        return None
 
 
 PREVIEW_READER = Subscriber(0, "preview", "reader@example.com", "A Reader")
@@ -78,9 +106,16 @@ def run(
             report.collect = collect(config, store, now, options.reading)
         if "digest" in steps and options.email:
             prepare_digest(config, store, now, options, report)
+        sending = "digest" in steps and options.email and not options.dry_run and not options.preview
         if "feeds" in steps or "digest" in steps:
-            write_outputs(config, store, now, options, report)
-        if "digest" in steps and options.email and not options.dry_run and not options.preview:
+            try:
+                write_outputs(config, store, now, options, report)
+            except OutputError as exc:  # a full or read-only output folder must not stop the mail
+                if not sending:
+                    raise
+                report.output_error = str(exc)
+                log.error("%s; delivering the digest anyway", exc)
+        if sending:
             deliver(config, store, report, options.progress, options.stop)
     return report
 
@@ -90,7 +125,7 @@ def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
     """The site's store; for a dry run, a scratch copy of it, so every step runs for
     real (same counts, same rendering) and nothing of the real store changes."""
     if not dry_run:
-        store = Store.open(config.store_url)
+        store = Store.of(config)
         try:
             yield store
         finally:
@@ -103,11 +138,8 @@ def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
     with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
         copy = os.path.join(scratch, "store.db")
         if os.path.exists(source):
-            with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(copy) as dst:
-                src.backup(dst)
-            src.close()
-            dst.close()
-        store = Store.open("sqlite:///" + copy)
+            sqlite_store.copy(source, copy, config.store.lock_wait)
+        store = Store.open("sqlite:///" + copy, lock_wait=config.store.lock_wait, shown_as=source)
         try:
             yield store
         finally:

@@ -38,8 +38,8 @@ from apscheduler.triggers.cron import CronTrigger
 from publisher import config as configuration
 from publisher import cron, pipeline
 from publisher.config import Config
-from publisher.errors import ConfigError, PublisherError
-from publisher.locks import SCHEDULER_LOCK, Lock, Stopped
+from publisher.errors import ConfigError, PublisherError, Stopped
+from publisher.locks import SCHEDULER_LOCK, Lock
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,12 @@ def _run_job(job: str, config_path: str, steps: tuple[str, ...]) -> None:
     try:
         report = pipeline.run(config, options, steps=steps)
         detail = describe(report)
-        failed = report.collect.failed_sources if report.collect else []
-        if failed and not (report.collect and (report.collect.new or report.collect.unchanged)):
-            outcome = "failed"
-        log.info("%s: %s", job, detail)
+        failure = report.failure()  # the same rule as publish now's exit status
+        if failure:
+            outcome, detail = "failed", f"{failure}; {detail}"
+            log.error("%s failed: %s", job, detail)
+        else:
+            log.info("%s: %s", job, detail)
     except Stopped:
         outcome, detail = "interrupted", "stopped before it finished; the next run resumes it"
         log.warning("%s: %s", job, detail)
@@ -98,7 +100,7 @@ def _run_job(job: str, config_path: str, steps: tuple[str, ...]) -> None:
 
 def _record(config: Config, job: str, started: datetime, duration: float, outcome: str, detail: str) -> None:
     try:
-        store = Store.open(config.store_url)
+        store = Store.of(config)
         try:
             store.runs.record(job, started, duration, outcome, detail)
         finally:
@@ -190,10 +192,12 @@ class SchedulerHandle:
         self.done = threading.Event()  # set when the thread has ended
         self.error: str | None = None  # why it ended on its own, if it did
         self._stop = threading.Event()
+        self._store: Store | None = None  # opened by start, in the caller's thread
         self._thread = threading.Thread(target=self._main, name="scheduler", daemon=True)
 
     def start(self) -> SchedulerHandle:
         triggers(self.config)  # a bad schedule is a config error now, not in a thread
+        self._store = Store.of(self.config)  # so is a store that cannot be used
         _stopping.clear()
         self._thread.start()
         return self
@@ -209,7 +213,8 @@ class SchedulerHandle:
             self._thread.join(timeout)
 
     def _main(self) -> None:
-        store = Store.open(self.config.store_url)
+        store = self._store
+        assert store is not None
         lock = Lock(store.meta, SCHEDULER_LOCK, self.what, float(self.config.store.lease))
         try:
             if not self._stand_by(lock):
@@ -218,7 +223,10 @@ class SchedulerHandle:
                 self._serve(store, lock)
             finally:
                 lock.release()
-        except Exception as exc:
+        except PublisherError as exc:  # the store became unusable (locked, full, damaged): one line
+            self.error = str(exc)
+            log.error("the scheduler stopped: %s", exc)
+        except Exception as exc:  # a bug: its traceback helps
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("the scheduler stopped")
         finally:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from publisher import output
-from publisher.output import Lazy, OutputError, Writer
+from publisher.errors import OutputError
+from publisher.output import Lazy, Writer
 
 
 def test_unchanged_files_are_not_touched_and_changed_ones_replaced(tmp_path: Path) -> None:

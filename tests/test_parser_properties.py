@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from publisher.errors import ParseError, SourceError
 from publisher.sanitize import clean_html
-from publisher.sources import Entry, Skipped, SourceError
+from publisher.sources import Entry, Skipped
 from publisher.sources.dates import parse_date
 from publisher.sources.directory import read_article
 from publisher.sources.entries import make_entry
-from publisher.sources.export import ParseError, parse_export
+from publisher.sources.export import parse_export
 from publisher.sources.markdown import _KEYS as markdown_keys
 from publisher.sources.markdown import parse_markdown
 from publisher.sources.upstream import read_feed

@@ -63,7 +63,7 @@ def load_config(ctx: click.Context) -> configuration.Config:
 
 
 def site_store(ctx: click.Context) -> Store:
-    return Store.open(load_config(ctx).store_url)
+    return Store.of(load_config(ctx))
 
 
 log_format_option = click.option(

@@ -112,6 +112,7 @@ def serve(
 
     logs.configure(log_format)
     cfg = load_config(ctx)
+    site_store(ctx).close()  # a store that cannot be used is one line now, not a failed startup
     handle = None
     if scheduler:
         from publisher.scheduler import start_background, triggers

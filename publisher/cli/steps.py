@@ -29,18 +29,9 @@ def _run(
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
         click.echo(_summary(cfg, report))
-    if (
-        report.collect
-        and report.collect.failed_sources
-        and not (report.collect.new or report.collect.unchanged or report.collect.updated)
-    ):
-        sys.exit(1)
-    d = report.delivery
-    if d.halted:  # the server refused the message itself: nobody's bounce, nothing more sent
-        fail(f"{d.halted}; no address was blamed, {d.left} stay queued for the next run", 1)
-    if d.queued and not d.sent:  # nothing got through: say why, so cron mails someone
-        reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
-        fail(f"no digest was delivered, {d.queued} stay queued for the next run: {reason}", 1)
+    failure = report.failure()
+    if failure:  # say why, so cron mails someone
+        fail(failure, 1)
     return report
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from publisher.config import SourceConfig
-from publisher.errors import PublisherError
+from publisher.errors import SourceError
 from publisher.models import Article
 
 
@@ -34,10 +34,6 @@ class Skipped:
     where: str  # file path or URL
     reason: str
     id: str | None = None  # the article id the file would have had; its stored version stays
-
-
-class SourceError(PublisherError):
-    """A whole source could not be read this run (folder missing, feed down)."""
 
 
 class KnownState(Protocol):

@@ -17,10 +17,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.config import SourceConfig
+from publisher.errors import ParseError, SourceError
 from publisher.models import Article
-from publisher.sources import Entry, KnownState, Skipped, SourceError, source_name
+from publisher.sources import Entry, KnownState, Skipped, source_name
 from publisher.sources.decode import decode
-from publisher.sources.export import ParseError, parse_export
+from publisher.sources.export import parse_export
 from publisher.sources.markdown import parse_markdown
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from publisher.addresses import email_or_none
+from publisher.errors import ParseError
 from publisher.models import Article, Author
 from publisher.sanitize import paragraphs_html
 from publisher.sources.dates import parse_date
@@ -45,10 +46,6 @@ _CREDIT = re.compile(
     r"this article (was|is)|.*\bstaff\.?$)",
     re.IGNORECASE,
 )
-
-
-class ParseError(ValueError):
-    """The file holds no usable article; the message says why."""
 
 
 def parse_export(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> tuple[Article, list[str]]:

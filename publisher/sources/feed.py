@@ -26,7 +26,8 @@ import httpx
 
 from publisher import __version__
 from publisher.config import SourceConfig
-from publisher.sources import Entry, KnownState, Skipped, SourceError, source_name
+from publisher.errors import SourceError
+from publisher.sources import Entry, KnownState, Skipped, source_name
 from publisher.sources.entries import make_entry
 from publisher.sources.upstream import read_feed
 from publisher.text import single_line

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 from markdown_it import MarkdownIt
 
 from publisher.addresses import email_or_none, http_url
+from publisher.errors import ParseError
 from publisher.models import Article, Author
 from publisher.sanitize import clean_html, html_to_text
 from publisher.sources.dates import parse_date, sane
-from publisher.sources.export import ParseError, split_lines
+from publisher.sources.export import split_lines
 from publisher.text import single_line, summarize
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
@@ -60,6 +61,8 @@ def parse_markdown(text: str, *, article_id: str, source: str, tz: ZoneInfo) -> 
         meta = tomllib.loads("\n".join(lines[1:end]))
     except tomllib.TOMLDecodeError as exc:
         raise ParseError(f"front matter is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ParseError("front matter is not valid TOML: arrays or tables nested too deeply") from None
     warnings = [f"unknown front matter key {k!r} ignored" for k in meta if k not in _KEYS]
 
     title = single_line(_str(meta.get("title", "")))

@@ -23,7 +23,7 @@ import feedparser
 from lxml import etree
 
 from publisher.addresses import email_or_none
-from publisher.sources import SourceError
+from publisher.errors import SourceError
 from publisher.sources.decode import decode_document
 from publisher.sources.jsonfeed import looks_like_json_feed, parse_json_feed
 

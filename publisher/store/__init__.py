@@ -7,10 +7,11 @@ and ``meta`` (settings kept between runs, the shared lock).
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, make_url
 
+from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.store import schema
+from publisher.store import schema, sqlite
 from publisher.store.articles import Articles
 from publisher.store.ledger import Ledger
 from publisher.store.meta import Meta
@@ -32,7 +33,10 @@ class Store:
         self.outbox = Outbox(engine)
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, lock_wait: float = 10.0, shown_as: str | None = None) -> Store:
+        """Connect to ``url`` and bring its schema up to date; ``lock_wait``: seconds
+        a SQLite write waits for another program's write lock (``store.lock_wait``);
+        ``shown_as``: the SQLite file errors name (a scratch copy names its original)."""
         try:
             shown = make_url(url).render_as_string(hide_password=True)  # a server URL may carry one
         except Exception:
@@ -42,7 +46,7 @@ class Store:
         except Exception as exc:
             raise PublisherError(f"cannot open the store {shown}: {exc}") from exc
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            sqlite.prepare(engine, lock_wait, shown_as)
         try:
             with engine.begin() as conn:
                 schema.migrate(conn)
@@ -54,19 +58,13 @@ class Store:
             raise PublisherError(f"cannot open the store {shown}: {exc}") from exc
         return cls(engine)
 
+    @classmethod
+    def of(cls, config: Config) -> Store:
+        """The store of a site, with its ``[store]`` settings."""
+        return cls.open(config.store_url, lock_wait=config.store.lock_wait)
+
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    """WAL with synchronous=NORMAL: every commit survives a killed process without an
-    fsync per commit; a busy timeout lets concurrent publishers wait their turn."""
-    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
 
 
 __all__ = ["Store"]

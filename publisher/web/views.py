@@ -96,7 +96,7 @@ class Views:
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.store = Store.open(self.config.store_url)
+        self.store = Store.of(self.config)
         signer = signer_for(self.config.server.secret_env, self.store.meta.get_or_create_secret)
         self.signup = Signup(self.config, self.store, signer)
         self.mailer = ConfirmationSender(self.config, self.store, self.signup, "publish serve").start()

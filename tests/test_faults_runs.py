@@ -1,0 +1,141 @@
+"""When a run failed: one rule (``RunReport.failure``) for ``publish now``'s exit
+status and for the outcome the scheduler records; nothing delivered is a failure;
+"N stay queued" is what the ledger holds; every error class lives in errors.py."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import shutil
+import socket
+import time
+
+import pytest
+
+import publisher
+from publisher import config as configuration
+from publisher import errors, scheduler
+from publisher.store import Store
+from tests.faults import failure_line
+from tests.mailserver import MailServer
+
+
+def test_every_error_class_of_publisher_lives_in_errors_py():
+    defined = {}
+    for info in pkgutil.walk_packages(publisher.__path__, "publisher."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == info.name:
+                defined[f"{info.name}.{name}"] = value
+    assert [name for name in defined if not name.startswith("publisher.errors.")] == []
+    for name in ("SourceError", "ParseError", "OutputError", "StoreError", "ConfigError", "LockBusy"):
+        assert issubclass(getattr(errors, name), errors.PublisherError), name
+    assert errors.ConfigError.exit_code == 2 and errors.OutputError.exit_code == 1
+
+
+def smtp(site, port, **delivery):
+    settings = {"retry_delay": 0.01, "retries": 0, **delivery}
+    extra = "".join(f"{k} = {v}\n" for k, v in settings.items())
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            'transport = "maildir"\nmaildir = "outbox"\n',
+            f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+            'security = "none"\nconnections = 1\ntimeout = 5\n',
+        ),
+        encoding="utf-8",
+    )
+
+
+def add(site, addresses):
+    store = Store.of(configuration.load(site / "config.toml"))
+    try:
+        from publisher import audience
+
+        for address in addresses:
+            audience.add(store, address)
+    finally:
+        store.close()
+
+
+def test_now_exits_1_when_every_delivery_failed_permanently(site, run_publish):
+    addresses = [f"gone{i}@example.com" for i in range(5)]
+    with MailServer() as server:
+        server.handler.faults.update({a: "554-policy" for a in addresses})
+        smtp(site, server.port)
+        add(site, addresses)
+        result = run_publish(site, "now", check=False)
+    assert "delivered: 0 sent, 0 queued for retry, 5 failed" in result.stdout
+    line = failure_line(result)
+    assert line.startswith("publish: no digest was delivered, 5 failed: ")
+
+
+def test_stay_queued_counts_every_delivery_left_in_the_ledger(site, run_publish):
+    """An unwell server stops the run after 20 temporary failures in a row; every
+    delivery not made stays queued, tried or not, and the line says how many."""
+    addresses = [f"reader{i:02}@example.com" for i in range(50)]
+    with MailServer() as server:
+        server.handler.faults.update({a: "451-always" for a in addresses})
+        smtp(site, server.port)
+        add(site, addresses)
+        result = run_publish(site, "now", check=False)
+        tried = sum(server.handler.tried.values())
+    assert tried < 50  # the run did stop early
+    line = failure_line(result)
+    assert "no digest was delivered, 50 stay queued for the next run" in line
+    store = Store.of(configuration.load(site / "config.toml"))
+    try:
+        assert store.ledger.delivery_counts() == {"queued": 50}
+    finally:
+        store.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["only an update and a failed source", "every source failed"])
+def test_publish_now_and_the_scheduler_agree_on_a_failed_run(site, run_publish, tmp_path, case):
+    """The same run, once by ``publish now`` and once as a scheduled job (on a copy
+    of the site): exit status 1 exactly when the scheduler records ``failed``."""
+    folder = site / "one"
+    folder.mkdir()
+    story = folder / "story.txt"
+    story.write_text("A story\nPublished: 2025-05-26T09:00:00+09:00\n\nFirst version.\n", encoding="utf-8")
+    cfg = site / "config.toml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(
+            '[[sources]]\ntype = "directory"\npath = "seeds"\n',
+            '[[sources]]\ntype = "directory"\npath = "one"\n\n'
+            f'[[sources]]\ntype = "feed"\nname = "wire"\nurl = "http://127.0.0.1:{_closed_port()}/feed.xml"\n'
+            "timeout = 1\n",
+        ),
+        encoding="utf-8",
+    )
+    run_publish(site, "now", "--no-email")
+    if case == "every source failed":
+        shutil.rmtree(folder)
+    else:
+        story.write_text("A story\nPublished: 2025-05-26T09:00:00+09:00\n\nCorrected.\n", encoding="utf-8")
+        os.utime(story, (time.time() + 5, time.time() + 5))
+    twin = tmp_path / "twin"
+    shutil.copytree(site, twin, symlinks=True)
+    now = run_publish(site, "now", "--no-email", check=False)
+    scheduler.collect_job(str(twin / "config.toml"))
+    store = Store.of(configuration.load(twin / "config.toml"))
+    try:
+        [last] = store.runs.last()
+    finally:
+        store.close()
+    if case == "every source failed":
+        assert now.returncode == 1 and last.outcome == "failed"
+        assert "every source failed" in failure_line(now) and "every source failed" in last.detail
+    else:
+        assert "1 updated" in now.stdout
+        assert now.returncode == 0 and last.outcome == "ok", (now.stderr, last.detail)
