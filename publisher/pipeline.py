@@ -114,7 +114,7 @@ def run(
                 if not sending:
                     raise
                 report.output_error = str(exc)
-                log.error("%s; delivering the digest anyway", exc)
+                log.info("%s; delivering the digest anyway", exc)  # the run then fails with it
         if sending:
             deliver(config, store, report, options.progress, options.stop)
     return report
