@@ -7,6 +7,7 @@ run.
 
 from __future__ import annotations
 
+import smtplib
 from pathlib import Path
 
 
@@ -89,3 +90,13 @@ class DeliveryError(PublisherError):
         self.code = code
         self.bounce = bounce
         self.halt = halt
+
+
+class ServerFault(smtplib.SMTPException):
+    """The SMTP server broke the protocol: its replies cannot be trusted any further
+    (raised inside the SMTP transport, which turns it into a ``DeliveryError``)."""
+
+
+class RcptClosing(smtplib.SMTPResponseException):
+    """421 to RCPT: the server closes the connection (not about the address; raised
+    and handled inside the SMTP transport)."""

@@ -65,7 +65,7 @@ def add(site, addresses):
 def test_now_exits_1_when_every_delivery_failed_permanently(site, run_publish):
     addresses = [f"gone{i}@example.com" for i in range(5)]
     with MailServer() as server:
-        server.handler.faults.update({a: "554-policy" for a in addresses})
+        server.handler.faults.update({a: "550-no-such-user" for a in addresses})
         smtp(site, server.port)
         add(site, addresses)
         result = run_publish(site, "now", check=False)

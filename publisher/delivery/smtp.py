@@ -24,16 +24,12 @@ import time
 
 from publisher.config import SmtpConfig
 from publisher.delivery.replies import Stage, classify
-from publisher.errors import DeliveryError
+from publisher.errors import DeliveryError, RcptClosing, ServerFault
 
 _DOT = re.compile(rb"(?m)^\.")
 MAX_LINE = 8192  # RFC 5321 4.5.3.1.5 asks for 512; smtplib's own bound is this
 MAX_LINES = 100  # an EHLO lists a dozen extensions
 MAX_REPLY = 64 * 1024
-
-
-class ServerFault(smtplib.SMTPException):
-    """The server broke the protocol: its replies cannot be trusted any further."""
 
 
 class _Bounded:
@@ -187,7 +183,7 @@ class SmtpTransport:
             raise self._refusal("mail", sender, recipient, exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPResponseException as exc:  # the message refused (or a 421 anywhere)
             self._end_transaction(exc.smtp_code)
-            stage: Stage = "rcpt" if isinstance(exc, _RcptClosing) else "data"
+            stage: Stage = "rcpt" if isinstance(exc, RcptClosing) else "data"
             raise self._refusal(stage, sender, recipient, exc.smtp_code, exc.smtp_error) from exc
         except ServerFault as exc:
             self._drop()
@@ -239,7 +235,7 @@ class SmtpTransport:
             raise smtplib.SMTPSenderRefused(mail_code, mail_msg, sender)
         if rcpt_code not in (250, 251):
             if rcpt_code == 421:
-                raise _RcptClosing(rcpt_code, rcpt_msg)
+                raise RcptClosing(rcpt_code, rcpt_msg)
             raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_msg)})
         if data_code != 354:
             raise smtplib.SMTPDataError(data_code, data_msg)
@@ -280,10 +276,6 @@ class SmtpTransport:
             except (OSError, smtplib.SMTPException):
                 pass
             self._drop()
-
-
-class _RcptClosing(smtplib.SMTPResponseException):
-    """421 to RCPT: the server closes the connection (not about the address)."""
 
 
 def _text(reply: bytes | str) -> str:
