@@ -215,20 +215,23 @@ class ServerConfig:
         10.0,
         "Seconds a client has to send a whole request (head and body) before it is cut off.",
         minimum=0.5,
+        maximum=3600,
     )
     max_connections: int = _h(
         500,
         "Open connections at most; past it the longest-waiting idle one is closed for a new one.",
         minimum=2,
+        maximum=100_000,
     )
     max_header_bytes: int = _h(
-        16384, "Largest request head (request line and headers) accepted.", minimum=1024
+        16384, "Largest request head (request line and headers) accepted.", minimum=1024, maximum=1024**2
     )
     hsts: int = _h(
         0,
         "Strict-Transport-Security max-age in seconds on every answer (browsers heed it over HTTPS "
         "only: set it when a TLS proxy is in front); 0: none.",
         minimum=0,
+        maximum=2 * 365 * 86400,
     )
 
 
