@@ -29,12 +29,14 @@ from premailer import Premailer
 
 from publisher import categories, mail, plaintext
 from publisher.config import Config
+from publisher.i18n import N_, for_config
 from publisher.links import Links
 from publisher.models import StoredArticle
-from publisher.render import environment
+from publisher.render import site_environment
 from publisher.text import single_line
 
 log = logging.getLogger(__name__)
+N_("More news")  # the heading of categories.UNCATEGORISED: in the catalogs, translated when rendered
 
 
 @dataclass(frozen=True)
@@ -75,15 +77,18 @@ def render(
     """Render and inline the digest once, with placeholders for the personal fields
     (or, given them, one recipient's own copy: the reference a check compares with)."""
     links = Links(config.site.base_url)
-    env = environment(config.templates_dir)
-    local = now.astimezone(config.tz)
-    date = f"{local.day} {local:%B %Y}"
+    env = site_environment(config)
+    language = for_config(config)
+    date = language.date(now)
     context = {
         "site": config.site,
         "tz": config.tz,
         "date": date,
         "articles": selection.shown,
-        "groups": categories.sections(selection.shown),
+        "groups": [
+            (language.gettext(n) if n == categories.UNCATEGORISED else n, g)
+            for n, g in categories.sections(selection.shown)
+        ],
         "updated": selection.updated,
         "more": len(selection.hidden),
         "url": links.article,
@@ -93,7 +98,7 @@ def render(
         "recipient": recipient,
         "postal_address": config.digest.postal_address,
     }
-    subject_env = environment(config.templates_dir, autoescape=False)
+    subject_env = site_environment(config, autoescape=False)
     subject = single_line(subject_env.from_string(config.digest.subject).render(**context))
     html = env.get_template("digest.html").render(subject=subject, **context)
     text = env.get_template("digest.txt").render(subject=subject, **context)

@@ -13,6 +13,9 @@ from typing import Any
 
 import jinja2
 
+from publisher.config import Config
+from publisher.i18n import Language, english, for_config
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -25,7 +28,14 @@ def default_templates() -> Path:
     raise FileNotFoundError("the default templates are missing from this installation")
 
 
-def environment(site_templates: Path | None = None, *, autoescape: bool = True) -> jinja2.Environment:
+def environment(
+    site_templates: Path | None = None, *, autoescape: bool = True, language: Language | None = None
+) -> jinja2.Environment:
+    """The theme's environment, speaking ``language`` (English when None): ``_()``,
+    ``ngettext()`` and ``{% trans %}`` translate through its catalog; the filters
+    ``datetime``, ``date``, ``short_date`` and ``number`` format for its locale, in
+    the site's timezone."""
+    language = language or english()
     search = [p for p in (site_templates, default_templates()) if p is not None and p.is_dir()]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in dict.fromkeys(search)]),
@@ -39,10 +49,36 @@ def environment(site_templates: Path | None = None, *, autoescape: bool = True) 
         auto_reload=False,  # one environment per run: no stat() per extends/include
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(language.catalog, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["datetime"] = language.datetime
+    env.filters["date"] = language.date
+    env.filters["short_date"] = language.short_date
+    env.filters["number"] = language.number
+    env.filters["relative"] = _relative
+    env.globals["language"] = language
     env.filters["localtime"] = _localtime
     env.filters["isotime"] = _isotime
     return env
+
+
+def site_environment(config: Config, *, autoescape: bool = True) -> jinja2.Environment:
+    """The environment of a site: its own templates first, its language."""
+    return environment(config.templates_dir, autoescape=autoescape, language=for_config(config))
+
+
+@jinja2.pass_context
+def _relative(context: Any, url: str) -> str:
+    """A URL of the site as the page at hand should link it: from ``root`` (``""``,
+    ``"../"``, ... for a page of the web edition, so it works opened as a file and
+    on any host; the base path for the server's own pages). Without ``root`` (mail,
+    feeds) and for other sites' URLs: unchanged, absolute."""
+    root, links = context.get("root"), context.get("links")
+    if root is None or links is None or not isinstance(url, str) or not url.startswith(links.base):
+        return url
+    rest = url[len(links.base) :]
+    if rest or root.startswith("/"):
+        return root + rest
+    return root + "index.html"  # a folder opened as a file would list the folder
 
 
 def _localtime(value: datetime, tz: Any, fmt: str = "%-d %B %Y, %H:%M") -> str:

@@ -15,6 +15,7 @@ import click
 from publisher import config as configuration
 from publisher import pipeline
 from publisher.cli.app import fail, handles_errors, load_config, main
+from publisher.i18n import count
 
 
 def _run(
@@ -40,7 +41,8 @@ def _run(
         fail(f"{d.halted}; no address was blamed, {d.left} stay queued for the next run", 1)
     if d.queued and not d.sent:  # nothing got through: say why, so cron mails someone
         reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
-        fail(f"no digest was delivered, {d.queued} stay queued for the next run: {reason}", 1)
+        queued = count(d.queued, "%(num)s stays queued", "%(num)s stay queued")
+        fail(f"no digest was delivered, {queued} for the next run: {reason}", 1)
     return report
 
 
@@ -98,14 +100,20 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
             f"{c.skipped} skipped"
             + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
             + (f", {c.embargoed} embargoed" if c.embargoed else "")
-            + (f", {len(c.failed_sources)} sources failed" if c.failed_sources else "")
+            + (
+                ", " + count(len(c.failed_sources), "%(num)s source failed", "%(num)s sources failed")
+                if c.failed_sources
+                else ""
+            )
         )
     if r.files_written or r.files_unchanged:
         lines.append(
             f"{prefix}files: {len(r.files_written)} written, {r.files_unchanged} unchanged in {cfg.output.dir}"
         )
     if r.digest:
-        lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+        lines.append(
+            f"{prefix}digest {r.digest}: " + count(r.digest_articles, "%(num)s article", "%(num)s articles")
+        )
     lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
     if d.sent or d.failed or d.queued or d.skipped:
@@ -116,7 +124,13 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         )
         lines.append(
             f"delivered: {d.sent} sent, {d.queued} queued for retry, {d.failed} failed ({where})"
-            + (f"; {d.bounced} addresses suppressed as bounced" if d.bounced else "")
+            + (
+                "; "
+                + count(d.bounced, "%(num)s address suppressed", "%(num)s addresses suppressed")
+                + " as bounced"
+                if d.bounced
+                else ""
+            )
             + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
         )
     elif not r.digest:
