@@ -38,7 +38,12 @@ class SiteConfig:
     title: str = _h("My Newsroom", "Publication name, shown in feeds, pages and the digest.")
     description: str = _h("", "One line about the publication (feed description).")
     base_url: str = _h("http://127.0.0.1:8000/", "Absolute URL where output.dir is served.", check="url")
-    language: str = _h("en", "Language tag of the content (RSS language, html lang).")
+    language: str = _h(
+        "en",
+        "Language tag of the content and of every word a reader sees (RSS language, html lang, "
+        "dates; catalogs `en` and `ko` ship, a site adds more in `locale/<tag>/LC_MESSAGES/messages.po`).",
+        check="language",
+    )
     timezone: str = _h("UTC", "IANA zone for dates without an offset and for the schedule.", check="tz")
 
 
@@ -453,6 +458,8 @@ class _Reader:
             _check_url(self.cfg_path, where, item)
         elif check == "address" or (check == "address?" and item):
             _check_address(self.cfg_path, where, item)
+        elif check == "language":
+            _check_language(self.cfg_path, where, item)
         elif check == "list_id" and item and not _LIST_ID.fullmatch(item):
             raise ConfigError(
                 self.cfg_path,
@@ -521,6 +528,17 @@ def _expected(hint: Any) -> type:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return _expected(args[0])
     return hint
+
+
+def _check_language(cfg_path: Path, where: str, value: str) -> None:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ConfigError(
+            cfg_path, where, f"unknown language tag {value!r} (such as en, ko or pt-BR)"
+        ) from None
 
 
 def _check_url(cfg_path: Path, where: str, value: str) -> None:

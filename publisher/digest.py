@@ -31,12 +31,14 @@ from premailer import Premailer
 from publisher import categories, mail, plaintext
 from publisher.config import Config
 from publisher.errors import ConfigError
+from publisher.i18n import N_, for_config
 from publisher.links import Links
 from publisher.models import StoredArticle
-from publisher.render import environment
+from publisher.render import site_environment
 from publisher.text import single_line
 
 log = logging.getLogger(__name__)
+N_("More news")  # the heading of categories.UNCATEGORISED: in the catalogs, translated when rendered
 
 
 @dataclass(frozen=True)
@@ -77,15 +79,18 @@ def render(
     """Render and inline the digest once, with placeholders for the personal fields
     (or, given them, one recipient's own copy: the reference a check compares with)."""
     links = Links(config.site.base_url)
-    env = environment(config.templates_dir)
-    local = now.astimezone(config.tz)
-    date = f"{local.day} {local:%B %Y}"
+    env = site_environment(config)
+    language = for_config(config)
+    date = language.date(now)
     context = {
         "site": config.site,
         "tz": config.tz,
         "date": date,
         "articles": selection.shown,
-        "groups": categories.sections(selection.shown),
+        "groups": [
+            (language.gettext(n) if n == categories.UNCATEGORISED else n, g)
+            for n, g in categories.sections(selection.shown)
+        ],
         "updated": selection.updated,
         "more": len(selection.hidden),
         "url": links.article,
@@ -95,7 +100,7 @@ def render(
         "recipient": recipient,
         "postal_address": config.digest.postal_address,
     }
-    subject_env = environment(config.templates_dir, autoescape=False, sandboxed=True)
+    subject_env = site_environment(config, autoescape=False, sandboxed=True)
     try:
         subject = single_line(subject_env.from_string(config.digest.subject).render(**context))
     except jinja2.TemplateError as exc:  # e.g. an attribute site has not, or one the sandbox refuses

@@ -12,12 +12,13 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from publisher.addresses import http_url
 from publisher.models import StoredArticle
 from publisher.text import slugify
 
+_URL_SAFE = "/%:@!$&'()*+,;=~?#"  # reserved characters and existing escapes stay as they are
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._/-]*")
 
 
@@ -58,7 +59,8 @@ def unsubscribe_token(subject: str) -> str | None:
 
 
 def category_slug(name: str) -> str:
-    """The path segment of a category: its slug, or a short hash for non-Latin names."""
+    """The path segment of a category: its slug (Hangul kept), or a short hash for a
+    name without letters or digits."""
     return slugify(name) or "c-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
 
 
@@ -67,9 +69,11 @@ class Links:
         self.base = base_url if base_url.endswith("/") else base_url + "/"
 
     def url(self, path: str) -> str:
+        """The absolute URL of ``path``; a non-ASCII path (a Hangul slug) is
+        percent-encoded as UTF-8, so every URL is a valid URI (and, decoded, an IRI)."""
         if _PLAIN_PATH.fullmatch(path):  # the common case, without urljoin's cost
             return self.base + path
-        return urljoin(self.base, path)
+        return urljoin(self.base, quote(path, safe=_URL_SAFE))
 
     @staticmethod
     def article_path(article: StoredArticle) -> str:

@@ -14,6 +14,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from publisher.config import Config
+from publisher.i18n import Language, english, for_config
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -27,10 +30,20 @@ def default_templates() -> Path:
 
 
 def environment(
-    site_templates: Path | None = None, *, autoescape: bool = True, sandboxed: bool = False
+    site_templates: Path | None = None,
+    *,
+    autoescape: bool = True,
+    language: Language | None = None,
+    sandboxed: bool = False,
 ) -> jinja2.Environment:
     """``sandboxed``: for templates written in config.toml (the digest subject), which
-    may then reach no attribute or method a template has no business with."""
+    may then reach no attribute or method a template has no business with.
+
+    The theme's environment, speaking ``language`` (English when None): ``_()``,
+    ``ngettext()`` and ``{% trans %}`` translate through its catalog; the filters
+    ``datetime``, ``date``, ``short_date`` and ``number`` format for its locale, in
+    the site's timezone."""
+    language = language or english()
     search = [p for p in (site_templates, default_templates()) if p is not None and p.is_dir()]
     kind = SandboxedEnvironment if sandboxed else jinja2.Environment
     env = kind(
@@ -45,10 +58,38 @@ def environment(
         auto_reload=False,  # one environment per run: no stat() per extends/include
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(language.catalog, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["datetime"] = language.datetime
+    env.filters["date"] = language.date
+    env.filters["short_date"] = language.short_date
+    env.filters["number"] = language.number
+    env.filters["relative"] = _relative
+    env.globals["language"] = language
     env.filters["localtime"] = _localtime
     env.filters["isotime"] = _isotime
     return env
+
+
+def site_environment(config: Config, *, autoescape: bool = True, sandboxed: bool = False) -> jinja2.Environment:
+    """The environment of a site: its own templates first, its language."""
+    return environment(
+        config.templates_dir, autoescape=autoescape, language=for_config(config), sandboxed=sandboxed
+    )
+
+
+@jinja2.pass_context
+def _relative(context: Any, url: str) -> str:
+    """A URL of the site as the page at hand should link it: from ``root`` (``""``,
+    ``"../"``, ... for a page of the web edition, so it works opened as a file and
+    on any host; the base path for the server's own pages). Without ``root`` (mail,
+    feeds) and for other sites' URLs: unchanged, absolute."""
+    root, links = context.get("root"), context.get("links")
+    if root is None or links is None or not isinstance(url, str) or not url.startswith(links.base):
+        return url
+    rest = url[len(links.base) :]
+    if rest or root.startswith("/"):
+        return root + rest
+    return root + "index.html"  # a folder opened as a file would list the folder
 
 
 def _localtime(value: datetime, tz: Any, fmt: str = "%-d %B %Y, %H:%M") -> str:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 
 from publisher.config import Config
+from publisher.i18n import for_config
 from publisher.links import Links, unsubscribe_token
 from publisher.messages import Messages
 from publisher.models import Subscriber
@@ -82,7 +83,7 @@ class Signup:
         """The confirmation (or "already subscribed") mail, built by the site's one
         message builder (the digest's header encoding, DKIM signature); ``message_id``
         given: that one (a retry of the same outbox mail), else a new one."""
-        from publisher.render import environment
+        from publisher.render import site_environment
 
         site = self.config.site
         context = {
@@ -94,12 +95,13 @@ class Signup:
             "unsubscribe_url": self.links.unsubscribe(self.signer.sign("unsubscribe", sub.public_id)),
             "days": 7,
         }
-        text = environment(self.config.templates_dir, autoescape=False)
-        html = environment(self.config.templates_dir)
+        text = site_environment(self.config, autoescape=False)
+        html = site_environment(self.config)
+        language = for_config(self.config)
         subject = (
-            f"Confirm your subscription to {site.title}"
+            language.gettext("Confirm your subscription to %(title)s", title=site.title)
             if kind == "confirm"
-            else f"You are already subscribed to {site.title}"
+            else language.gettext("You are already subscribed to %(title)s", title=site.title)
         )
         return self.messages.single(
             sub,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
@@ -23,7 +24,7 @@ from publisher.config import Config
 from publisher.links import FORMATS, Links, category_slug
 from publisher.models import StoredArticle
 from publisher.output import Lazy
-from publisher.render import environment
+from publisher.render import site_environment
 from publisher.store.ledger import DigestRecord
 
 if TYPE_CHECKING:
@@ -62,16 +63,23 @@ def build(
 ) -> dict[str, str | Lazy]:
     """Every page of the web edition: {relative path: HTML, or a Lazy page}. ``articles`` newest first."""
     links = Links(config.site.base_url)
-    env = environment(config.templates_dir)
+    env = site_environment(config)
     categories = group(articles)
     common = _common(config, links, categories)
     site_feeds = common["site_feeds"]
 
-    def chrome(feeds: list[FeedLink], current: str | None = None) -> Chrome:
-        return _chrome(env, common, feeds, current)
+    made: dict[tuple[str, str | None, str], Chrome] = {}
+
+    def chrome(feeds: list[FeedLink], current: str | None = None, root: str = "") -> Chrome:
+        """The shared parts, once per set of feeds, current section and depth."""
+        key = (feeds[0].href, current, root)
+        if key not in made:
+            made[key] = _chrome(env, common, feeds, current, root)
+        return made[key]
 
     shared = chrome(site_feeds)
-    theme = theme_fingerprint(env, config, shared)
+    in_folder = chrome(site_feeds, None, "../")  # articles/, archive/, digests/
+    theme = theme_fingerprint(env, config, in_folder)
     archive = Archive(env.get_template("archive.html"), links, common, theme)
     pages: dict[str, str | Lazy] = {
         "site.css": env.get_template("site.css").render(),
@@ -80,12 +88,13 @@ def build(
             older=archive.newest(len(articles)),
             chrome=shared,
             canonical=links.base,
+            root="",
             **common,
         ),
     }
-    pages.update(archive.pages(articles, None, shared))
+    pages.update(archive.pages(articles, None, lambda root: chrome(site_feeds, None, root)))
     article_page = env.get_template("article.html")
-    article_context = {"chrome": shared, **common}
+    article_context = {"chrome": in_folder, "root": "../", **common}
     for a in articles:
         if links.own_url(a) is None:
             path = links.article_path(a)
@@ -93,24 +102,25 @@ def build(
             key = hashlib.sha1(
                 f"{theme}|{path}|{content}|{a.published.isoformat()}|{a.updated.isoformat()}".encode()
             ).hexdigest()
-            pages[path] = Lazy(key, partial(_render, article_page, article_context, a, links.base + path))
+            pages[path] = Lazy(key, partial(_render, article_page, article_context, a, links.url(path)))
     category_page = env.get_template("category.html")
     for c in categories:
         url = links.category(c.slug)
         own = feed_links(links, f"{c.name} — {config.site.title}", c.slug)
-        own_chrome = chrome(own + site_feeds, url)
-        pages[links.category_path(c.slug)] = category_page.render(
+        path = links.category_path(c.slug)
+        pages[path] = category_page.render(
             category=c,
             articles=c.articles[:LISTED],
             older=archive.newest(len(c.articles), c.slug),
             category_feeds=own,
-            chrome=own_chrome,
+            chrome=chrome(own + site_feeds, url, root_of(path)),
             canonical=url,
+            root=root_of(path),
             **common,
         )
-        pages.update(archive.pages(c.articles, c, own_chrome))
+        pages.update(archive.pages(c.articles, c, partial(chrome, own + site_feeds, url)))
     pages["digests/index.html"] = env.get_template("digests.html").render(
-        digests=digests, chrome=shared, canonical=links.url("digests/index.html"), **common
+        digests=digests, chrome=in_folder, canonical=links.url("digests/index.html"), root="../", **common
     )
     for d in digests:
         pages[links.digest_path(d.key)] = archived(d.html, links)
@@ -146,7 +156,7 @@ class Archive:
         return self.links.url(self.links.archive_path(-(-count // ARCHIVED), category))
 
     def pages(
-        self, articles: Sequence[StoredArticle], category: Category | None, chrome: Chrome
+        self, articles: Sequence[StoredArticle], category: Category | None, chrome: Callable[[str], Chrome]
     ) -> dict[str, Lazy]:
         """The archive pages of ``articles`` (newest first): {path: Lazy page}."""
         total = len(articles)
@@ -156,7 +166,9 @@ class Archive:
         last = -(-total // ARCHIVED)
         paths = [self.links.archive_path(n, slug) for n in range(1, last + 1)]
         urls = [self.links.url(p) for p in paths]
-        frame = hashlib.sha1(f"{self.theme}|{chrome!r}".encode()).hexdigest()
+        root = root_of(paths[0])
+        frame_chrome = chrome(root)
+        frame = hashlib.sha1(f"{self.theme}|{frame_chrome!r}".encode()).hexdigest()
         out: dict[str, Lazy] = {}
         for n in range(1, last + 1):
             chosen = articles[max(0, total - n * ARCHIVED) : total - (n - 1) * ARCHIVED]
@@ -171,8 +183,9 @@ class Archive:
                     articles=chosen,
                     page=page,
                     category=category,
-                    chrome=chrome,
+                    chrome=frame_chrome,
                     canonical=page.href,
+                    root=root,
                     **self.common,
                 ),
             )
@@ -185,6 +198,11 @@ class Archive:
                 f"|{self.links.article(a)}\x1f{a.title}\x1f{a.published.isoformat()}\x1f{a.article.categories!r}"
             )
         return shown
+
+
+def root_of(path: str) -> str:
+    """How a page at ``path`` (relative to output.dir) reaches the site's root folder."""
+    return "../" * path.count("/")
 
 
 def _render(template: Any, context: dict[str, Any], article: StoredArticle, canonical: str) -> str:
@@ -218,9 +236,13 @@ def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -
 
 
 def _chrome(
-    env: Environment, common: dict[str, Any], feeds: list[FeedLink], current: str | None = None
+    env: Environment,
+    common: dict[str, Any],
+    feeds: list[FeedLink],
+    current: str | None = None,
+    root: str = "",
 ) -> Chrome:
-    parts = {"feeds": feeds, "current": current, **common}
+    parts = {"feeds": feeds, "current": current, "root": root, **common}
     return Chrome(
         *(Markup(env.get_template(name).render(parts)) for name in PARTS)  # noqa: S704 - rendered by the theme
     )
@@ -228,9 +250,16 @@ def _chrome(
 
 def page_context(config: Config, links: Links, env: Environment) -> dict[str, Any]:
     """The context of a page outside the web edition (the web server's pages): the
-    same chrome, feeds and links as every other page."""
+    same chrome, feeds and links as every other page, linked from the base URL's
+    path (``/``), so they work on whatever host and port serve them."""
     common = _common(config, links)
-    return {**common, "chrome": _chrome(env, common, common["site_feeds"]), "canonical": links.base}
+    root = urlsplit(links.base).path or "/"
+    return {
+        **common,
+        "chrome": _chrome(env, common, common["site_feeds"], None, root),
+        "canonical": links.base,
+        "root": root,
+    }
 
 
 def theme_fingerprint(env: Environment, config: Config, chrome: Chrome) -> str:

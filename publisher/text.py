@@ -32,11 +32,34 @@ def single_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def slugify(text: str, max_length: int = 80) -> str:
-    """A lowercase ASCII slug; non-Latin text falls back to an empty string."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-").lower()
-    return text[:max_length].rstrip("-")
+def slugify(text: str, max_length: int = 80, max_bytes: int = 200) -> str:
+    """A lowercase slug that keeps every script's letters and digits.
+
+    Latin letters lose their accents ("Café" -> "cafe", as slugs always were: a
+    slug once given never changes); letters of other scripts stay as they are, in
+    NFC ("서울 지하철 9호선" -> "서울-지하철-9호선"), so a Korean title gives a readable
+    slug (percent-encoded in URLs, a valid IRI). Text without letters or digits
+    gives "". At most ``max_length`` characters and ``max_bytes`` bytes of UTF-8 (a
+    file name must stay within 255 bytes)."""
+    kept = []
+    for ch in unicodedata.normalize("NFKC", text):
+        latin = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
+        if latin:
+            kept.append(latin)
+        elif unicodedata.category(ch)[0] in "LN":
+            kept.append(ch)
+        elif unicodedata.category(ch)[0] in "PSZ" and ch not in _APOSTROPHES:
+            kept.append("-")  # "3·1절" -> "3-1절"
+        # else: a combining mark or an apostrophe ("Seoul’s" -> "seouls"): dropped
+    slug = _NOT_WORD.sub("-", "".join(kept)).strip("-").lower()
+    slug = unicodedata.normalize("NFC", slug[:max_length])
+    while len(slug.encode("utf-8")) > max_bytes:
+        slug = slug[:-1]
+    return slug.rstrip("-")
+
+
+_APOSTROPHES = "\u2019\u2018\u02bc\u2032"
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def name_case(name: str) -> str:

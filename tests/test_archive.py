@@ -47,7 +47,10 @@ def build(tmp_path: Path, articles: list[StoredArticle]) -> Writer:
 
 
 def page(public: Path, path: str) -> lxml_html.HtmlElement:
-    return lxml_html.fromstring((public / path).read_bytes())
+    """A page with its links resolved as a browser would (pages link relatively)."""
+    doc = lxml_html.fromstring((public / path).read_bytes())
+    doc.make_links_absolute(BASE + path)
+    return doc
 
 
 def listed(doc: lxml_html.HtmlElement) -> list[str]:

@@ -300,7 +300,7 @@ def test_now_and_status_report_sent_queued_failed(site, server, run_publish):
     add_subscribers(config, ["busy@example.com", "nouser@example.com", "reader@example.com"])
     out = run_publish(site, "now").stdout
     assert "delivered: 1 sent, 1 queued for retry, 1 failed (127.0.0.1:" in out
-    assert "1 addresses suppressed as bounced" in out
+    assert "1 address suppressed as bounced" in out
     status = run_publish(site, "status").stdout
     assert "deliveries: 1 sent, 1 queued, 1 failed" in status
     assert "subscribers: 0 pending, 2 active, 0 unsubscribed, 1 bounced" in status

@@ -201,7 +201,7 @@ def test_long_source_names_and_article_paths_are_stored(site, run_publish, pg_ur
     assert report["collect"]["new"] == 10, report
     again = json.loads(run_publish(site, "now", "--json").stdout)
     assert again["collect"]["unchanged"] == 10 and again["collect"]["new"] == 0
-    assert f"source {folder}: 1 articles seen" in run_publish(site, "status").stdout
+    assert f"source {folder}: 1 article seen" in run_publish(site, "status").stdout
 
 
 def test_a_held_lock_makes_publish_now_wait_then_name_its_holder(site, run_publish, pg_url):

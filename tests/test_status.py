@@ -16,7 +16,7 @@ def test_status_shows_a_failing_feed_source_and_a_healthy_folder(site, run_publi
         encoding="utf-8",
     )
     result = run_publish(site, "now", "--no-email")
-    assert "1 sources failed" in result.stdout or "source failed" in result.stderr
+    assert "1 source failed" in result.stdout or "source failed" in result.stderr
     status = run_publish(site, "status").stdout
     wire = status[status.index("source wire") :].splitlines()[:2]
     assert "0 articles seen" in wire[0]

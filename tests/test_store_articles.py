@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from publisher.models import Article
@@ -27,9 +28,50 @@ def test_slugs_stay_unique_within_and_across_batches(tmp_path):
     assert store.articles.save_many([Saving(art("d")), Saving(art("a"))], NOW) == ["new", "unchanged"]
     slugs = {a.id: a.slug for a in store.articles.published(NOW)}
     assert slugs == {"s/a": "same-title", "s/b": "same-title-2", "s/c": "other", "s/d": "same-title-3"}
-    untitled = Article(id="s/ko", source="s", title="서울", body="<p>x</p>", published=NOW)
+    untitled = Article(id="s/sym", source="s", title="★ — ★", body="<p>x</p>", published=NOW)
     store.articles.save(untitled, NOW)
-    assert {a.id: a.slug for a in store.articles.published(NOW)}["s/ko"].startswith("article-")
+    assert {a.id: a.slug for a in store.articles.published(NOW)}["s/sym"].startswith("article-")
+    store.close()
+
+
+def test_hangul_titles_give_readable_unique_slugs(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'db'}")
+    decomposed = unicodedata.normalize("NFD", "서울 지하철 9호선 개통")  # the same title, as jamo
+    titles = {
+        "k1": "서울 지하철 9호선 개통",
+        "k2": "서울 지하철 9호선 개통",
+        "k3": decomposed,
+        "k4": "3·1절 기념식, 광화문에서",
+        "k5": "AI 반도체에 10조 원 투자",
+        "k6": "“인공지능” 시대의 신문",
+    }
+    store.articles.save_many([Saving(art(k, t)) for k, t in titles.items()], NOW)
+    slugs = {a.id: a.slug for a in store.articles.published(NOW)}
+    assert slugs == {
+        "s/k1": "서울-지하철-9호선-개통",
+        "s/k2": "서울-지하철-9호선-개통-2",
+        "s/k3": "서울-지하철-9호선-개통-3",  # NFC: one spelling, so a collision, not a look-alike
+        "s/k4": "3-1절-기념식-광화문에서",
+        "s/k5": "ai-반도체에-10조-원-투자",
+        "s/k6": "인공지능-시대의-신문",
+    }
+    assert all(unicodedata.is_normalized("NFC", s) for s in slugs.values())
+    long = art("long", "가" * 300)
+    store.articles.save(long, NOW)
+    slug = {a.id: a.slug for a in store.articles.published(NOW)}["s/long"]
+    assert len(slug) == 66 and len((slug + ".html").encode()) < 255  # 200 bytes of UTF-8
+    store.close()
+
+
+def test_a_slug_once_given_never_changes(tmp_path):
+    """Slugs given before Hangul was kept (an ASCII leftover, a hash) stay as they were."""
+    store = Store.open(f"sqlite:///{tmp_path / 'db'}")
+    store.articles.save(art("old", "AI 반도체"), NOW)
+    with store.engine.begin() as conn:  # what the earlier slug rule stored
+        conn.exec_driver_sql("UPDATE articles SET slug = 'ai' WHERE id = 's/old'")
+    edited = art("old", "AI 반도체 투자 확대", summary="고침")
+    assert store.articles.save(edited, NOW + timedelta(hours=1)) == "updated"
+    assert [a.slug for a in store.articles.published(NOW + timedelta(hours=1))] == ["ai"]
     store.close()
 
 

@@ -9,6 +9,7 @@ import sys
 import click
 
 from publisher.cli.app import handles_errors, load_config, log_format_option, main, site_store
+from publisher.i18n import count
 from publisher.locks import SITE_LOCK
 
 
@@ -63,7 +64,8 @@ def status(ctx: click.Context) -> None:
     health = {s.source: s for s in store.sources.all()}
     for source in sorted(set(seen_by_source) | set(health)):
         seen, newest = seen_by_source.get(source, (0, None))
-        click.echo(f"source {source}: {seen} articles seen, newest collected {local(newest)}")
+        seen_text = count(seen, "%(num)s article", "%(num)s articles")
+        click.echo(f"source {source}: {seen_text} seen, newest collected {local(newest)}")
         h = health.get(source)
         if h is not None:
             state = "ok" if h.ok else f"FAILING: {h.error}"

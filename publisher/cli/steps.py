@@ -15,6 +15,7 @@ import click
 from publisher import config as configuration
 from publisher import pipeline
 from publisher.cli.app import fail, handles_errors, load_config, main
+from publisher.i18n import count
 
 
 def _run(
@@ -89,14 +90,20 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
             f"{c.skipped} skipped"
             + (f", {c.withdrawn} withdrawn" if c.withdrawn else "")
             + (f", {c.embargoed} embargoed" if c.embargoed else "")
-            + (f", {len(c.failed_sources)} sources failed" if c.failed_sources else "")
+            + (
+                ", " + count(len(c.failed_sources), "%(num)s source failed", "%(num)s sources failed")
+                if c.failed_sources
+                else ""
+            )
         )
     if r.files_written or r.files_unchanged:
         lines.append(
             f"{prefix}files: {len(r.files_written)} written, {r.files_unchanged} unchanged in {cfg.output.dir}"
         )
     if r.digest:
-        lines.append(f"{prefix}digest {r.digest}: {r.digest_articles} articles")
+        lines.append(
+            f"{prefix}digest {r.digest}: " + count(r.digest_articles, "%(num)s article", "%(num)s articles")
+        )
     lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
     if d.sent or d.failed or d.queued or d.skipped:
@@ -107,7 +114,13 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         )
         lines.append(
             f"delivered: {d.sent} sent, {d.queued} queued for retry, {d.failed} failed ({where})"
-            + (f"; {d.bounced} addresses suppressed as bounced" if d.bounced else "")
+            + (
+                "; "
+                + count(d.bounced, "%(num)s address suppressed", "%(num)s addresses suppressed")
+                + " as bounced"
+                if d.bounced
+                else ""
+            )
             + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
         )
     elif not r.digest:

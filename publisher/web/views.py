@@ -27,6 +27,7 @@ from publisher.audience import normalise
 from publisher.config import Config
 from publisher.confirmations import ConfirmationSender
 from publisher.errors import UsageError
+from publisher.i18n import N_
 from publisher.links import CONFIRM, HEALTH, SUBSCRIBE, TOKEN_ROUTES, UNSUBSCRIBE, Links
 from publisher.signup import Signup
 from publisher.store import Store
@@ -38,10 +39,12 @@ MAX_FORM = 8 * 1024
 HOUR = 3600.0
 
 BAD_LINK = (
-    "This link is not valid or has expired",
-    "Confirmation links work for 7 days, and a link cut short or changed in transit no longer "
-    "works. Subscribe again below to receive a fresh confirmation link. To unsubscribe, use the "
-    "link at the bottom of any recent digest.",
+    N_("This link is not valid or has expired"),
+    N_(
+        "Confirmation links work for 7 days, and a link cut short or changed in transit no longer "
+        "works. Subscribe again below to receive a fresh confirmation link. To unsubscribe, use the "
+        "link at the bottom of any recent digest."
+    ),
 )
 
 
@@ -81,11 +84,11 @@ class ClientLimiter:
 
 class Views:
     def __init__(self, config: Config) -> None:
-        from publisher.render import environment
+        from publisher.render import site_environment
 
         self.config = config
         self.links = Links(config.site.base_url)
-        self.env = environment(config.templates_dir)
+        self.env = site_environment(config)
         self.clients = ClientLimiter(config.server.requests_per_client)
         base = urlsplit(self.links.base)
         self.base_origin = f"{base.scheme}://{base.netloc}"
@@ -140,8 +143,10 @@ class Views:
             "error.html",
             429,
             headers={"retry-after": str(int(HOUR))},
-            heading="Too many requests",
-            message="Too many subscription requests came from here or for this address. Please try again in an hour.",
+            heading=N_("Too many requests"),
+            message=N_(
+                "Too many subscription requests came from here or for this address. Please try again in an hour."
+            ),
             offer_subscribe=False,
         )
 
@@ -149,8 +154,8 @@ class Views:
         return self.page(
             "error.html",
             403,
-            heading="Request refused",
-            message=f"This form can only be sent from the pages of {self.config.site.title}.",
+            heading=N_("Request refused"),
+            message=N_("This form can only be sent from the pages of %(title)s."),
             offer_subscribe=False,
         )
 
@@ -170,7 +175,7 @@ class Views:
     # -- routes ------------------------------------------------------------------------
 
     async def subscribe_form(self, request: Request) -> Response:
-        return self.page("subscribe.html", heading="Subscribe", state="form", message="")
+        return self.page("subscribe.html", heading=N_("Subscribe"), state="form", message="")
 
     async def subscribe(self, request: Request) -> Response:
         if self.cross_site(request):
@@ -180,7 +185,11 @@ class Views:
         form = await read_form(request)
         if form is None:
             return self.page(
-                "subscribe.html", 413, heading="Subscribe", state="form", message="The form was too large."
+                "subscribe.html",
+                413,
+                heading=N_("Subscribe"),
+                state="form",
+                message=N_("The form was too large."),
             )
         raw = (form.get("email") or [""])[0]
         try:
@@ -189,9 +198,9 @@ class Views:
             return self.page(
                 "subscribe.html",
                 400,
-                heading="Check the address",
+                heading=N_("Check the address"),
                 state="form",
-                message="That does not look like an email address. Check it and try again.",
+                message=N_("That does not look like an email address. Check it and try again."),
             )
         assert self.signup is not None and self.mailer is not None
         if not await run_in_threadpool(self.signup.allow, email):
@@ -200,7 +209,7 @@ class Views:
         # work for every address, so the answer and its timing tell nothing of its state.
         await run_in_threadpool(self.signup.enqueue, email)
         self.mailer.wake()
-        return self.page("subscribe.html", heading="Check your inbox", state="sent")
+        return self.page("subscribe.html", heading=N_("Check your inbox"), state="sent")
 
     async def confirm_page(self, request: Request) -> Response:
         assert self.signup is not None
@@ -210,7 +219,9 @@ class Views:
         assert found.subscriber is not None
         done = found.subscriber.status == "active"
         return self.page(
-            "confirm.html", heading="You are subscribed" if done else "Confirm your subscription", done=done
+            "confirm.html",
+            heading=N_("You are subscribed") if done else N_("Confirm your subscription"),
+            done=done,
         )
 
     async def confirm(self, request: Request) -> Response:
@@ -221,7 +232,7 @@ class Views:
         found = await run_in_threadpool(self.signup.confirm, request.path_params["token"])
         if not found.ok:
             return self.bad_link()
-        return self.page("confirm.html", heading="You are subscribed", done=True)
+        return self.page("confirm.html", heading=N_("You are subscribed"), done=True)
 
     async def unsubscribe_page(self, request: Request) -> Response:
         assert self.signup is not None
@@ -231,7 +242,7 @@ class Views:
         assert found.subscriber is not None
         done = found.subscriber.status == "unsubscribed"
         return self.page(
-            "unsubscribe.html", heading="You are unsubscribed" if done else "Unsubscribe", done=done
+            "unsubscribe.html", heading=N_("You are unsubscribed") if done else N_("Unsubscribe"), done=done
         )
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -242,7 +253,7 @@ class Views:
         found = await run_in_threadpool(self.signup.unsubscribe, request.path_params["token"])
         if not found.ok:
             return self.bad_link()
-        return self.page("unsubscribe.html", heading="You are unsubscribed", done=True)
+        return self.page("unsubscribe.html", heading=N_("You are unsubscribed"), done=True)
 
     async def healthz(self, request: Request) -> Response:
         assert self.store is not None
@@ -260,8 +271,8 @@ class Views:
             return self.page(
                 "error.html",
                 404,
-                heading="Page not found",
-                message="There is nothing at this address.",
+                heading=N_("Page not found"),
+                message=N_("There is nothing at this address."),
                 offer_subscribe=False,
             )
         if status == 405:
@@ -269,15 +280,15 @@ class Views:
                 "error.html",
                 405,
                 headers={"allow": allowed(exc)},
-                heading="Method not allowed",
-                message="This address does not accept that kind of request.",
+                heading=N_("Method not allowed"),
+                message=N_("This address does not accept that kind of request."),
                 offer_subscribe=False,
             )
         return self.page(
             "error.html",
             status,
-            heading="Something went wrong",
-            message="Please try again later.",
+            heading=N_("Something went wrong"),
+            message=N_("Please try again later."),
             offer_subscribe=False,
         )
 
