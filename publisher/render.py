@@ -70,7 +70,9 @@ def environment(
     return env
 
 
-def site_environment(config: Config, *, autoescape: bool = True, sandboxed: bool = False) -> jinja2.Environment:
+def site_environment(
+    config: Config, *, autoescape: bool = True, sandboxed: bool = False
+) -> jinja2.Environment:
     """The environment of a site: its own templates first, its language."""
     return environment(
         config.templates_dir, autoescape=autoescape, language=for_config(config), sandboxed=sandboxed
