@@ -42,7 +42,8 @@ SUBSCRIBE = "subscribe"
 HEALTH = "healthz"
 CONFIRM = "confirm/"
 UNSUBSCRIBE = "unsubscribe/"
-TOKEN_ROUTES = (CONFIRM, UNSUBSCRIBE)
+PREFERENCES = "preferences/"  # the preference centre: every newsletter and the reader's choices
+TOKEN_ROUTES = (CONFIRM, UNSUBSCRIBE, PREFERENCES)
 _MAILTO_SUBJECT = "unsubscribe%20"  # "unsubscribe <token>", as a mailto: URL writes it
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]+)", re.IGNORECASE)
 
@@ -136,3 +137,6 @@ class Links:
 
     def unsubscribe(self, token: str) -> str:
         return self.url(UNSUBSCRIBE + token)
+
+    def preferences(self, token: str) -> str:
+        return self.url(PREFERENCES + token)

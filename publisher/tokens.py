@@ -1,8 +1,11 @@
-"""Signed tokens for links in mail: confirm and unsubscribe.
+"""Signed tokens for links in mail: confirm, unsubscribe and the preference centre.
 
 A token signs a subscriber's opaque ``public_id`` (itsdangerous payloads are readable,
 so never the address), with one salt per purpose so a confirm token cannot
-unsubscribe and vice versa. The secret comes from the environment variable named by
+unsubscribe and vice versa. An unsubscribe token of a newsletter's mail also names
+that newsletter (payload ``[public_id, newsletter key]``: the one-click link leaves
+just that newsletter); one without (a confirmation mail's, or one sent before
+newsletters) names none: ``verify_for`` gives None for it. The secret comes from the environment variable named by
 ``[server] secret_env``, else one random secret created once and kept in the store;
 ``previous`` secrets still verify, so a rotation does not break links already sent.
 """
@@ -15,7 +18,11 @@ from datetime import datetime
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = {"confirm": 7 * 24 * 3600, "unsubscribe": 2 * 365 * 24 * 3600}
+PURPOSES = {
+    "confirm": 7 * 24 * 3600,
+    "unsubscribe": 2 * 365 * 24 * 3600,
+    "preferences": 2 * 365 * 24 * 3600,
+}
 
 
 class Signer:
@@ -29,19 +36,26 @@ class Signer:
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         return self._serializers[purpose]
 
-    def sign(self, purpose: str, public_id: str) -> str:
+    def sign(self, purpose: str, public_id: str, newsletter: str | None = None) -> str:
+        """A token of ``purpose`` for ``public_id`` (and, given, one newsletter's key)."""
         assert purpose in PURPOSES
-        return self._serializer(purpose).dumps(public_id)
+        return self._serializer(purpose).dumps(public_id if newsletter is None else [public_id, newsletter])
 
     def verify(self, purpose: str, token: str) -> tuple[str | None, str]:
         """(public_id, "") when valid, else (None, reason): "expired" or "invalid"."""
+        public_id, _, reason = self.verify_for(purpose, token)
+        return public_id, reason
+
+    def verify_for(self, purpose: str, token: str) -> tuple[str | None, str | None, str]:
+        """(public_id, newsletter key or None, "") when valid, else (None, None, reason)."""
         try:
             value = self._serializer(purpose).loads(token, max_age=PURPOSES[purpose])
         except SignatureExpired:
-            return None, "expired"
+            return None, None, "expired"
         except BadData:
-            return None, "invalid"
-        return (value, "") if isinstance(value, str) else (None, "invalid")
+            return None, None, "invalid"
+        public_id, newsletter = _payload(value)
+        return (public_id, newsletter, "") if public_id is not None else (None, None, "invalid")
 
     def verify_issued(self, purpose: str, token: str) -> tuple[str | None, datetime | None, str]:
         """Like ``verify``, with the time the token was signed (whole seconds, UTC)."""
@@ -53,7 +67,17 @@ class Signer:
             return None, None, "expired"
         except BadData:
             return None, None, "invalid"
-        return (value, issued, "") if isinstance(value, str) else (None, None, "invalid")
+        public_id, _ = _payload(value)
+        return (public_id, issued, "") if public_id is not None else (None, None, "invalid")
+
+
+def _payload(value: object) -> tuple[str | None, str | None]:
+    """(public_id, newsletter) of a token's payload: a string, or [public_id, key]."""
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0], value[1]
+    return None, None
 
 
 def signer_for(secret_env: str, stored_secret: Callable[[], str]) -> Signer:
