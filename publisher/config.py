@@ -241,6 +241,25 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class DnsConfig:
+    resolver: str = _h(
+        "",
+        'DNS server for publish doctor and the MX lookups of publish deliverability: "host" or '
+        '"host:port" (e.g. `"127.0.0.1:5353"`); empty: the system\'s resolver.',
+        check="resolver",
+    )
+    timeout: float = _h(5.0, "Seconds to wait for a DNS answer.", minimum=0.1, maximum=120)
+
+
+@dataclass(frozen=True)
+class DoctorConfig:
+    sending_ips: list[str] = _h(
+        [],
+        "Addresses (or host names) your mail leaves from, for the SPF check; empty: delivery.smtp.host.",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole site's settings; ``root`` is the folder holding config.toml."""
 
@@ -255,6 +274,8 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    doctor: DoctorConfig = field(default_factory=DoctorConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -286,6 +307,8 @@ SECTIONS: dict[str, type] = {
     "delivery": DeliveryConfig,
     "schedule": ScheduleConfig,
     "server": ServerConfig,
+    "dns": DnsConfig,
+    "doctor": DoctorConfig,
 }
 
 
@@ -466,6 +489,17 @@ class _Reader:
                 where,
                 f"must be ASCII labels joined by dots, such as news.example.com, not {item!r}",
             )
+        elif check == "resolver" and item:
+            from publisher.resolver import parse_server
+
+            try:
+                parse_server(item)
+            except ValueError:
+                raise ConfigError(
+                    self.cfg_path,
+                    where,
+                    f'must be an IP address with an optional port, such as "127.0.0.1:5353", not {item!r}',
+                ) from None
         elif check == "cron":
             from publisher import cron
 

@@ -100,3 +100,8 @@ class ServerFault(smtplib.SMTPException):
 class RcptClosing(smtplib.SMTPResponseException):
     """421 to RCPT: the server closes the connection (not about the address; raised
     and handled inside the SMTP transport)."""
+
+
+class DnsError(PublisherError):
+    """A DNS server did not answer, or answered with an error: the record could not
+    be read (which is not the same as "there is none")."""
