@@ -36,13 +36,14 @@ FORMATS = (
 )
 MEDIA_TYPES = {f.name: f.media_type for f in FORMATS}
 
-# The web server's routes (paths below the base URL). Confirm and unsubscribe links
-# end in a signed token; a mail asking to unsubscribe carries it in its subject.
+# The web server's routes (paths below the base URL). Confirm, unsubscribe and
+# preferences links end in a signed token (``publisher.tokens``); a mail asking to
+# unsubscribe carries its token in its subject.
 SUBSCRIBE = "subscribe"
 HEALTH = "healthz"
 CONFIRM = "confirm/"
-UNSUBSCRIBE = "unsubscribe/"
-PREFERENCES = "preferences/"  # the preference centre: every newsletter and the reader's choices
+UNSUBSCRIBE = "unsubscribe/"  # + a token naming the subscriber and the newsletter to leave
+PREFERENCES = "preferences/"  # + a token naming the subscriber: the preference centre
 TOKEN_ROUTES = (CONFIRM, UNSUBSCRIBE, PREFERENCES)
 _MAILTO_SUBJECT = "unsubscribe%20"  # "unsubscribe <token>", as a mailto: URL writes it
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]+)", re.IGNORECASE)
@@ -136,7 +137,9 @@ class Links:
         return self.url(CONFIRM + token)
 
     def unsubscribe(self, token: str) -> str:
+        """The one-click link of ``token`` (``Signer.sign("unsubscribe", id, newsletter)``)."""
         return self.url(UNSUBSCRIBE + token)
 
     def preferences(self, token: str) -> str:
+        """The preference centre of ``token`` (``Signer.sign("preferences", id)``)."""
         return self.url(PREFERENCES + token)

@@ -72,10 +72,15 @@ class Messages:
         """A stable Message-ID: the same parts give the same id (a resend is recognisable)."""
         return f"<{'.'.join(parts)}@{self.host}>"
 
-    def unsubscribe_links(self, sub: Subscriber) -> tuple[str, str]:
-        """The one-click https link and the mailto: address of ``sub``'s List-Unsubscribe."""
-        token = self.signer.sign("unsubscribe", sub.public_id)
+    def unsubscribe_links(self, sub: Subscriber, newsletter: str = DIGEST_KEY) -> tuple[str, str]:
+        """The one-click https link and the mailto: address of ``sub``'s List-Unsubscribe
+        for ``newsletter``: both leave that newsletter only."""
+        token = self.signer.sign("unsubscribe", sub.public_id, newsletter)
         return self.links.unsubscribe(token), unsubscribe_mailto(self.sender_addr, token)
+
+    def preferences_url(self, sub: Subscriber) -> str:
+        """``sub``'s preference centre ("Manage your newsletters"), the same from every mail."""
+        return self.links.preferences(self.signer.sign("preferences", sub.public_id))
 
     def sign(self, message: bytes) -> bytes:
         return self.dkim.sign(message) if self.dkim is not None else message
@@ -95,7 +100,7 @@ class Messages:
         )
 
         def make(sub: Subscriber) -> bytes:
-            url, mailto = self.unsubscribe_links(sub)
+            url, mailto = self.unsubscribe_links(sub, key)
             message_id = self.message_id(record.key, sub.public_id)
             return self.sign(template.personalise(Recipient(sub.email, sub.name, url, mailto, message_id)))
 

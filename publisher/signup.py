@@ -45,6 +45,7 @@ class LinkCheck:
 
     subscriber: Subscriber | None
     reason: str = ""  # "", "invalid" or "expired"
+    newsletter: str | None = None  # the newsletter an unsubscribe link leaves (None: an old link)
 
     @property
     def ok(self) -> bool:
@@ -116,15 +117,15 @@ class Signup:
 
     def check(self, purpose: str, token: str) -> LinkCheck:
         """Verify a token and find its subscriber; change nothing."""
-        public_id, issued, reason = self.signer.verify_issued(purpose, token)
-        if public_id is None or issued is None:
+        claim, reason = self.signer.read(purpose, token)
+        if claim is None:
             return LinkCheck(None, reason or "invalid")
-        sub = self.store.subscribers.by_public_id(public_id)
+        sub = self.store.subscribers.by_public_id(claim.public_id)
         if sub is None:
             return LinkCheck(None, "invalid")
-        if purpose == "confirm" and sub.status != "active" and not _signed_after_change(issued, sub):
+        if purpose == "confirm" and sub.status != "active" and not _signed_after_change(claim.issued, sub):
             return LinkCheck(None, "expired")  # superseded by a later change: subscribe again
-        return LinkCheck(sub)
+        return LinkCheck(sub, newsletter=claim.newsletter)
 
     def confirm(self, token: str) -> LinkCheck:
         """Activate the token's subscriber (idempotent)."""

@@ -1,11 +1,14 @@
 """Signed tokens for links in mail: confirm, unsubscribe and the preference centre.
 
 A token signs a subscriber's opaque ``public_id`` (itsdangerous payloads are readable,
-so never the address), with one salt per purpose so a confirm token cannot
-unsubscribe and vice versa. An unsubscribe token of a newsletter's mail also names
-that newsletter (payload ``[public_id, newsletter key]``: the one-click link leaves
-just that newsletter); one without (a confirmation mail's, or one sent before
-newsletters) names none: ``verify_for`` gives None for it. The secret comes from the environment variable named by
+so never the address), with one salt per purpose so a token of one purpose is worth
+nothing for another. An unsubscribe token of a newsletter's mail also names that
+newsletter (payload ``[public_id, newsletter key]``: the one-click link leaves just that
+newsletter); one signed before newsletters names none (``Claim.newsletter`` is None;
+``publisher.signup`` decides what such a link leaves).
+
+Lifetimes: a confirm token lasts 7 days; unsubscribe and preferences tokens, which every
+mail carries, two years. The secret comes from the environment variable named by
 ``[server] secret_env``, else one random secret created once and kept in the store;
 ``previous`` secrets still verify, so a rotation does not break links already sent.
 """
@@ -14,15 +17,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = {
-    "confirm": 7 * 24 * 3600,
-    "unsubscribe": 2 * 365 * 24 * 3600,
-    "preferences": 2 * 365 * 24 * 3600,
-}
+YEARS_2 = 2 * 365 * 24 * 3600
+PURPOSES = {"confirm": 7 * 24 * 3600, "unsubscribe": YEARS_2, "preferences": YEARS_2}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a valid token says: whose link it is, since when, and (an unsubscribe token
+    of a newsletter's mail) which newsletter it leaves."""
+
+    public_id: str
+    issued: datetime  # whole seconds, UTC
+    newsletter: str | None = None
 
 
 class Signer:
@@ -33,51 +44,48 @@ class Signer:
             purpose: URLSafeTimedSerializer(self._keys, salt=f"publisher.{purpose}") for purpose in PURPOSES
         }
 
-    def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
-        return self._serializers[purpose]
-
     def sign(self, purpose: str, public_id: str, newsletter: str | None = None) -> str:
-        """A token of ``purpose`` for ``public_id`` (and, given, one newsletter's key)."""
+        """A token of ``purpose`` for ``public_id`` (and, for an unsubscribe link, one
+        newsletter's key)."""
         assert purpose in PURPOSES
-        return self._serializer(purpose).dumps(public_id if newsletter is None else [public_id, newsletter])
+        assert newsletter is None or purpose == "unsubscribe"
+        return self._serializers[purpose].dumps(public_id if newsletter is None else [public_id, newsletter])
 
-    def verify(self, purpose: str, token: str) -> tuple[str | None, str]:
-        """(public_id, "") when valid, else (None, reason): "expired" or "invalid"."""
-        public_id, _, reason = self.verify_for(purpose, token)
-        return public_id, reason
-
-    def verify_for(self, purpose: str, token: str) -> tuple[str | None, str | None, str]:
-        """(public_id, newsletter key or None, "") when valid, else (None, None, reason)."""
+    def read(self, purpose: str, token: str) -> tuple[Claim | None, str]:
+        """(claim, "") when valid, else (None, reason): "expired" or "invalid"."""
         try:
-            value = self._serializer(purpose).loads(token, max_age=PURPOSES[purpose])
-        except SignatureExpired:
-            return None, None, "expired"
-        except BadData:
-            return None, None, "invalid"
-        public_id, newsletter = _payload(value)
-        return (public_id, newsletter, "") if public_id is not None else (None, None, "invalid")
-
-    def verify_issued(self, purpose: str, token: str) -> tuple[str | None, datetime | None, str]:
-        """Like ``verify``, with the time the token was signed (whole seconds, UTC)."""
-        try:
-            value, issued = self._serializer(purpose).loads(
+            value, issued = self._serializers[purpose].loads(
                 token, max_age=PURPOSES[purpose], return_timestamp=True
             )
         except SignatureExpired:
-            return None, None, "expired"
+            return None, "expired"
         except BadData:
-            return None, None, "invalid"
-        public_id, _ = _payload(value)
-        return (public_id, issued, "") if public_id is not None else (None, None, "invalid")
+            return None, "invalid"
+        if isinstance(value, str):
+            return Claim(value, issued), ""
+        if (
+            purpose == "unsubscribe"
+            and isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, str) for v in value)
+        ):
+            return Claim(value[0], issued, value[1]), ""
+        return None, "invalid"
 
+    def verify(self, purpose: str, token: str) -> tuple[str | None, str]:
+        """(public_id, "") when valid, else (None, reason): "expired" or "invalid"."""
+        claim, reason = self.read(purpose, token)
+        return (claim.public_id, "") if claim is not None else (None, reason)
 
-def _payload(value: object) -> tuple[str | None, str | None]:
-    """(public_id, newsletter) of a token's payload: a string, or [public_id, key]."""
-    if isinstance(value, str):
-        return value, None
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-        return value[0], value[1]
-    return None, None
+    def verify_for(self, purpose: str, token: str) -> tuple[str | None, str | None, str]:
+        """(public_id, newsletter key or None, "") when valid, else (None, None, reason)."""
+        claim, reason = self.read(purpose, token)
+        return (claim.public_id, claim.newsletter, "") if claim is not None else (None, None, reason)
+
+    def verify_issued(self, purpose: str, token: str) -> tuple[str | None, datetime | None, str]:
+        """Like ``verify``, with the time the token was signed (whole seconds, UTC)."""
+        claim, reason = self.read(purpose, token)
+        return (claim.public_id, claim.issued, "") if claim is not None else (None, None, reason)
 
 
 def signer_for(secret_env: str, stored_secret: Callable[[], str]) -> Signer:

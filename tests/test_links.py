@@ -35,6 +35,7 @@ def test_urls_sit_below_the_base_with_or_without_its_slash():
         assert links.subscribe() == "https://news.example/edition/subscribe"
         assert links.confirm("tok") == "https://news.example/edition/confirm/tok"
         assert links.unsubscribe("tok") == "https://news.example/edition/unsubscribe/tok"
+        assert links.preferences("tok") == "https://news.example/edition/preferences/tok"
 
 
 def test_an_article_links_to_its_own_url_only_when_it_is_a_plain_http_one():
@@ -83,3 +84,25 @@ def test_feed_formats_are_one_table_the_server_serves_by():
     assert [f.name for f in FORMATS] == ["rss.xml", "atom.xml", "feed.json"]
     for f in FORMATS:
         assert content_type(f.name) == f.media_type + "; charset=utf-8"
+
+
+def test_a_mail_links_to_leaving_its_newsletter_and_to_the_preference_centre(tmp_path):
+    from publisher import config as configuration
+    from publisher.messages import Messages
+    from publisher.models import Subscriber
+    from publisher.tokens import Signer
+
+    config = configuration.from_dict(
+        {"site": {"title": "T", "base_url": "https://news.example/"}}, tmp_path / "config.toml"
+    )
+    signer = Signer("s" * 32)
+    messages = Messages(config, signer)
+    sub = Subscriber(1, "pub1", "r@example.com")
+    url, mailto = messages.unsubscribe_links(sub, "daily")
+    token = url.removeprefix("https://news.example/unsubscribe/")
+    assert token != url and mailto == unsubscribe_mailto(messages.sender_addr, token)
+    claim, _ = signer.read("unsubscribe", token)
+    assert claim is not None and (claim.public_id, claim.newsletter) == ("pub1", "daily")
+    preferences = messages.preferences_url(sub)
+    assert preferences.startswith("https://news.example/preferences/")
+    assert signer.verify("preferences", preferences.rsplit("/", 1)[1]) == ("pub1", "")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import time
 
+from itsdangerous import URLSafeTimedSerializer
+
 from publisher.store import Store
 from publisher.tokens import Signer, signer_for
 
@@ -50,3 +52,29 @@ def test_the_secret_comes_from_the_environment_else_once_from_the_store(tmp_path
     assert env.verify("unsubscribe", first) == (None, "invalid")
     assert Signer("from-env").verify("unsubscribe", env.sign("unsubscribe", "x")) == ("x", "")
     store.close()
+
+
+def test_a_newsletter_unsubscribe_token_names_no_address_and_cannot_be_moved_to_another():
+    signer = Signer("secret-1")
+    token = signer.sign("unsubscribe", "a1b2c3", newsletter="daily")
+    payload = base64.urlsafe_b64decode(token.split(".")[0] + "==")
+    assert payload == b'["a1b2c3","daily"]'  # no address
+    _, stamp, mac = token.split(".")
+    weekly = base64.urlsafe_b64encode(b'["a1b2c3","weekly"]').decode().rstrip("=")
+    assert signer.read("unsubscribe", f"{weekly}.{stamp}.{mac}") == (None, "invalid")
+    # only unsubscribe tokens name a newsletter
+    confirm = URLSafeTimedSerializer("secret-1", salt="publisher.confirm").dumps(["a1b2c3", "daily"])
+    assert signer.read("confirm", confirm) == (None, "invalid")
+
+
+def test_preference_tokens_have_their_own_salt_and_last_two_years(monkeypatch):
+    signer = Signer("secret-1")
+    token = signer.sign("preferences", "a1b2c3")
+    assert signer.verify("preferences", token) == ("a1b2c3", "")
+    for other in ("unsubscribe", "confirm"):
+        assert signer.verify(other, token) == (None, "invalid")
+        assert signer.verify("preferences", signer.sign(other, "a1b2c3")) == (None, "invalid")
+    a_year_ago = signed_ago(monkeypatch, signer, "preferences", 366 * 24 * 3600)
+    assert signer.verify("preferences", a_year_ago) == ("a1b2c3", "")
+    three_years_ago = signed_ago(monkeypatch, signer, "preferences", 3 * 366 * 24 * 3600)
+    assert signer.verify("preferences", three_years_ago) == (None, "expired")
