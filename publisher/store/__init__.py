@@ -1,6 +1,6 @@
 """The store: the only module that speaks SQL (SQLAlchemy Core).
 
-``Store.open(url)`` connects and migrates; its parts group the statements by what
+``Store.open(url)`` connects and brings the schema up to date (``migrations``); its parts group the statements by what
 they are about: ``articles``, ``subscribers``, ``ledger`` (digests and deliveries)
 and ``meta`` (settings kept between runs, the shared lock).
 """
@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, make_url
 
 from publisher.config import Config
 from publisher.errors import PublisherError
-from publisher.store import schema, sqlite
+from publisher.store import migrations, sqlite
 from publisher.store.articles import Articles
 from publisher.store.ledger import Ledger
 from publisher.store.meta import Meta
@@ -48,8 +48,7 @@ class Store:
         if engine.dialect.name == "sqlite":
             sqlite.prepare(engine, lock_wait, shown_as)
         try:
-            with engine.begin() as conn:
-                schema.migrate(conn)
+            migrations.upgrade(engine, shown)
         except PublisherError:
             engine.dispose()
             raise

@@ -1,20 +1,17 @@
-"""The store's tables and their version.
+"""The store's tables, as the newest revision in ``migrations/versions`` leaves them.
 
-``SCHEMA_VERSION`` counts schema changes. ``migrate`` brings an older database up to
-date, one step at a time (``MIGRATIONS[n]`` turns version n into n + 1), and refuses
-a database written by a newer publisher.
+A change here goes with a new revision there (``publisher.store.migrations``), which brings
+stores written by earlier releases to the same schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     Float,
     ForeignKey,
     Index,
@@ -24,8 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    select,
-    text,
+    UniqueConstraint,
 )
 
 
@@ -135,16 +131,40 @@ subscribe_requests = Table(
 )
 Index("ix_subscribe_requests_target", subscribe_requests.c.target, subscribe_requests.c.at)
 
-digests = Table(
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    # One row per (subscriber, newsletter key): what a reader gets. A newsletter's key is
+    # config (``[[newsletters]]``), not a row: a key no longer configured keeps its rows.
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("newsletter", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # pending | active | unsubscribed
+    # The reader's narrowing, a JSON list of section slugs; [] = all the newsletter carries.
+    Column("sections", Text, nullable=False, default="[]"),
+    Column("created", UTCDateTime, nullable=False),
+    Column("changed", UTCDateTime, nullable=False),
+)
+# Covers the audience of a newsletter, read in subscriber order in batches.
+Index(
+    "ix_subscriptions_newsletter",
+    subscriptions.c.newsletter,
+    subscriptions.c.status,
+    subscriptions.c.subscriber_id,
+)
+
+digests = Table(  # the issues of every newsletter (the table kept its first name)
     "digests",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(32), nullable=False, unique=True),  # YYYY-MM-DD[-N], the archive name
+    # YYYY-MM-DD[-N], unique per newsletter; the issue key is "<newsletter>/<key>".
+    Column("key", String(32), nullable=False),
+    Column("newsletter", String(64), nullable=False, server_default="digest"),
     Column("created", UTCDateTime, nullable=False),
     Column("subject", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # sending | done
+    Column("status", String(16), nullable=False),  # held | sending | done | skipped
     Column("html", Text, nullable=False),  # inlined, with personal placeholders
     Column("text", Text, nullable=False),
+    UniqueConstraint("newsletter", "key", name="uq_digests_newsletter_key"),
 )
 
 digest_articles = Table(
@@ -215,39 +235,3 @@ job_runs = Table(
     Column("outcome", String(16), nullable=False),  # ok | failed | missed | interrupted
     Column("detail", Text, nullable=False, default=""),
 )
-
-SCHEMA_VERSION = 3
-
-
-def _add_feed_id(conn: Connection) -> None:
-    conn.execute(text("ALTER TABLE articles ADD COLUMN feed_id TEXT"))
-    ix_articles_no_feed_id.create(conn)
-
-
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: lambda conn: metadata.create_all(conn, tables=[mail_outbox]),
-    2: _add_feed_id,
-}
-
-
-def migrate(conn: Connection) -> int:
-    """Create or upgrade the schema; return the version the database is now at."""
-    metadata.create_all(conn, tables=[meta])
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-    if row is None:
-        metadata.create_all(conn)
-        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-        return SCHEMA_VERSION
-    version = int(row.value)
-    if version > SCHEMA_VERSION:
-        from publisher.errors import PublisherError
-
-        raise PublisherError(
-            f"the store is at schema version {version}, newer than this publisher "
-            f"understands ({SCHEMA_VERSION}): upgrade publisher"
-        )
-    while version < SCHEMA_VERSION:
-        MIGRATIONS[version](conn)
-        version += 1
-        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(version)))
-    return version
