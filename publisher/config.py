@@ -107,13 +107,16 @@ class FeedsConfig:
     logo: str = _h("", "Wide logo image (URL, or path under base_url) for feeds; empty: none.")
 
 
+SUBJECT_NAMES = ("site", "date", "articles", "groups", "updated", "more", "tz")  # a subject's names
+
+
 @dataclass(frozen=True)
 class DigestConfig:
     from_: str = _h("Publisher <digest@localhost>", "From header of the digest.", key="from", check="address")
     subject: str = _h(
         "{{ site.title }} — {{ date }}",
         "Jinja2 template of the subject; site, date and articles are available.",
-        template=("site", "date", "articles", "groups", "updated", "more", "tz"),
+        template=SUBJECT_NAMES,
     )
     max_articles: int = _h(20, "Most articles shown in one digest.", minimum=1, maximum=1000)
     skip_if_empty: bool = _h(True, "Send nothing when there are no new articles.")
@@ -130,6 +133,38 @@ class DigestConfig:
         "empty: the base_url host.",
         check="list_id",
     )
+
+
+@dataclass(frozen=True)
+class Newsletter:
+    """One ``[[newsletters]]`` table: a newsletter of the site. Without any, ``[digest]``
+    and ``[schedule] digest`` define one keyed ``digest`` (``Config.newsletters``)."""
+
+    key: str = _h("", "Letters, digits and hyphens, unique: used in URLs, List-Id and commands.", check="key")
+    title: str = _h("", "The newsletter's name, shown to readers (required).")
+    description: str = _h("", "One line about it, shown on the subscribe form and the preference centre.")
+    schedule: str = _h(
+        "",
+        'Cron (site timezone) of its issues; `"instant"`: as new articles arrive; `""`: by hand only.',
+        check="schedule",
+    )
+    sections: list[str] = _h([], "Categories it carries (names or slugs); empty: every article.")
+    reader_sections: bool = _h(False, "A reader may narrow it to some of its sections.")
+    max_articles: int = _h(20, "Most articles shown in one issue.", minimum=1, maximum=1000)
+    subject: str = _h(
+        "{{ newsletter.title }} — {{ date }}",
+        "Jinja2 template of the subject; newsletter, site, date and articles are available.",
+        template=("newsletter", *SUBJECT_NAMES),
+    )
+    template: str = _h(
+        "digest", "Its templates: `templates/<template>.html`, `.txt` and `.css`.", check="template"
+    )
+    signup: bool = _h(True, "Offered, ticked, on the site's subscribe form.")
+    min_interval: int = _h(
+        0, "Minutes at least between two issues (a cap for instant newsletters).", minimum=0, maximum=525_600
+    )
+    approval: bool = _h(False, "Issues wait for an editor's approval (`publish issues approve KEY`).")
+    editors: list[str] = _h([], "Addresses that get a test copy of each held issue.", check="addresses")
 
 
 @dataclass(frozen=True)
@@ -271,11 +306,17 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    # [[newsletters]], or the one newsletter "digest" that [digest] and [schedule] define
+    newsletters: tuple[Newsletter, ...] = ()
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
+
+    def newsletter(self, key: str) -> Newsletter | None:
+        """The newsletter with this key, or None."""
+        return next((n for n in self.newsletters if n.key == key), None)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -343,18 +384,79 @@ def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
             kwargs["sources"] = tuple(
                 reader.section(SourceConfig, item, f"sources[{i}]") for i, item in enumerate(value)
             )
+        elif key == "newsletters":
+            if not isinstance(value, list) or not value:
+                raise ConfigError(cfg_path, "newsletters", "must be an array of tables ([[newsletters]])")
+            kwargs["newsletters"] = tuple(
+                _newsletter(cfg_path, reader.section(Newsletter, item, f"newsletters[{i}]"), i)
+                for i, item in enumerate(value)
+            )
         elif key in SECTIONS:
             kwargs[key] = reader.section(SECTIONS[key], value, key)
         else:
-            raise ConfigError(cfg_path, key, f"unknown section (known: {_known(SECTIONS, 'sources')})")
+            raise ConfigError(
+                cfg_path, key, f"unknown section (known: {_known(SECTIONS, 'sources', 'newsletters')})"
+            )
     for key, cls in SECTIONS.items():  # absent sections too: their default paths are beside config.toml
         if key not in kwargs:
             kwargs[key] = reader.section(cls, {}, key)
+    if "newsletters" in kwargs:
+        _check_unique_keys(cfg_path, kwargs["newsletters"])
+        for section, key in (("digest", "subject"), ("digest", "max_articles"), ("schedule", "digest")):
+            if isinstance(data.get(section), dict) and key in data[section]:
+                raise ConfigError(
+                    cfg_path, f"{section}.{key}", "set it in each [[newsletters]] table (the site has some)"
+                )
+    else:
+        kwargs["newsletters"] = (_the_digest(kwargs["site"], kwargs["digest"], kwargs["schedule"]),)
     config = Config(path=cfg_path, root=root, **kwargs)
     for i, source in enumerate(config.sources):
         _check_source(cfg_path, i, source)
     _check_dkim(cfg_path, config.delivery)
     return config
+
+
+def _the_digest(site: SiteConfig, digest: DigestConfig, schedule: ScheduleConfig) -> Newsletter:
+    """The newsletter of a site without ``[[newsletters]]``: ``[digest]`` as before."""
+    return Newsletter(
+        key="digest",
+        title=site.title,
+        description=site.description,
+        schedule=schedule.digest,
+        max_articles=digest.max_articles,
+        subject=digest.subject,
+    )
+
+
+def _newsletter(cfg_path: Path, newsletter: Newsletter, i: int) -> Newsletter:
+    """Required keys, and the sections as slugs (the one rule: ``links.category_slug``)."""
+    from publisher.links import category_slug
+    from publisher.text import single_line
+
+    for required in ("key", "title"):
+        if not getattr(newsletter, required).strip():
+            raise ConfigError(cfg_path, f"newsletters[{i}].{required}", "required")
+    slugs: list[str] = []
+    for name in newsletter.sections:
+        clean = single_line(name)
+        if not clean:
+            raise ConfigError(cfg_path, f"newsletters[{i}].sections", "a section name is empty")
+        if category_slug(clean) not in slugs:
+            slugs.append(category_slug(clean))
+    return dataclasses.replace(newsletter, sections=slugs)
+
+
+def _check_unique_keys(cfg_path: Path, newsletters: tuple[Newsletter, ...]) -> None:
+    seen: dict[str, int] = {}
+    for i, newsletter in enumerate(newsletters):
+        folded = newsletter.key.lower()
+        if folded in seen:
+            raise ConfigError(
+                cfg_path,
+                f"newsletters[{i}].key",
+                f"{newsletter.key!r} is already the key of newsletters[{seen[folded]}]",
+            )
+        seen[folded] = i
 
 
 def _check_dkim(cfg_path: Path, delivery: DeliveryConfig) -> None:
@@ -456,6 +558,9 @@ class _Reader:
                 item = [item]
             if not isinstance(item, list) or not all(isinstance(x, str) for x in item):
                 raise ConfigError(self.cfg_path, where, "must be a string or an array of strings")
+            if meta.get("check") == "addresses":
+                for address in item:
+                    _check_address(self.cfg_path, where, address)
             return item
         if expected is float and isinstance(item, int) and not isinstance(item, bool):
             item = float(item)
@@ -500,19 +605,46 @@ class _Reader:
                     where,
                     f'must be an IP address with an optional port, such as "127.0.0.1:5353", not {item!r}',
                 ) from None
-        elif check == "cron":
+        elif check == "cron" or (check == "schedule" and item not in ("", "instant")):
             from publisher import cron
 
             try:
                 cron.trigger(item, ZoneInfo("UTC"))
             except ValueError as exc:
-                raise ConfigError(self.cfg_path, where, str(exc)) from None
+                either = 'must be a cron expression, "instant" or "": ' if check == "schedule" else ""
+                raise ConfigError(self.cfg_path, where, f"{either}{exc}") from None
+        elif check == "key" and not _KEY.fullmatch(item):
+            raise ConfigError(
+                self.cfg_path,
+                where,
+                f"must be 1 to 64 ASCII letters, digits and hyphens (not first or last), not {item!r}",
+            )
+        elif check == "template":
+            self._check_theme(where, item)
         if "template" in meta:
             _check_template(self.cfg_path, where, item, meta["template"])
         return item
 
+    def _check_theme(self, where: str, name: str) -> None:
+        """``templates/<name>.html``, ``.txt`` and ``.css``: each in the site's templates
+        folder or the packaged theme."""
+        from publisher.render import default_templates
+
+        if not _TEMPLATE_NAME.fullmatch(name):
+            raise ConfigError(self.cfg_path, where, f"must be a file name without a suffix, not {name!r}")
+        folders = (self.root / "templates", default_templates())
+        for suffix in (".html", ".txt", ".css"):
+            if not any((folder / f"{name}{suffix}").is_file() for folder in folders):
+                raise ConfigError(
+                    self.cfg_path,
+                    where,
+                    f"no templates/{name}{suffix} (in {folders[0]} or the packaged theme)",
+                )
+
 
 _LIST_ID = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+_KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?")
+_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def _check_range(cfg_path: Path, where: str, item: float, meta: Any) -> None:
@@ -622,6 +754,8 @@ def reference() -> str:
         walk(cls, name)
         if name == "site":
             walk(SourceConfig, "[[sources]]")
+        if name == "digest":
+            walk(Newsletter, "[[newsletters]]")
     return "\n".join(lines)
 
 
