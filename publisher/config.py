@@ -202,6 +202,13 @@ class DeliveryConfig:
         minimum=1,
         maximum=1000,
     )
+    return_path: str = _h(
+        "",
+        "Envelope sender (MAIL FROM) of every message, e.g. `bounces@news.example.com`: each message gets "
+        "`bounces+<token>@news.example.com` (VERP; the signed token names the delivery, never the address), "
+        "so a bounce names its delivery. Deliver that address to `publish bounces`. Empty: the From address.",
+        check="return_path",
+    )
     dkim_selector: str = _h(
         "",
         "DKIM selector; with dkim_domain and dkim_key_file: sign every message (digests and confirmations).",
@@ -210,6 +217,34 @@ class DeliveryConfig:
     dkim_key_file: Path | None = _h(
         None, "PEM file with the DKIM private key (RSA, 2048 bits or more).", path=True
     )
+
+
+@dataclass(frozen=True)
+class BouncesConfig:
+    soft_limit: int = _h(
+        3,
+        "Soft bounces (mailbox full, 4.x.x) within soft_window_days that suspend an address.",
+        minimum=1,
+        maximum=1000,
+    )
+    soft_window_days: int = _h(14, "Days over which soft bounces are counted.", minimum=1, maximum=365)
+    soft_suspend_days: int = _h(
+        30,
+        "Days an address suspended for soft bounces gets nothing; 0: until `publish suppressions remove`.",
+        minimum=0,
+        maximum=3650,
+    )
+    imap_host: str = _h(
+        "", "IMAP server holding the return path's mail; empty: `publish bounces` reads stdin."
+    )
+    imap_port: int = _h(993, "IMAP port (993: TLS from the start; 143: STARTTLS).", minimum=1, maximum=65535)
+    imap_security: str = _h(
+        "ssl", '"ssl" (993), "starttls" or "none" (loopback only).', choices=("ssl", "starttls", "none")
+    )
+    imap_user: str = _h("", "IMAP user name.")
+    imap_password_env: str = _h("PUBLISHER_IMAP_PASSWORD", "Environment variable holding the IMAP password.")
+    imap_folder: str = _h("INBOX", "IMAP folder the bounces arrive in.")
+    timeout: float = _h(60.0, "Seconds before a silent IMAP server is given up on.", minimum=1, maximum=3600)
 
 
 @dataclass(frozen=True)
@@ -309,6 +344,7 @@ class Config:
     # [[newsletters]], or the one newsletter "digest" that [digest] and [schedule] define
     newsletters: tuple[Newsletter, ...] = ()
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
@@ -346,6 +382,7 @@ SECTIONS: dict[str, type] = {
     "feeds": FeedsConfig,
     "digest": DigestConfig,
     "delivery": DeliveryConfig,
+    "bounces": BouncesConfig,
     "schedule": ScheduleConfig,
     "server": ServerConfig,
     "dns": DnsConfig,
@@ -586,6 +623,8 @@ class _Reader:
             _check_url(self.cfg_path, where, item)
         elif check == "address" or (check == "address?" and item):
             _check_address(self.cfg_path, where, item)
+        elif check == "return_path" and item:
+            _check_return_path(self.cfg_path, where, item)
         elif check == "language":
             _check_language(self.cfg_path, where, item)
         elif check == "list_id" and item and not _LIST_ID.fullmatch(item):
@@ -694,6 +733,29 @@ def _expected(hint: Any) -> type:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return _expected(args[0])
     return hint
+
+
+def _check_return_path(cfg_path: Path, where: str, value: str) -> None:
+    """A bare address whose local part leaves room for ``+<token>`` within RFC 5321's 64."""
+    from publisher.tokens import RETURN_TOKEN_LENGTH
+
+    if "<" in value or " " in value.strip() or "@" not in value:
+        raise ConfigError(
+            cfg_path, where, f"must be a bare address such as bounces@example.com, not {value!r}"
+        )
+    try:
+        address = email_address(value.strip(), local_domain=True)
+    except ValueError as exc:
+        raise ConfigError(cfg_path, where, f"not a valid address {value!r}: {exc}") from None
+    local = address.rpartition("@")[0]
+    room = 64 - 1 - RETURN_TOKEN_LENGTH
+    if "+" in local or len(local) > room:
+        raise ConfigError(
+            cfg_path,
+            where,
+            f"the local part {local!r} must be at most {room} characters without '+' "
+            "(VERP adds +<token> within the 64 that RFC 5321 allows)",
+        )
 
 
 def _check_language(cfg_path: Path, where: str, value: str) -> None:

@@ -130,6 +130,18 @@ class Subscriber:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """An address (or ``@domain``) that is never sent anything: why, since when, and
+    until when (a suspension for soft bounces; None: until removed)."""
+
+    entry: str
+    reason: str  # complaint | hard_bounce | soft_bounce | manual
+    detail: str
+    created: datetime
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What happened to one delivery: ``status`` is sent, failed, skipped or queued
     (a temporary failure, left for a retry); ``bounce`` says how a failure counts

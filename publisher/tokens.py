@@ -1,4 +1,5 @@
-"""Signed tokens for links in mail: confirm, unsubscribe and the preference centre.
+"""Signed tokens for links in mail (confirm, unsubscribe, the preference centre) and for
+the return path.
 
 A token signs a subscriber's opaque ``public_id`` (itsdangerous payloads are readable,
 so never the address), with one salt per purpose so a token of one purpose is worth
@@ -11,10 +12,18 @@ Lifetimes: a confirm token lasts 7 days; unsubscribe and preferences tokens, whi
 mail carries, two years. The secret comes from the environment variable named by
 ``[server] secret_env``, else one random secret created once and kept in the store;
 ``previous`` secrets still verify, so a rotation does not break links already sent.
+
+The return-path token (VERP, ``bounces+<token>@domain``) names one delivery, an issue id
+and a subscriber id, never the address: 32 lower-case base32 characters (an issue id of
+4 bytes, a subscriber id of 6 and an 80-bit HMAC-SHA256 tag), so the local part stays
+within RFC 5321's 64 characters and survives a mail system that changes its case.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +43,10 @@ class Claim:
     public_id: str
     issued: datetime  # whole seconds, UTC
     newsletter: str | None = None
+
+
+RETURN_TOKEN_LENGTH = 32  # characters: base32 of 4 + 6 + 10 bytes
+_RETURN_SALT = b"publisher.return-path"
 
 
 class Signer:
@@ -81,6 +94,30 @@ class Signer:
         """(public_id, newsletter key or None, "") when valid, else (None, None, reason)."""
         claim, reason = self.read(purpose, token)
         return (claim.public_id, claim.newsletter, "") if claim is not None else (None, None, reason)
+
+    def return_token(self, issue_id: int, subscriber_id: int) -> str:
+        """The VERP token of the delivery of issue ``issue_id`` to ``subscriber_id``."""
+        payload = issue_id.to_bytes(4, "big") + subscriber_id.to_bytes(6, "big")
+        data = payload + self._tag(self._keys[-1], payload)
+        return base64.b32encode(data).decode("ascii").lower()
+
+    def read_return_token(self, token: str) -> tuple[int, int] | None:
+        """(issue id, subscriber id) of a token ``return_token`` made with this
+        secret (or a previous one); None for anything forged, altered or malformed."""
+        if len(token) != RETURN_TOKEN_LENGTH:
+            return None
+        try:
+            data = base64.b32decode(token.upper())
+        except ValueError:
+            return None
+        payload, tag = data[:10], data[10:]
+        if not any(hmac.compare_digest(tag, self._tag(key, payload)) for key in self._keys):
+            return None
+        return int.from_bytes(payload[:4], "big"), int.from_bytes(payload[4:], "big")
+
+    @staticmethod
+    def _tag(key: str, payload: bytes) -> bytes:
+        return hmac.new(key.encode("utf-8"), _RETURN_SALT + payload, hashlib.sha256).digest()[:10]
 
     def verify_issued(self, purpose: str, token: str) -> tuple[str | None, datetime | None, str]:
         """Like ``verify``, with the time the token was signed (whole seconds, UTC)."""

@@ -168,7 +168,7 @@ def test_an_endless_ehlo_is_given_up_at_once(site):
         ("rcpt", "550 5.1.2 bad destination system", True, "now", False),
         ("rcpt", "550 5.1.0 address rejected", True, "count", False),
         ("rcpt", "552 5.2.2 mailbox full", True, "count", False),
-        ("rcpt", "550 5.2.1 mailbox disabled", True, "count", False),
+        ("rcpt", "550 5.2.1 mailbox disabled", True, "now", False),
         ("rcpt", "550 5.4.1 Recipient address rejected: Access denied", True, "count", False),
         ("rcpt", "550 No such user here", True, "now", False),
         ("rcpt", "553 mailbox name not allowed", True, "count", False),

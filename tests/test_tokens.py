@@ -78,3 +78,18 @@ def test_preference_tokens_have_their_own_salt_and_last_two_years(monkeypatch):
     assert signer.verify("preferences", a_year_ago) == ("a1b2c3", "")
     three_years_ago = signed_ago(monkeypatch, signer, "preferences", 3 * 366 * 24 * 3600)
     assert signer.verify("preferences", three_years_ago) == (None, "expired")
+
+
+def test_a_return_path_token_names_the_delivery_signed_and_fits_a_local_part():
+    signer = Signer("secret-1")
+    token = signer.return_token(7, 123456)
+    assert len(token) == 32 and token == token.lower() and token.isalnum()
+    assert signer.read_return_token(token) == (7, 123456)
+    assert signer.read_return_token(token.upper()) == (7, 123456)  # a system that changed its case
+    assert Signer("secret-2", previous=["secret-1"]).read_return_token(token) == (7, 123456)  # rotation
+    assert Signer("another").read_return_token(token) is None  # forged with another secret
+    flipped = ("b" if token[3] == "a" else "a").join((token[:3], token[4:]))
+    assert signer.read_return_token(flipped) is None  # an altered id
+    assert signer.read_return_token("not-a-token") is None
+    assert signer.read_return_token("1" * 32) is None  # not base32
+    assert signer.return_token(7, 123456) == token  # stable: a resend carries the same one

@@ -16,7 +16,11 @@ One question decides what sending does with a refusal: *whose* problem is it?
   counted; the delivery is retried later.
 
 The classification is a pure function of (stage, code, text) so that bounce handling
-and deliverability reports share one reading of a reply.
+and deliverability reports share one reading of a reply. ``feedback_kind`` reads a
+report that arrives later (a DSN's status and diagnostic, an ESP's bounce event) with
+the same rules: what would count "now" is a hard bounce, what would be "count" a soft
+one, and whatever is not the recipient's doing (policy, content, our sender) is a
+"policy" refusal that never counts against the address.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ def classify(stage: Stage, code: int, text: str) -> Verdict:
             return Verdict(True, "now", False, "no such address")
         return Verdict(True, "count", False, "address refused")
     if subject == 2:
+        if detail == 1:  # mailbox disabled, not accepting messages
+            return Verdict(True, "now", False, "mailbox disabled")
         if detail == 3:  # message length exceeds an administrative limit: the message's
             return Verdict(True, "", True, "message too large")
         return Verdict(True, "count", False, "mailbox unavailable")
@@ -94,3 +100,26 @@ def classify(stage: Stage, code: int, text: str) -> Verdict:
         return Verdict(True, "count", False, "recipient refused")
     # 5.3.x mail system, 5.5.x protocol, 5.6.x content, 5.0.0 after the message
     return Verdict(True, "", True, "message refused")
+
+
+def feedback_kind(status: str, diagnostic: str = "") -> str:
+    """How a bounce reported after the session counts: "hard_bounce" (the address
+    cannot get mail: 5.1.x, 5.2.1, "no such user"), "soft_bounce" (mailbox full,
+    4.x.x, other recipient failures: counted) or "policy" (the message or the sender
+    was refused: never the recipient's doing). ``status`` is RFC 3463's ``5.1.1``
+    (may be empty), ``diagnostic`` the server's reply, e.g. ``550 5.1.1 unknown``."""
+    diagnostic = re.sub(r"^\s*[A-Za-z-]+\s*;", "", diagnostic).strip()  # RFC 3464 "smtp; 550 ..."
+    code = re.match(r"([245])\d\d(?!\d)[\s-]*", diagnostic)
+    text = diagnostic[code.end() :] if code else diagnostic
+    found = enhanced(status) or enhanced(text)
+    words = _ENHANCED.sub("", text, count=1).strip()  # the reply's words after any code
+    if found is not None:
+        klass, text = found[0], "{}.{}.{} {}".format(*found, words)
+    else:
+        klass = int(code.group(1)) if code else 5  # a failure report without any code
+    if klass != 5:
+        return "soft_bounce"  # 4.x.x: the receiving system gave up on a temporary failure
+    verdict = classify("rcpt", 550, text)
+    if verdict.bounce == "now":
+        return "hard_bounce"
+    return "soft_bounce" if verdict.bounce == "count" else "policy"

@@ -1,8 +1,9 @@
 """The store: the only module that speaks SQL (SQLAlchemy Core).
 
-``Store.open(url)`` connects and brings the schema up to date (``migrations``); its parts group the statements by what
-they are about: ``articles``, ``subscribers``, ``ledger`` (digests and deliveries)
-and ``meta`` (settings kept between runs, the shared lock).
+``Store.open(url)`` connects and brings the schema up to date (``migrations``); its parts
+group the statements by what they are about: ``articles``, ``subscribers``, ``ledger``
+(digests and deliveries), ``feedback`` (bounces, complaints, the suppression list) and
+``meta`` (settings kept between runs, the shared lock).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store import migrations, sqlite
 from publisher.store.articles import Articles
+from publisher.store.feedback import Feedback
 from publisher.store.ledger import Ledger
 from publisher.store.meta import Meta
 from publisher.store.outbox import Outbox
@@ -31,6 +33,7 @@ class Store:
         self.sources = SourceStates(engine)
         self.runs = JobRuns(engine)
         self.outbox = Outbox(engine)
+        self.feedback = Feedback(engine)
 
     @classmethod
     def open(cls, url: str, *, lock_wait: float = 10.0, shown_as: str | None = None) -> Store:

@@ -235,3 +235,36 @@ job_runs = Table(
     Column("outcome", String(16), nullable=False),  # ok | failed | missed | interrupted
     Column("detail", Text, nullable=False, default=""),
 )
+
+feedback_events = Table(
+    "feedback_events",
+    metadata,
+    # One row per bounce, complaint or other report about a delivery (publisher.feedback),
+    # whatever brought it: a DSN, an ARF report, an ESP webhook. ``key`` (a SHA-256 of the
+    # report's own identity) is unique, so the same report read twice counts once.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # publisher.feedback.KINDS
+    Column("address", String(320), nullable=False),  # the recipient it is about
+    Column("issue_id", Integer),  # digests.id, when the report names the delivery
+    Column("subscriber_id", Integer),
+    Column("status", String(16), nullable=False, default=""),  # RFC 3463, e.g. 5.1.1
+    Column("diagnostic", Text, nullable=False, default=""),
+    Column("source", String(64), nullable=False),  # dsn | arf | bounce | verp | webhook:<esp>
+    Column("at", UTCDateTime, nullable=False),  # when it happened, as the report says
+    Column("recorded", UTCDateTime, nullable=False),
+)
+Index("ix_feedback_events_address", feedback_events.c.address, feedback_events.c.kind, feedback_events.c.at)
+Index("ix_feedback_events_issue", feedback_events.c.issue_id)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    # Who is never sent anything: an address, or "@domain" for a whole domain (both in
+    # the canonical form of publisher.addresses: lower case, punycode domain).
+    Column("entry", String(320), primary_key=True),
+    Column("reason", String(16), nullable=False),  # complaint | hard_bounce | soft_bounce | manual
+    Column("detail", Text, nullable=False, default=""),
+    Column("created", UTCDateTime, nullable=False),
+    Column("expires", UTCDateTime),  # a suspension (soft bounces) ends then; NULL: until removed
+)
