@@ -7,10 +7,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert, select
 
 from publisher.config import BouncesConfig
 from publisher.feedback import Event, bounce_kind, event_key, record
 from publisher.store import Store
+from publisher.store.schema import subscriptions
 from tests import pg
 
 postgresql = pg.postgresql
@@ -27,7 +29,21 @@ def store(tmp_path):
 
 
 def subscriber(store: Store, email: str) -> int:
-    return store.subscribers.add(email, "", "active", T0).id
+    sid = store.subscribers.add(email, "", "active", T0).id
+    with store.engine.begin() as conn:
+        for key in ("daily", "weekly"):
+            conn.execute(
+                insert(subscriptions).values(
+                    subscriber_id=sid, newsletter=key, status="active", sections="[]", created=T0, changed=T0
+                )
+            )
+    return sid
+
+
+def subscriptions_of(store: Store, sid: int) -> set[str]:
+    with store.engine.connect() as conn:
+        q = select(subscriptions.c.status).where(subscriptions.c.subscriber_id == sid)
+        return set(conn.execute(q).scalars())
 
 
 def status(store: Store, email: str) -> str:
@@ -45,15 +61,18 @@ def test_a_complaint_suppresses_the_address_and_ends_its_subscription(store):
     done = record(store, [event("complaint", 1, subscriber_id=sid)])
     assert done.new == 1 and done.suppressed == ["reader@example.com"]
     assert status(store, "reader@example.com") == "unsubscribed"
+    assert subscriptions_of(store, sid) == {"unsubscribed"}
     entry = store.feedback.suppressed("reader@example.com", T0)
     assert entry is not None and entry.reason == "complaint" and entry.expires is None
 
 
 def test_a_hard_bounce_suppresses_and_ends_the_subscription_by_address_alone(store):
-    subscriber(store, "gone@example.com")
+    sid = subscriber(store, "gone@example.com")
+    other = subscriber(store, "other@example.com")
     done = record(store, [event("hard_bounce", 1, address="Gone@EXAMPLE.com", status="5.1.1")])
     assert done.suppressed == ["gone@example.com"]
     assert status(store, "gone@example.com") == "bounced"
+    assert subscriptions_of(store, sid) == {"unsubscribed"} and subscriptions_of(store, other) == {"active"}
     assert store.feedback.suppressed("gone@example.com", T0).reason == "hard_bounce"
 
 
@@ -93,7 +112,7 @@ def test_policy_refusals_never_count_against_the_recipient(store):
     done = record(store, [event("policy", i, subscriber_id=sid, status="5.7.1") for i in range(5)], rules)
     assert done.new == 5 and not done.suppressed and not done.suspended
     assert store.feedback.suppressed("reader@example.com", T0) is None
-    assert status(store, "reader@example.com") == "active"
+    assert status(store, "reader@example.com") == "active" and subscriptions_of(store, sid) == {"active"}
 
 
 def test_a_hard_bounce_replaces_a_suspension_and_a_soft_one_never_weakens_it(store):

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from publisher.addresses import mailbox_key
 from publisher.errors import InvalidAddress
 from publisher.models import Suppression
-from publisher.store.schema import feedback_events, subscribers, suppressions
+from publisher.store.schema import feedback_events, subscribers, subscriptions, suppressions
 
 if TYPE_CHECKING:
     from publisher.config import BouncesConfig
@@ -194,10 +194,18 @@ def _suppress(
 
 
 def _end_subscriptions(conn: Connection, address: str, reason: str, now: datetime) -> None:
-    """A complaint or a hard bounce ends everything the address receives."""
+    """A complaint or a hard bounce ends everything the address receives: every
+    subscription, and the subscriber's own status says why."""
+    live = ("pending", "active")
+    whose = select(subscribers.c.id).where(subscribers.c.email == address).scalar_subquery()
+    conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.subscriber_id == whose, subscriptions.c.status.in_(live))
+        .values(status="unsubscribed", changed=now)
+    )
     conn.execute(
         update(subscribers)
-        .where(subscribers.c.email == address, subscribers.c.status.in_(("pending", "active")))
+        .where(subscribers.c.email == address, subscribers.c.status.in_(live))
         .values(status=_ENDED[reason], changed=now)
     )
 
