@@ -41,9 +41,8 @@ from publisher import pipeline  # noqa: E402
 from publisher.links import Links  # noqa: E402
 from publisher.mail import MessageTemplate, Recipient  # noqa: E402
 from publisher.messages import Messages  # noqa: E402
-from publisher.models import Subscriber  # noqa: E402
+from publisher.models import DigestRecord, Subscriber  # noqa: E402
 from publisher.store import Store  # noqa: E402
-from publisher.store.ledger import DigestRecord  # noqa: E402
 
 SUMMARY = (
     "Seoul city officials said on Tuesday that the new service would begin next month, after a trial "
@@ -76,7 +75,7 @@ def make_site(folder: Path, port: int = 25, connections: int = 4) -> configurati
     )
     (folder / "config.toml").write_text(text, encoding="utf-8")
     config = configuration.load(folder / "config.toml")
-    pipeline.run(config, pipeline.Options(email=False), steps=("collect",))
+    pipeline.run(config, pipeline.Options(), [pipeline.Step.COLLECT])
     return config
 
 

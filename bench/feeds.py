@@ -42,10 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher import config as config_mod  # noqa: E402
 from publisher import feeds, site  # noqa: E402
-from publisher.models import Article, Author, StoredArticle  # noqa: E402
+from publisher.models import Article, Author, Saving, StoredArticle  # noqa: E402
 from publisher.output import Writer  # noqa: E402
 from publisher.store import Store  # noqa: E402
-from publisher.store.articles import Saving  # noqa: E402
 
 CATEGORIES = ["Politics", "Business", "Culture", "Sports", "Tech", "World", "Opinion", "Science"]
 PARAGRAPH = (

@@ -18,9 +18,9 @@ from datetime import datetime
 from publisher.config import Config
 from publisher.errors import PublisherError, StoreError
 from publisher.links import Links
+from publisher.models import Change, Saving
 from publisher.sources import Entry, Skipped, open_source, source_name
 from publisher.store import Store
-from publisher.store.articles import Saving
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,14 @@ class CollectReport:
     @property
     def changed(self) -> bool:
         return bool(self.new or self.updated or self.withdrawn)
+
+    def count(self, change: Change) -> None:
+        if change is Change.NEW:
+            self.new += 1
+        elif change is Change.UPDATED:
+            self.updated += 1
+        else:
+            self.unchanged += 1
 
 
 def collect(
@@ -114,9 +122,9 @@ def _save(
     batch = [Saving(e.article, e.file_size, e.file_mtime_ns, order) for e, order in pending if e.article]
     saved = store.articles.save_many(batch, now, mint)
     for (entry, _), outcome in zip(pending, saved, strict=True):
-        setattr(report, outcome, getattr(report, outcome) + 1)
+        report.count(outcome)
         published = entry.article.published if entry.article else None
-        if outcome != "unchanged" and published is not None and published > now:
+        if outcome is not Change.UNCHANGED and published is not None and published > now:
             report.embargoed += 1
             log.info("%s: embargoed until %s", entry.id, published.isoformat())
     pending.clear()

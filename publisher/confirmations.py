@@ -25,9 +25,9 @@ from publisher.config import Config
 from publisher.delivery import Transport, open_transport
 from publisher.errors import DeliveryError, LockBusy, Stopped
 from publisher.locks import CONFIRMATIONS_LOCK, Lock
+from publisher.models import OutboxMail
 from publisher.signup import Signup
 from publisher.store import Store
-from publisher.store.outbox import OutboxMail
 from publisher.tokens import signer_for
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,8 @@ from publisher import mail
 from publisher.config import Config
 from publisher.links import Links, unsubscribe_mailto
 from publisher.mail import DkimSigner, MessageTemplate, Recipient
-from publisher.models import Subscriber
+from publisher.models import DigestRecord, Subscriber
 from publisher.store import Store
-from publisher.store.ledger import DigestRecord
 from publisher.tokens import Signer, signer_for
 
 DIGEST_KEY = "digest"  # the single newsletter's key (List-Id, Message-ID)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,58 @@ class Outcome:
     bounce: str = ""
 
 
-@dataclass
-class Counts:
-    """Counts a stage reports; plain data for the CLI and --json."""
+class Change(StrEnum):
+    """What saving an article did to the store."""
 
-    values: dict[str, int] = field(default_factory=dict)
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
 
-    def add(self, key: str, n: int = 1) -> None:
-        self.values[key] = self.values.get(key, 0) + n
+
+@dataclass(frozen=True)
+class Saving:
+    """One article to save, with the file state that lets the next run skip it."""
+
+    article: Article
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
+    order: int = 0  # among this run's dateless articles: 0 for the first its sources listed
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    id: int
+    key: str
+    created: datetime
+    subject: str
+    status: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One article a digest carried: ``shown`` in it, or counted among "more on the site"."""
+
+    article_id: str
+    content_hash: str
+    shown: bool
+
+
+@dataclass(frozen=True)
+class OutboxMail:
+    """A confirmation mail promised to a subscriber, as the outbox keeps it."""
+
+    id: int
+    kind: str  # confirm | already
+    token: str
+    created: datetime
+    attempts: int  # tries before this one
+    in_doubt: bool  # a try was interrupted: the mail may already have gone out
+    subscriber: Subscriber
+
+    @property
+    def key(self) -> str:
+        """The mail's stable identity, the same on every try (Maildir-style: the time
+        it was promised first, so files sort in the order the mails were asked for)."""
+        return f"{int(self.created.timestamp())}.M{self.created.microsecond:06d}Q{self.id}-{self.token}"

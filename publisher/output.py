@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from publisher.errors import OutputError
 
@@ -235,18 +236,12 @@ class Writer:
                 self.write(key, lazy)
             return
         places = [None if self.dry_run else self._stand_in(t) for _, t, _ in pending]
-        global _PENDING
-        _PENDING = (pending, places, self.dry_run, self._mode)
+        batch = _Batch(pending, places, self.dry_run, self._mode)
+        gc.freeze()  # workers then leave the parent's objects alone: fewer copied pages
         try:
-            chunks = [range(i, len(pending), workers) for i in range(workers)]
-            gc.freeze()  # workers then leave the parent's objects alone: fewer copied pages
-            try:
-                with mp.get_context("fork").Pool(workers) as pool:
-                    results = pool.map(_make_chunk, chunks)
-            finally:
-                gc.unfreeze()
+            results = _in_forked_workers(batch, workers)
         finally:
-            _PENDING = None
+            gc.unfreeze()
         manifest = self._load_manifest()
         for chunk in results:
             for index, size, changed, tmp in chunk:
@@ -392,34 +387,87 @@ def _manifest_problem(manifest: object) -> str | None:
 
 
 PARALLEL_MIN = 2000  # below this, forking costs more than it saves
-# Inherited by forked workers: (pending files, where each new-folder file goes, dry run, file mode).
-_PENDING: tuple[list[tuple[str, Path, Lazy]], list[str | None], bool, int | None] | None = None
+
+Made = tuple[int, int, bool, str | None]  # (index in the batch, size, bytes changed, staged file)
 
 
-def _make_chunk(indexes: range) -> list[tuple[int, int, bool, str | None]]:
-    """In a forked worker: make each lazy file, stage it if its bytes changed."""
-    assert _PENDING is not None
-    pending, places, dry_run, mode = _PENDING
-    made: set[Path] = {t.parent for _, t, _ in pending}
-    out = []
-    for i in indexes:
-        _, target, lazy = pending[i]
-        data = lazy.make()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        place = places[i]
-        if place is not None:  # a new folder: nothing to compare with
-            _write_new(place, data, mode)
-            out.append((i, len(data), True, None))
-            continue
-        try:
-            with open(target, "rb") as fh:
-                same = fh.read(len(data) + 1) == data
-        except OSError:
-            same = False
-        tmp = None if same or dry_run else _write_temporary(target, data, made, mode)
-        out.append((i, len(data), not same, tmp))
-    return out
+@dataclass(frozen=True)
+class _Batch:
+    """Lazy files to make in forked workers, which inherit it (it is never pickled)."""
+
+    pending: list[tuple[str, Path, Lazy]]
+    places: list[str | None]  # where each file of a new folder goes; None: beside its target
+    dry_run: bool
+    mode: int | None
+
+    def make(self, indexes: range) -> list[Made]:
+        """Make each lazy file of ``indexes``, stage it if its bytes changed."""
+        made: set[Path] = {t.parent for _, t, _ in self.pending}
+        out = []
+        for i in indexes:
+            _, target, lazy = self.pending[i]
+            data = lazy.make()
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            place = self.places[i]
+            if place is not None:  # a new folder: nothing to compare with
+                _write_new(place, data, self.mode)
+                out.append((i, len(data), True, None))
+                continue
+            try:
+                with open(target, "rb") as fh:
+                    same = fh.read(len(data) + 1) == data
+            except OSError:
+                same = False
+            tmp = None if same or self.dry_run else _write_temporary(target, data, made, self.mode)
+            out.append((i, len(data), not same, tmp))
+        return out
+
+
+def _in_forked_workers(batch: _Batch, workers: int) -> list[list[Made]]:
+    """``batch.make`` in ``workers`` forked processes, every ``workers``-th file each;
+    only their results travel back (through a pipe), and a worker's error is raised here."""
+    context = mp.get_context("fork")
+    started: list[tuple[Any, Any]] = []
+    done = False
+    try:
+        for first in range(workers):
+            receive, send = context.Pipe(duplex=False)
+            share = range(first, len(batch.pending), workers)
+            worker = context.Process(target=_work, args=(batch, share, send), daemon=True)
+            worker.start()
+            send.close()
+            started.append((worker, receive))
+        results = []
+        for _, receive in started:
+            try:
+                ok, value = receive.recv()
+            except EOFError:
+                raise OutputError("a worker making the web edition's pages died") from None
+            if not ok:
+                raise value
+            results.append(value)
+        done = True
+        return results
+    finally:
+        for worker, receive in started:
+            receive.close()
+            if not done:
+                worker.terminate()
+            worker.join()
+
+
+def _work(batch: _Batch, indexes: range, send: Any) -> None:
+    """In a forked worker: make a share of the batch and send back what became of it."""
+    try:
+        result: tuple[bool, object] = (True, batch.make(indexes))
+    except Exception as exc:
+        result = (False, exc)
+    try:
+        send.send(result)
+    except Exception:  # an error that cannot be pickled: its text then
+        send.send((False, OutputError(f"making the web edition failed: {result[1]!r}")))
+    send.close()
 
 
 def _size(path: Path) -> int | None:

@@ -1,21 +1,21 @@
 """The whole run, as a story: collect -> digest record -> feeds and pages -> delivery.
 
 The stages never import each other; they meet here. The CLI, the scheduler and the
-web server call ``run`` (or one of its steps) and print or log the report.
+web server call ``run`` with the ``Step``s they want and print or log the report.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from enum import StrEnum
+from pathlib import Path
 
 import jinja2
 
@@ -26,24 +26,33 @@ from publisher.collect import CollectReport, collect
 from publisher.config import Config
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
-from publisher.errors import OutputError, PublisherError, Stopped, UsageError
+from publisher.errors import OutputError, PublisherError, Stopped
 from publisher.links import Links
 from publisher.locks import SITE_LOCK, Lock
 from publisher.messages import Messages
-from publisher.models import Subscriber
-from publisher.output import Writer
+from publisher.models import DigestItem, DigestRecord, Subscriber
+from publisher.output import Writer, write_atomic
 from publisher.store import Store
-from publisher.store import sqlite as sqlite_store
-from publisher.store.ledger import DigestItem, DigestRecord
 
 log = logging.getLogger(__name__)
 
 
+class Step(StrEnum):
+    """What a run does; ``run`` does the steps it is given, always in this order."""
+
+    COLLECT = "collect"  # read the sources into the store
+    DIGEST = "digest"  # select, render and record the next digest (or only preview it)
+    BUILD = "build"  # write the feeds and the web edition (the digest archive too)
+    SEND = "send"  # deliver every queued digest, oldest first
+
+
+EVERYTHING = (Step.COLLECT, Step.DIGEST, Step.BUILD, Step.SEND)
+
+
 @dataclass
 class Options:
-    dry_run: bool = False
-    email: bool = True
-    preview: str | None = None  # write the digest HTML here, send nothing
+    dry_run: bool = False  # on a scratch copy of the store, writing and sending nothing
+    preview: str | None = None  # write the digest HTML here, record nothing
     progress: Callable[[int, int], None] | None = None  # (done, total) while sending
     reading: Callable[[int], None] | None = None  # (files or entries read) while collecting
     lock_wait: float | None = None  # seconds to wait for another writer; None: store.lock_wait
@@ -91,59 +100,32 @@ class RunReport:
 PREVIEW_READER = Subscriber(0, "preview", "reader@example.com", "A Reader")
 
 
-def run(
-    config: Config, options: Options, *, steps: tuple[str, ...] = ("collect", "feeds", "digest")
-) -> RunReport:
+def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) -> RunReport:
+    if Step.SEND in steps and (options.dry_run or options.preview):
+        raise ValueError("a dry run or a preview sends nothing: leave Step.SEND out")
     report = RunReport(dry_run=options.dry_run)
     now = datetime.now(UTC)
     wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
     lock = {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
     with (
-        open_store(config, dry_run=options.dry_run) as store,
+        Store.scratch_copy(config) if options.dry_run else Store.of(config) as store,
         site_lock(store, dry_run=options.dry_run, **lock),
     ):
-        if "collect" in steps:
+        if Step.COLLECT in steps:
             report.collect = collect(config, store, now, options.reading)
-        if "digest" in steps and options.email:
+        if Step.DIGEST in steps:
             prepare_digest(config, store, now, options, report)
-        sending = "digest" in steps and options.email and not options.dry_run and not options.preview
-        if "feeds" in steps or "digest" in steps:
+        if Step.BUILD in steps:
             try:
                 write_outputs(config, store, now, options, report)
             except OutputError as exc:  # a full or read-only output folder must not stop the mail
-                if not sending:
+                if Step.SEND not in steps:
                     raise
                 report.output_error = str(exc)
                 log.info("%s; delivering the digest anyway", exc)  # the run then fails with it
-        if sending:
+        if Step.SEND in steps:
             deliver(config, store, report, options.progress, options.stop)
     return report
-
-
-@contextmanager
-def open_store(config: Config, *, dry_run: bool = False) -> Iterator[Store]:
-    """The site's store; for a dry run, a scratch copy of it, so every step runs for
-    real (same counts, same rendering) and nothing of the real store changes."""
-    if not dry_run:
-        store = Store.of(config)
-        try:
-            yield store
-        finally:
-            store.close()
-        return
-    url = config.store_url
-    if not url.startswith("sqlite:///"):
-        raise UsageError("--dry-run needs a SQLite store (it works on a scratch copy)")
-    source = url[len("sqlite:///") :]
-    with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
-        copy = os.path.join(scratch, "store.db")
-        if os.path.exists(source):
-            sqlite_store.copy(source, copy, config.store.lock_wait)
-        store = Store.open("sqlite:///" + copy, lock_wait=config.store.lock_wait, shown_as=source)
-        try:
-            yield store
-        finally:
-            store.close()
 
 
 def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
@@ -166,8 +148,9 @@ def prepare_digest(config: Config, store: Store, now: datetime, options: Options
     draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
     sample = Messages.for_site(config, store).digest(draft)(PREVIEW_READER)
     if options.preview:
-        with open(options.preview, "w", encoding="utf-8") as fh:
-            fh.write(site.archived(rendered.html, Links(config.site.base_url)))
+        write_atomic(
+            Path(options.preview), site.archived(rendered.html, Links(config.site.base_url)).encode()
+        )
     if options.dry_run or options.preview:
         report.digest, report.digest_articles = key, len(selection.shown)
         links = Links(config.site.base_url)

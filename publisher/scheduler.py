@@ -16,7 +16,8 @@ Promises:
   message being sent finish, records the run, releases the locks.
 
 APScheduler is used only here. Job functions are top-level and take the config path,
-so the job store keeps a plain reference to them.
+so the job store keeps a plain reference to them; the executor hands each run its
+scheduler's stop event (which no job store could keep).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -40,6 +42,7 @@ from publisher import cron, pipeline
 from publisher.config import Config
 from publisher.errors import ConfigError, PublisherError, Stopped
 from publisher.locks import SCHEDULER_LOCK, Lock
+from publisher.pipeline import EVERYTHING, Step
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,27 +51,24 @@ JOBS_TABLE = "scheduler_jobs"
 JOB_LOCK_WAIT = 6 * 3600.0  # a scheduled job waits its turn behind another writer
 STANDBY_POLL = 1.0
 
-# Set while the scheduler of this process is stopping: jobs stop between two messages.
-_stopping = threading.Event()
-
 
 # -- the jobs ---------------------------------------------------------------------------
 
 
-def collect_job(config_path: str) -> None:
+def collect_job(config_path: str, stop: threading.Event | None = None) -> None:
     """Scheduled: collect and rebuild feeds and pages."""
-    _run_job("collect", config_path, ("collect", "feeds"))
+    _run_job("collect", config_path, (Step.COLLECT, Step.BUILD), stop)
 
 
-def digest_job(config_path: str) -> None:
+def digest_job(config_path: str, stop: threading.Event | None = None) -> None:
     """Scheduled: collect, rebuild, then send the digest of articles not yet sent."""
-    _run_job("digest", config_path, ("collect", "feeds", "digest"))
+    _run_job("digest", config_path, EVERYTHING, stop)
 
 
 JOB_FUNCTIONS = {"collect": collect_job, "digest": digest_job}
 
 
-def _run_job(job: str, config_path: str, steps: tuple[str, ...]) -> None:
+def _run_job(job: str, config_path: str, steps: tuple[Step, ...], stop: threading.Event | None) -> None:
     started, t0 = datetime.now(UTC), time.monotonic()
     outcome, detail = "ok", ""
     try:
@@ -76,9 +76,9 @@ def _run_job(job: str, config_path: str, steps: tuple[str, ...]) -> None:
     except PublisherError as exc:
         log.error("%s: %s", job, exc)
         return
-    options = pipeline.Options(lock_wait=JOB_LOCK_WAIT, what=f"publish run ({job})", stop=_stopping)
+    options = pipeline.Options(lock_wait=JOB_LOCK_WAIT, what=f"publish run ({job})", stop=stop)
     try:
-        report = pipeline.run(config, options, steps=steps)
+        report = pipeline.run(config, options, steps)
         detail = describe(report)
         failure = report.failure()  # the same rule as publish now's exit status
         if failure:
@@ -191,21 +191,19 @@ class SchedulerHandle:
         self.running = threading.Event()  # set once this process runs the timetable
         self.done = threading.Event()  # set when the thread has ended
         self.error: str | None = None  # why it ended on its own, if it did
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # set: no new jobs; the running one stops between two messages
         self._store: Store | None = None  # opened by start, in the caller's thread
         self._thread = threading.Thread(target=self._main, name="scheduler", daemon=True)
 
     def start(self) -> SchedulerHandle:
         triggers(self.config)  # a bad schedule is a config error now, not in a thread
         self._store = Store.of(self.config)  # so is a store that cannot be used
-        _stopping.clear()
         self._thread.start()
         return self
 
     def request_stop(self) -> None:
         """Ask to stop (safe from a signal handler); ``shutdown`` waits for it."""
         self._stop.set()
-        _stopping.set()
 
     def shutdown(self, timeout: float | None = None) -> None:
         self.request_stop()
@@ -249,7 +247,7 @@ class SchedulerHandle:
         config = self.config
         sched = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)},
-            executors={"default": ThreadPoolExecutor(max_workers=len(JOB_FUNCTIONS))},
+            executors={"default": _Executor(len(JOB_FUNCTIONS), self._stop)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": config.schedule.grace},
             timezone=config.tz,
         )
@@ -267,7 +265,7 @@ class SchedulerHandle:
                 if lock.lost.is_set():
                     self.error = "lost the scheduler lock to another scheduler"
                     log.error("%s; stopping", self.error)
-                    _stopping.set()
+                    self._stop.set()
                     break
         finally:
             log.info("stopping: no new jobs; waiting for the current one to finish")
@@ -282,6 +280,31 @@ class SchedulerHandle:
         )
         log.warning("%s: %s", event.job_id, detail)
         store.runs.record(event.job_id, datetime.now(UTC), 0.0, "missed", detail)
+
+
+class _Executor(ThreadPoolExecutor):
+    """APScheduler's thread pool, handing every job run the scheduler's stop event."""
+
+    def __init__(self, workers: int, stop: threading.Event) -> None:
+        super().__init__(max_workers=workers)
+        self.stop = stop
+
+    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        super().submit_job(_WithStop(job, self.stop), run_times)
+
+
+class _WithStop:
+    """A stored job as run now: its own arguments plus ``stop``."""
+
+    def __init__(self, job: Any, stop: threading.Event) -> None:
+        self._job = job
+        self.kwargs = {**job.kwargs, "stop": stop}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._job, name)
+
+    def __str__(self) -> str:
+        return str(self._job)
 
 
 def _replace_jobs(sched: BackgroundScheduler, config: Config) -> None:

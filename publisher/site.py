@@ -22,10 +22,9 @@ from publisher import __version__, mail
 from publisher.categories import Category, group
 from publisher.config import Config
 from publisher.links import FORMATS, Links, category_slug
-from publisher.models import StoredArticle
+from publisher.models import DigestRecord, StoredArticle
 from publisher.output import Lazy
 from publisher.render import site_environment
-from publisher.store.ledger import DigestRecord
 
 if TYPE_CHECKING:
     from jinja2 import Environment

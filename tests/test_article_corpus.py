@@ -225,7 +225,7 @@ def test_a_file_that_breaks_keeps_its_last_good_version(corpus):
 def test_a_deleted_file_withdraws_its_article_but_not_from_sent_digests(corpus):
     folder, config, store = corpus
     collect(config, store, NOW)
-    from publisher.store.ledger import DigestItem
+    from publisher.models import DigestItem
 
     sent = store.articles.published(NOW)
     store.ledger.create_digest(

@@ -134,7 +134,7 @@ def test_responsive_and_dark_mode_rules_stay_flat_in_a_style_block(site):
 
 
 def _articles(config):
-    pipeline.run(config, pipeline.Options(email=False), steps=("collect",))
+    pipeline.run(config, pipeline.Options(), [pipeline.Step.COLLECT])
     store = Store.open(config.store_url)
     try:
         return store.articles.not_yet_in_digest(datetime.now(UTC))

@@ -137,6 +137,26 @@ def test_many_lazy_files_are_made_in_parallel_with_the_same_result(
     assert w.written == [] and len(w.unchanged) == 40
 
 
+def test_a_page_that_fails_in_a_worker_fails_the_write_and_leaves_the_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "PARALLEL_MIN", 10)
+    (tmp_path / "par").mkdir()
+    (tmp_path / "par/old.html").write_text("old")
+
+    def make(i: int) -> str:
+        if i == 17:
+            raise OutputError("page 17 cannot be made")
+        return f"page {i}"
+
+    files = [(f"p/{i}.html", Lazy(f"k{i}", lambda i=i: make(i))) for i in range(40)]
+    with pytest.raises(OutputError, match="page 17 cannot be made"):
+        with Writer(tmp_path / "par") as w:
+            w.write_all([("old.html", "new"), *files])
+    assert (tmp_path / "par/old.html").read_text() == "old"
+    assert sorted(p.name for p in (tmp_path / "par").iterdir()) == ["old.html"]
+
+
 def test_a_complete_run_removes_what_it_no_longer_produces(tmp_path: Path) -> None:
     (tmp_path / "robots.txt").write_text("not ours")
     with Writer(tmp_path, complete=True) as w:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from publisher.models import Article
+from publisher.models import Article, Saving
 from publisher.store import Store
-from publisher.store.articles import Saving
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -19,8 +19,7 @@ from lxml import html as lxml_html
 from publisher import config as configuration
 from publisher import digest as digests
 from publisher.messages import Messages
-from publisher.models import Article, Author, StoredArticle, Subscriber
-from publisher.store.ledger import DigestRecord
+from publisher.models import Article, Author, DigestRecord, StoredArticle, Subscriber
 from publisher.text import single_line
 from publisher.tokens import Signer
 

@@ -16,12 +16,15 @@ from publisher import config as configuration
 from publisher import pipeline
 from publisher.cli.app import fail, handles_errors, load_config, main
 from publisher.i18n import count
+from publisher.pipeline import EVERYTHING, Step
 
 
 def _run(
-    ctx: click.Context, steps: tuple[str, ...], options: pipeline.Options, as_json: bool
+    ctx: click.Context, steps: tuple[Step, ...], options: pipeline.Options, as_json: bool
 ) -> pipeline.RunReport:
     cfg = load_config(ctx)
+    if options.dry_run or options.preview:  # they send nothing
+        steps = tuple(s for s in steps if s is not Step.SEND)
     with _progress_bar() as bars:
         if bars is not None:
             options = dataclasses.replace(options, progress=bars.sending, reading=bars.reading)
@@ -140,7 +143,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @handles_errors
 def now(ctx: click.Context, dry_run: bool, as_json: bool, no_email: bool) -> None:
     """Collect, rebuild feeds and pages, send the digest of articles not yet sent."""
-    _run(ctx, ("collect", "feeds", "digest"), pipeline.Options(dry_run=dry_run, email=not no_email), as_json)
+    steps = (Step.COLLECT, Step.BUILD) if no_email else EVERYTHING
+    _run(ctx, steps, pipeline.Options(dry_run=dry_run), as_json)
 
 
 @main.command()
@@ -149,7 +153,7 @@ def now(ctx: click.Context, dry_run: bool, as_json: bool, no_email: bool) -> Non
 @handles_errors
 def collect(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Read the sources into the store."""
-    _run(ctx, ("collect",), pipeline.Options(dry_run=dry_run, email=False), as_json)
+    _run(ctx, (Step.COLLECT,), pipeline.Options(dry_run=dry_run), as_json)
 
 
 @main.command()
@@ -158,7 +162,7 @@ def collect(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @handles_errors
 def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Rebuild the feeds and the web edition from the store."""
-    _run(ctx, ("feeds",), pipeline.Options(dry_run=dry_run, email=False), as_json)
+    _run(ctx, (Step.BUILD,), pipeline.Options(dry_run=dry_run), as_json)
 
 
 @main.command()
@@ -170,7 +174,8 @@ def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @handles_errors
 def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
     """Send the digest of articles not yet sent (no collect)."""
-    report = _run(ctx, ("digest",), pipeline.Options(dry_run=dry_run, preview=preview), as_json)
+    steps = (Step.DIGEST, Step.BUILD, Step.SEND)
+    report = _run(ctx, steps, pipeline.Options(dry_run=dry_run, preview=preview), as_json)
     if preview and not as_json:
         click.echo(
             f"preview written to {preview}" if report.digest else f"nothing new: {preview} not written"

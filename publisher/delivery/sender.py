@@ -67,8 +67,12 @@ class SendReport:
     left: int = 0  # deliveries still queued when the run ended (tried or not)
 
     def add(self, other: SendReport) -> None:
-        for name in ("sent", "failed", "queued", "skipped", "bounced", "left"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.sent += other.sent
+        self.failed += other.failed
+        self.queued += other.queued
+        self.skipped += other.skipped
+        self.bounced += other.bounced
+        self.left += other.left
         self.errors += other.errors
         self.halted = self.halted or other.halted
 

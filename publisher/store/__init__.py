@@ -8,10 +8,15 @@ group the statements by what they are about: ``articles``, ``subscribers``, ``le
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Engine, create_engine, make_url
 
 from publisher.config import Config
-from publisher.errors import PublisherError
+from publisher.errors import PublisherError, UsageError
 from publisher.store import migrations, sqlite
 from publisher.store.articles import Articles
 from publisher.store.feedback import Feedback
@@ -65,8 +70,33 @@ class Store:
         """The store of a site, with its ``[store]`` settings."""
         return cls.open(config.store_url, lock_wait=config.store.lock_wait)
 
+    @classmethod
+    @contextmanager
+    def scratch_copy(cls, config: Config) -> Iterator[Store]:
+        """A throwaway copy of the site's store (what ``--dry-run`` works on): every
+        step runs for real on it and nothing of the real store changes. SQLite only."""
+        url = config.store_url
+        if not url.startswith("sqlite:///"):
+            raise UsageError("--dry-run needs a SQLite store (it works on a scratch copy)")
+        source = url[len("sqlite:///") :]
+        with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
+            copy = os.path.join(scratch, "store.db")
+            if os.path.exists(source):
+                sqlite.copy(source, copy, config.store.lock_wait)
+            store = cls.open("sqlite:///" + copy, lock_wait=config.store.lock_wait, shown_as=source)
+            try:
+                yield store
+            finally:
+                store.close()
+
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 __all__ = ["Store"]

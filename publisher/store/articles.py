@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, Row, exists, func, insert, select, update
 
-from publisher.models import Article, Author, StoredArticle
+from publisher.models import Article, Author, Change, Saving, StoredArticle
 from publisher.store.schema import articles, digest_articles, digests
 from publisher.text import slugify
 
@@ -30,16 +30,6 @@ class FileState(NamedTuple):
     size: int | None
     mtime_ns: int | None
     withdrawn: bool
-
-
-@dataclass(frozen=True)
-class Saving:
-    """One article to save, with the file state that lets the next run skip it."""
-
-    article: Article
-    file_size: int | None = None
-    file_mtime_ns: int | None = None
-    order: int = 0  # among this run's dateless articles: 0 for the first its sources listed
 
 
 @dataclass(frozen=True)
@@ -73,8 +63,8 @@ class Articles:
         *,
         file_size: int | None = None,
         file_mtime_ns: int | None = None,
-    ) -> str:
-        """Store one article; return "new", "updated" or "unchanged".
+    ) -> Change:
+        """Store one article; say whether it was new, updated or unchanged.
 
         The id decides identity: a changed article keeps its id and slug and gets a
         new ``updated`` time; an unchanged one only has its file state refreshed.
@@ -83,12 +73,12 @@ class Articles:
 
     def save_many(
         self, batch: list[Saving], now: datetime, mint: Callable[[str], str] | None = None
-    ) -> list[str]:
+    ) -> list[Change]:
         """``save`` for many articles in one transaction (a first collect of a large
         archive); returns each one's outcome, in order. ``mint(article_id)`` gives a
         new article its feed id."""
         now = now.replace(microsecond=0)
-        outcomes: list[str] = []
+        outcomes: list[Change] = []
         inserts: list[dict[str, object]] = []
         with self.engine.begin() as conn:
             ids = [item.article.id for item in batch]
@@ -135,10 +125,10 @@ class Articles:
                     existing[article.id] = _Seen(
                         content_hash, now, None, published, article.published is None
                     )
-                    outcomes.append("new")
+                    outcomes.append(Change.NEW)
                 elif row.content_hash == content_hash and row.withdrawn is None:
                     conn.execute(update(articles).where(articles.c.id == article.id).values(**file_cols))
-                    outcomes.append("unchanged")
+                    outcomes.append(Change.UNCHANGED)
                 else:
                     # still dateless: keep the second it was given when first collected
                     kept = row.published if row.date_missing else row.first_seen
@@ -156,7 +146,7 @@ class Articles:
                             **file_cols,
                         )
                     )
-                    outcomes.append("updated")
+                    outcomes.append(Change.UPDATED)
             if inserts:
                 conn.execute(insert(articles), inserts)
         return outcomes

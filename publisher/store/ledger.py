@@ -6,32 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
-from publisher.models import Outcome, Subscriber
+from publisher.models import DigestItem, DigestRecord, Outcome, Subscriber
 from publisher.store.schema import UTCDateTime, deliveries, digest_articles, digests, subscribers
-
-
-@dataclass(frozen=True)
-class DigestRecord:
-    id: int
-    key: str
-    created: datetime
-    subject: str
-    status: str
-    html: str
-    text: str
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    article_id: str
-    content_hash: str
-    shown: bool
 
 
 class Ledger:

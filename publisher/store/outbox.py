@@ -10,30 +10,12 @@ changes rows, so no mail is taken by two senders.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, func, insert, or_, select, update
 
-from publisher.models import Subscriber
+from publisher.models import OutboxMail, Subscriber
 from publisher.store.schema import mail_outbox, subscribers
-
-
-@dataclass(frozen=True)
-class OutboxMail:
-    id: int
-    kind: str  # confirm | already
-    token: str
-    created: datetime
-    attempts: int  # tries before this one
-    in_doubt: bool  # a try was interrupted: the mail may already have gone out
-    subscriber: Subscriber
-
-    @property
-    def key(self) -> str:
-        """The mail's stable identity, the same on every try (Maildir-style: the time
-        it was promised first, so files sort in the order the mails were asked for)."""
-        return f"{int(self.created.timestamp())}.M{self.created.microsecond:06d}Q{self.id}-{self.token}"
 
 
 class Outbox:
