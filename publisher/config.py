@@ -311,6 +311,45 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    ses_topics: list[str] = _h(
+        [],
+        "ARNs of the SNS topics SES reports to; POST /webhooks/ses takes only their (signed) messages. "
+        "Empty: that webhook is off.",
+    )
+    sns_cert_hosts: str = _h(
+        r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?",
+        "Regular expression the host of an SNS SigningCertURL and SubscribeURL must match (https only).",
+        check="regex",
+    )
+    sns_ca_file: Path | None = _h(
+        None, "PEM file of the CAs trusted when fetching SNS certificates; empty: the system's.", path=True
+    )
+    postmark_user_env: str = _h(
+        "PUBLISHER_POSTMARK_USER", "Environment variable with the basic auth user set on the Postmark webhook."
+    )
+    postmark_password_env: str = _h(
+        "PUBLISHER_POSTMARK_PASSWORD",
+        "Environment variable with its password; unset: POST /webhooks/postmark is off.",
+    )
+    mailgun_key_env: str = _h(
+        "PUBLISHER_MAILGUN_SIGNING_KEY",
+        "Environment variable with Mailgun's webhook signing key; unset: POST /webhooks/mailgun is off.",
+    )
+    sendgrid_key_env: str = _h(
+        "PUBLISHER_SENDGRID_PUBLIC_KEY",
+        "Environment variable with SendGrid's event webhook verification key (base64 or PEM); "
+        "unset: POST /webhooks/sendgrid is off.",
+    )
+    max_age: int = _h(
+        300,
+        "Seconds a signed Mailgun or SendGrid timestamp may be from now; older requests are refused as stale.",
+        minimum=10,
+        maximum=86400,
+    )
+
+
+@dataclass(frozen=True)
 class DnsConfig:
     resolver: str = _h(
         "",
@@ -347,6 +386,7 @@ class Config:
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
 
@@ -385,6 +425,7 @@ SECTIONS: dict[str, type] = {
     "bounces": BouncesConfig,
     "schedule": ScheduleConfig,
     "server": ServerConfig,
+    "webhooks": WebhooksConfig,
     "dns": DnsConfig,
     "doctor": DoctorConfig,
 }
@@ -633,6 +674,11 @@ class _Reader:
                 where,
                 f"must be ASCII labels joined by dots, such as news.example.com, not {item!r}",
             )
+        elif check == "regex":
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise ConfigError(self.cfg_path, where, f"not a regular expression: {exc}") from None
         elif check == "resolver" and item:
             from publisher.resolver import parse_server
 

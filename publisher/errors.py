@@ -105,3 +105,14 @@ class RcptClosing(smtplib.SMTPResponseException):
 class DnsError(PublisherError):
     """A DNS server did not answer, or answered with an error: the record could not
     be read (which is not the same as "there is none")."""
+
+
+class Rejected(Exception):
+    """A webhook request that is not trusted or cannot be handled (publisher.esp):
+    ``status`` is the HTTP status to answer (401 without credentials, 403 forged,
+    tampered, stale or replayed), ``reason`` one line for the log."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

@@ -45,6 +45,8 @@ CONFIRM = "confirm/"
 UNSUBSCRIBE = "unsubscribe/"  # + a token naming the subscriber and the newsletter to leave
 PREFERENCES = "preferences/"  # + a token naming the subscriber: the preference centre
 TOKEN_ROUTES = (CONFIRM, UNSUBSCRIBE, PREFERENCES)
+# ESP webhooks: POST /webhooks/<provider> (publisher.esp.PROVIDERS: ses, postmark, mailgun, sendgrid).
+WEBHOOKS = "webhooks/"
 _MAILTO_SUBJECT = "unsubscribe%20"  # "unsubscribe <token>", as a mailto: URL writes it
 _UNSUBSCRIBE_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_.\-]+)", re.IGNORECASE)
 
@@ -129,6 +131,10 @@ class Links:
 
     def digest(self, key: str) -> str:
         return self.url(self.digest_path(key))
+
+    def webhook(self, provider: str) -> str:
+        """Where ``provider`` (ses, postmark, mailgun, sendgrid) posts its events."""
+        return self.url(WEBHOOKS + provider)
 
     def subscribe(self) -> str:
         return self.url(SUBSCRIBE)

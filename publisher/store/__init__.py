@@ -26,6 +26,7 @@ from publisher.store.outbox import Outbox
 from publisher.store.runs import JobRuns
 from publisher.store.sources import SourceStates
 from publisher.store.subscribers import Subscribers
+from publisher.store.webhooks import WebhookTokens
 
 
 class Store:
@@ -39,6 +40,7 @@ class Store:
         self.runs = JobRuns(engine)
         self.outbox = Outbox(engine)
         self.feedback = Feedback(engine)
+        self.webhook_tokens = WebhookTokens(engine)
 
     @classmethod
     def open(cls, url: str, *, lock_wait: float = 10.0, shown_as: str | None = None) -> Store:

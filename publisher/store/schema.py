@@ -186,6 +186,11 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("changed", UTCDateTime, nullable=False),
+    # The server's last reply to this delivery (publish deliverability): the basic code
+    # (250, 451, 550 ...) and the RFC 3463 status when it gave one ("5.7.1"); NULL: no
+    # SMTP reply yet (not tried, or a transport without one such as maildir).
+    Column("reply_code", Integer),
+    Column("reply_status", String(16)),
 )
 Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
 
@@ -267,4 +272,24 @@ suppressions = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("created", UTCDateTime, nullable=False),
     Column("expires", UTCDateTime),  # a suspension (soft bounces) ends then; NULL: until removed
+)
+
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    # Tokens of signed webhook requests already taken (publisher.store.webhooks): a
+    # replayed request carries one of these. ``token`` is "<provider>:<its token>".
+    Column("token", String(200), primary_key=True),
+    Column("seen", UTCDateTime, nullable=False),
+)
+Index("ix_webhook_tokens_seen", webhook_tokens.c.seen)
+
+mx_hosts = Table(
+    "mx_hosts",
+    metadata,
+    # Recipient domains' MX hosts, looked up once and kept (publish deliverability groups
+    # unknown domains by the mailbox provider their MX belongs to).
+    Column("domain", String(253), primary_key=True),
+    Column("hosts", Text, nullable=False),  # space-separated, by preference; "" when none
+    Column("checked", UTCDateTime, nullable=False),
 )

@@ -11,6 +11,7 @@ Starlette application (``views``):
 - ``POST /confirm/<token>``: activates; ``POST /unsubscribe/<token>``: RFC 8058
   one-click unsubscribe (no cookie, Origin or CSRF token needed; 200, never a redirect).
 - ``GET /healthz``.
+- ``POST /webhooks/<provider>``: ESP bounce, complaint and delivery reports (``webhooks``).
 
 Starlette and uvicorn are used only in this package.
 """
@@ -24,13 +25,13 @@ from starlette.requests import ClientDisconnect
 
 from publisher.config import Config
 from publisher.errors import ConfigError, PublisherError
-from publisher.links import HEALTH, SUBSCRIBE, TOKEN_ROUTES
+from publisher.links import HEALTH, SUBSCRIBE, TOKEN_ROUTES, WEBHOOKS
 from publisher.web.static import CachedFile, FileCache, content_type, respond
 
 log = logging.getLogger("publisher.web")
 
 DYNAMIC_PATHS = ("/" + SUBSCRIBE, "/" + HEALTH)
-DYNAMIC_PREFIXES = tuple("/" + route for route in TOKEN_ROUTES)
+DYNAMIC_PREFIXES = tuple("/" + route for route in (*TOKEN_ROUTES, WEBHOOKS))
 
 
 class PublisherApp:

@@ -28,7 +28,7 @@ from publisher.config import Config
 from publisher.confirmations import ConfirmationSender
 from publisher.errors import UsageError
 from publisher.i18n import N_
-from publisher.links import CONFIRM, HEALTH, SUBSCRIBE, TOKEN_ROUTES, UNSUBSCRIBE, Links
+from publisher.links import CONFIRM, HEALTH, SUBSCRIBE, TOKEN_ROUTES, UNSUBSCRIBE, WEBHOOKS, Links
 from publisher.signup import Signup
 from publisher.store import Store
 from publisher.tokens import signer_for
@@ -348,6 +348,12 @@ def by_method(
     return view
 
 
+def _webhooks(config: Config, views: Views) -> Any:
+    from publisher.web.webhooks import Webhooks
+
+    return Webhooks(config, lambda: views.store, lambda: views.signup.signer if views.signup else None)
+
+
 def build(config: Config) -> Starlette:
     views = Views(config)
     routes = [
@@ -359,6 +365,7 @@ def build(config: Config) -> Starlette:
             methods=["GET", "POST"],
         ),
         Route("/" + HEALTH, views.healthz, methods=["GET"]),
+        Route(f"/{WEBHOOKS}{{provider}}", _webhooks(config, views).receive, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,
