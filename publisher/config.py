@@ -326,7 +326,8 @@ class WebhooksConfig:
         None, "PEM file of the CAs trusted when fetching SNS certificates; empty: the system's.", path=True
     )
     postmark_user_env: str = _h(
-        "PUBLISHER_POSTMARK_USER", "Environment variable with the basic auth user set on the Postmark webhook."
+        "PUBLISHER_POSTMARK_USER",
+        "Environment variable with the basic auth user set on the Postmark webhook.",
     )
     postmark_password_env: str = _h(
         "PUBLISHER_POSTMARK_PASSWORD",

@@ -116,3 +116,13 @@ class Rejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class SpfError(Exception):
+    """Evaluating an SPF record stopped (publisher.doctor.spf): ``result`` is RFC 7208's
+    permerror or temperror, ``reason`` one line saying why."""
+
+    def __init__(self, result: str, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason

@@ -60,7 +60,7 @@ def test_category_paths_are_slugs_or_stable_hashes():
 
 def test_the_web_server_answers_exactly_the_routes_links_names():
     assert DYNAMIC_PATHS == ("/" + L.SUBSCRIBE, "/" + L.HEALTH)
-    assert DYNAMIC_PREFIXES == ("/" + L.CONFIRM, "/" + L.UNSUBSCRIBE, "/" + L.PREFERENCES)
+    assert DYNAMIC_PREFIXES == ("/" + L.CONFIRM, "/" + L.UNSUBSCRIBE, "/" + L.PREFERENCES, "/" + L.WEBHOOKS)
     redact = RedactTokens()
     for route in L.TOKEN_ROUTES:
         record = logging.LogRecord(

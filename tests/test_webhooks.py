@@ -79,7 +79,9 @@ def site(tmp_path_factory: pytest.TempPathFactory):
         "PUBLISHER_MAILGUN_SIGNING_KEY": MAILGUN_KEY,
         "PUBLISHER_SENDGRID_PUBLIC_KEY": base64.b64encode(der).decode(),
     }
-    (root / "readers.csv").write_text("email,name\n" + "".join(f"reader{n}@example.com,\n" for n in range(12)))
+    (root / "readers.csv").write_text(
+        "email,name\n" + "".join(f"reader{n}@example.com,\n" for n in range(12))
+    )
     _publish(root, "subscribers", "import", str(root / "readers.csv"), env=env_for())
     with https.running():
         server = Server(root, port, env)

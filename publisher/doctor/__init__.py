@@ -44,7 +44,7 @@ def domain_of(address: str) -> str:
 
 def return_path(config: Config) -> str:
     """The envelope sender's address: ``delivery.return_path`` when set, else From."""
-    return getattr(config.delivery, "return_path", "") or parseaddr(config.digest.from_)[1]
+    return config.delivery.return_path or parseaddr(config.digest.from_)[1]
 
 
 def examine(config: Config, resolver: Resolver | None = None) -> list[Finding]:
@@ -266,7 +266,8 @@ class _Doctor:
         spf_ok = dmarc.aligned(self.resolver, self.from_domain, self.envelope_domain, record.aligned("spf"))
         if dkim_ok or spf_ok:
             which = " and ".join(n for n, ok in (("DKIM", dkim_ok), ("SPF", spf_ok)) if ok)
-            return [Finding("alignment", "ok", f"{which} align with the From domain {self.from_domain}")]
+            verb = "align" if dkim_ok and spf_ok else "aligns"
+            return [Finding("alignment", "ok", f"{which} {verb} with the From domain {self.from_domain}")]
         return [
             Finding(
                 "alignment",
@@ -297,7 +298,7 @@ class _Doctor:
         return Finding(check, "ok", f"{domain} receives mail at {shown}")
 
     def return_path(self) -> list[Finding]:
-        if not getattr(self.config.delivery, "return_path", ""):
+        if not self.config.delivery.return_path:
             return [
                 Finding(
                     "return-path",

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from publisher.errors import DnsError
+from publisher.errors import DnsError, SpfError
 from publisher.resolver import Resolver
 
 MAX_LOOKUPS = 10  # RFC 7208 4.6.4
@@ -29,13 +29,6 @@ class SpfResult:
     result: str  # pass, fail, softfail, neutral, none, permerror, temperror
     reason: str
     record: str = ""  # the domain's own v=spf1 record, as published
-
-
-class _Error(Exception):
-    def __init__(self, result: str, reason: str) -> None:
-        super().__init__(reason)
-        self.result = result
-        self.reason = reason
 
 
 def spf_records(resolver: Resolver, domain: str) -> list[str]:
@@ -58,7 +51,7 @@ def check_host(resolver: Resolver, ip: str, domain: str, sender: str = "") -> Sp
         )
     try:
         result, reason = state.evaluate(domain, records[0])
-    except _Error as exc:
+    except SpfError as exc:
         return SpfResult(exc.result, exc.reason, records[0])
     except DnsError as exc:
         return SpfResult("temperror", str(exc), records[0])
@@ -75,7 +68,7 @@ class _State:
     def _count(self, term: str) -> None:
         self.lookups += 1
         if self.lookups > MAX_LOOKUPS:
-            raise _Error(
+            raise SpfError(
                 "permerror", f"more than {MAX_LOOKUPS} DNS lookups (at {term!r}): receivers stop there"
             )
 
@@ -83,7 +76,7 @@ class _State:
         if not answers:
             self.void += 1
             if self.void > MAX_VOID:
-                raise _Error("permerror", f"more than {MAX_VOID} SPF lookups found nothing")
+                raise SpfError("permerror", f"more than {MAX_VOID} SPF lookups found nothing")
         return answers
 
     def check(self, domain: str) -> tuple[str, str]:
@@ -101,7 +94,7 @@ class _State:
             if eq and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]*", name):
                 if name.lower() == "redirect":
                     if redirect is not None:
-                        raise _Error("permerror", f"{domain}: redirect given twice")
+                        raise SpfError("permerror", f"{domain}: redirect given twice")
                     redirect = self.expand(value, domain)
                 continue  # exp= and unknown modifiers do not change the result
             qualifier = _QUALIFIERS.get(term[0], "")
@@ -112,14 +105,14 @@ class _State:
             self._count("redirect=" + redirect)
             result, reason = self.check(redirect)
             if result == "none":
-                raise _Error("permerror", f"{domain} redirects to {redirect}, which has no SPF record")
+                raise SpfError("permerror", f"{domain} redirects to {redirect}, which has no SPF record")
             return result, reason
         return "neutral", f"nothing in the SPF record of {domain} matches"
 
     def matches(self, body: str, domain: str) -> bool:
         found = re.fullmatch(r"([A-Za-z0-9]+)(?::([^/]*))?((?:/\d+)?(?://\d+)?)", body)
         if found is None or found.group(1).lower() not in _MECHANISMS:
-            raise _Error("permerror", f"{domain}: unknown SPF term {body!r}")
+            raise SpfError("permerror", f"{domain}: unknown SPF term {body!r}")
         kind, arg, cidr = found.group(1).lower(), found.group(2), found.group(3) or ""
         v4, _, v6 = cidr.lstrip("/").partition("//")
         if cidr.startswith("//"):
@@ -130,18 +123,18 @@ class _State:
             try:
                 net = ipaddress.ip_network(f"{arg}{cidr}", strict=False)
             except ValueError:
-                raise _Error("permerror", f"{domain}: bad address in {body!r}") from None
+                raise SpfError("permerror", f"{domain}: bad address in {body!r}") from None
             return self.ip.version == net.version and self.ip in net
         target = self.expand(arg, domain) if arg else domain
         self._count(f"{kind}:{target}" if arg else kind)
         if kind == "include":
             if not arg:
-                raise _Error("permerror", f"{domain}: include needs a domain")
+                raise SpfError("permerror", f"{domain}: include needs a domain")
             result, reason = self.check(target)
             if result in ("permerror", "temperror"):
-                raise _Error(result, reason)
+                raise SpfError(result, reason)
             if result == "none":
-                raise _Error("permerror", f"{domain} includes {target}, which has no SPF record")
+                raise SpfError("permerror", f"{domain} includes {target}, which has no SPF record")
             return result == "pass"
         if kind == "exists":
             return bool(self._found(self.resolver.addresses(target)[:1]))
@@ -151,7 +144,7 @@ class _State:
             return self._in(self._found(self.resolver.addresses(target)), v4, v6)
         hosts = self._found([h for _, h in self.resolver.mx(target) if h])
         if len(hosts) > 10:
-            raise _Error("permerror", f"{target} has more than 10 MX hosts")
+            raise SpfError("permerror", f"{target} has more than 10 MX hosts")
         return any(self._in(self.resolver.addresses(h), v4, v6) for h in hosts)
 
     def _in(self, addresses: list[str], v4: str, v6: str) -> bool:
@@ -192,5 +185,5 @@ class _State:
             return ".".join(parts)
 
         if "%" in _MACRO.sub("", spec):
-            raise _Error("permerror", f"{domain}: bad macro in {spec!r}")
+            raise SpfError("permerror", f"{domain}: bad macro in {spec!r}")
         return _MACRO.sub(one, spec).rstrip(".")
