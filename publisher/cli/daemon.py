@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 import click
 
 from publisher.cli.app import handles_errors, load_config, log_format_option, main, site_store
 from publisher.i18n import count
-from publisher.locks import SITE_LOCK
+
+if TYPE_CHECKING:
+    from publisher.status import StatusReport
 
 
 @main.command()
@@ -31,61 +36,60 @@ def run(ctx: click.Context, log_format: str) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_context
 @handles_errors
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, as_json: bool) -> None:
     """Last runs, next scheduled runs, counts of articles, subscribers and deliveries."""
-    from datetime import UTC, datetime
-
-    from publisher import scheduler
+    from publisher import status as site_status
 
     cfg = load_config(ctx)
-    store = site_store(ctx)
-    holder = scheduler.scheduler_holder(store)
-    click.echo(f"scheduler: {'running (' + holder + ')' if holder else 'not running'}")
-    runs = {r.job: r for r in store.runs.last()}
-    for plan in scheduler.timetable(cfg, store):
-        when = plan.next_run.strftime("%Y-%m-%d %H:%M:%S %Z") if plan.next_run else "-"
-        line = f"  {plan.job:8} {plan.schedule or 'disabled':14} next: {when}"
-        if plan.next_run and not holder:
+    with site_store(ctx) as store:
+        report = site_status.build(cfg, store)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(_status_text(report, cfg.tz))
+
+
+def _status_text(report: StatusReport, tz: tzinfo) -> str:
+    def local(when: datetime | None, seconds: bool = False) -> str:
+        shown = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+        return when.astimezone(tz).strftime(shown) if when else "never"
+
+    holder = report.scheduler
+    lines = [f"scheduler: {'running (' + holder + ')' if holder else 'not running'}"]
+    for job in report.jobs:
+        when = job.next_run.strftime("%Y-%m-%d %H:%M:%S %Z") if job.next_run else "-"
+        line = f"  {job.job:8} {job.schedule or 'disabled':14} next: {when}"
+        if job.next_run and not holder:
             line += " (when publish run is running)"
-        click.echo(line)
-        last = runs.get(plan.job)
+        lines.append(line)
+        last = job.last
         if last:
-            started = last.started.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-            click.echo(f"           last: {started} {last.outcome} in {last.duration:.1f} s: {last.detail}")
-        else:
-            click.echo("           last: never run by the scheduler")
-
-    def local(when: datetime | None) -> str:
-        return when.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M %Z") if when else "never"
-
-    seen_by_source = store.articles.per_source()
-    health = {s.source: s for s in store.sources.all()}
-    for source in sorted(set(seen_by_source) | set(health)):
-        seen, newest = seen_by_source.get(source, (0, None))
-        seen_text = count(seen, "%(num)s article", "%(num)s articles")
-        click.echo(f"source {source}: {seen_text} seen, newest collected {local(newest)}")
-        h = health.get(source)
-        if h is not None:
-            state = "ok" if h.ok else f"FAILING: {h.error}"
-            click.echo(
-                f"           last read: {local(h.checked)} {state}; last success: {local(h.succeeded)}"
+            lines.append(
+                f"           last: {local(last.started, True)} {last.outcome} in {last.duration:.1f} s: "
+                f"{last.detail}"
             )
-    held = store.meta.lock_holder(SITE_LOCK)
-    if held:
-        click.echo(f"lock: held by {held[0]}")
-    counts = store.articles.counts(datetime.now(UTC))
-    subs = store.subscribers.counts()
-    deliveries = store.ledger.delivery_counts()
-    click.echo(f"articles: {counts['articles']} stored, {counts['published']} published")
-    click.echo("subscribers: " + ", ".join(f"{v} {k}" for k, v in subs.items()))
-    click.echo(f"digests: {counts['digests']}")
-    click.echo(f"deliveries: {_delivery_counts(deliveries)}")
-    for d in store.ledger.all_digests()[:5]:
-        click.echo(
-            f"  {d.key}  {d.status:8} {_delivery_counts(store.ledger.delivery_counts(d.id))}  {d.subject}"
-        )
+        else:
+            lines.append("           last: never run by the scheduler")
+    for s in report.sources:
+        seen = count(s.articles, "%(num)s article", "%(num)s articles")
+        lines.append(f"source {s.source}: {seen} seen, newest collected {local(s.newest)}")
+        if s.read:
+            state = "ok" if s.ok else f"FAILING: {s.error}"
+            lines.append(
+                f"           last read: {local(s.checked)} {state}; last success: {local(s.succeeded)}"
+            )
+    if report.lock:
+        lines.append(f"lock: held by {report.lock}")
+    lines.append(f"articles: {report.articles} stored, {report.published} published")
+    lines.append("subscribers: " + ", ".join(f"{v} {k}" for k, v in report.subscribers.items()))
+    lines.append(f"digests: {report.digests}")
+    lines.append(f"deliveries: {_delivery_counts(report.deliveries)}")
+    for d in report.recent:
+        lines.append(f"  {d.key}  {d.status:8} {_delivery_counts(d.deliveries)}  {d.subject}")
+    return "\n".join(lines)
 
 
 def _delivery_counts(counts: dict[str, int]) -> str:

@@ -1,0 +1,111 @@
+"""What ``publish status`` shows, asked of the store in one place: the scheduler and
+its timetable with each job's last run, every source's health, the site lock, and
+counts of articles, subscribers, digests and deliveries. The CLI renders it as text
+or as JSON (``publish status --json``); it prints nothing itself."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from publisher import scheduler
+from publisher.config import Config
+from publisher.locks import SITE_LOCK
+from publisher.store import Store
+from publisher.store.runs import JobRun
+
+RECENT_DIGESTS = 5
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: str
+    schedule: str  # the cron expression, "" when disabled
+    next_run: datetime | None  # in the site's timezone
+    last: JobRun | None  # None: never run by the scheduler
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    source: str
+    articles: int  # seen, withdrawn ones included
+    newest: datetime | None  # when the newest of them was first collected
+    read: bool  # False: no read of it was recorded yet (the fields below say nothing)
+    checked: datetime | None = None  # the last read
+    ok: bool = True
+    error: str | None = None  # why the last read failed
+    succeeded: datetime | None = None  # the last good read
+
+
+@dataclass(frozen=True)
+class DigestStatus:
+    key: str
+    status: str
+    subject: str
+    deliveries: dict[str, int]  # status -> count
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    scheduler: str | None  # who runs the site's scheduler now; None: nobody
+    jobs: list[JobStatus]
+    sources: list[SourceHealth]
+    lock: str | None  # who holds the site's lock now; None: nobody
+    articles: int  # stored
+    published: int  # out now (not embargoed, not withdrawn)
+    subscribers: dict[str, int]  # status -> count
+    digests: int
+    deliveries: dict[str, int]  # status -> count, over every digest
+    recent: list[DigestStatus]  # the newest digests first
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: times in ISO 8601 with their offset."""
+        return _plain(asdict(self))
+
+
+def build(config: Config, store: Store, now: datetime | None = None) -> StatusReport:
+    now = now or datetime.now(UTC)
+    runs = {r.job: r for r in store.runs.last()}
+    jobs = [
+        JobStatus(plan.job, plan.schedule, plan.next_run, runs.get(plan.job))
+        for plan in scheduler.timetable(config, store)
+    ]
+    seen = store.articles.per_source()
+    health = {s.source: s for s in store.sources.all()}
+    sources = []
+    for name in sorted(set(seen) | set(health)):
+        articles, newest = seen.get(name, (0, None))
+        h = health.get(name)
+        if h is None:
+            sources.append(SourceHealth(name, articles, newest, read=False))
+        else:
+            sources.append(SourceHealth(name, articles, newest, True, h.checked, h.ok, h.error, h.succeeded))
+    held = store.meta.lock_holder(SITE_LOCK)
+    counts = store.articles.counts(now)
+    recent = [
+        DigestStatus(d.key, d.status, d.subject, store.ledger.delivery_counts(d.id))
+        for d in store.ledger.all_digests()[:RECENT_DIGESTS]
+    ]
+    return StatusReport(
+        scheduler=scheduler.scheduler_holder(store),
+        jobs=jobs,
+        sources=sources,
+        lock=held[0] if held else None,
+        articles=counts["articles"],
+        published=counts["published"],
+        subscribers=store.subscribers.counts(),
+        digests=counts["digests"],
+        deliveries=store.ledger.delivery_counts(),
+        recent=recent,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
