@@ -351,6 +351,20 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class DeliverabilityConfig:
+    pause_rate: float = _h(
+        0.05,
+        "Share of a mailbox provider's recipients refused for policy (4.7.x/5.7.x) in a run at which "
+        "sending to that provider pauses: its deliveries stay queued for a later run.",
+        minimum=0.001,
+        maximum=1,
+    )
+    pause_after: int = _h(
+        1, "Policy refusals from one provider before pause_rate applies.", minimum=1, maximum=10_000
+    )
+
+
+@dataclass(frozen=True)
 class DnsConfig:
     resolver: str = _h(
         "",
@@ -388,6 +402,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    deliverability: DeliverabilityConfig = field(default_factory=DeliverabilityConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
 
@@ -427,6 +442,7 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
     "server": ServerConfig,
     "webhooks": WebhooksConfig,
+    "deliverability": DeliverabilityConfig,
     "dns": DnsConfig,
     "doctor": DoctorConfig,
 }

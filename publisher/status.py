@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from publisher import scheduler
+from publisher import deliverability, scheduler
 from publisher.config import Config
+from publisher.deliverability import Report
 from publisher.locks import SITE_LOCK
 from publisher.store import Store
 from publisher.store.runs import JobRun
@@ -58,10 +59,13 @@ class StatusReport:
     digests: int
     deliveries: dict[str, int]  # status -> count, over every digest
     recent: list[DigestStatus]  # the newest digests first
+    deliverability: Report | None = None  # per mailbox provider, from what the store knows
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: times in ISO 8601 with their offset."""
-        return _plain(asdict(self))
+        data = _plain(asdict(self))
+        data["deliverability"] = self.deliverability.as_dict() if self.deliverability else None
+        return data
 
 
 def build(config: Config, store: Store, now: datetime | None = None) -> StatusReport:
@@ -98,6 +102,7 @@ def build(config: Config, store: Store, now: datetime | None = None) -> StatusRe
         digests=counts["digests"],
         deliveries=store.ledger.delivery_counts(),
         recent=recent,
+        deliverability=deliverability.report(config, store, lookups=False),  # no DNS here
     )
 
 

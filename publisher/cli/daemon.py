@@ -89,6 +89,8 @@ def _status_text(report: StatusReport, tz: tzinfo) -> str:
     lines.append(f"deliveries: {_delivery_counts(report.deliveries)}")
     for d in report.recent:
         lines.append(f"  {d.key}  {d.status:8} {_delivery_counts(d.deliveries)}  {d.subject}")
+    if report.deliverability is not None:
+        lines += report.deliverability.lines()
     return "\n".join(lines)
 
 

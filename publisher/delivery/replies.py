@@ -123,3 +123,105 @@ def feedback_kind(status: str, diagnostic: str = "") -> str:
     if verdict.bounce == "now":
         return "hard_bounce"
     return "soft_bounce" if verdict.bounce == "count" else "policy"
+
+
+# What each code says, for reports (``publish deliverability``): RFC 3463 subjects and
+# details with the IANA registry's additions (RFC 7372, 7505, 8601, 8689), and the
+# basic RFC 5321 codes for servers that give no enhanced code.
+_SUBJECTS = {
+    0: "other or undefined status",
+    1: "address status",
+    2: "mailbox status",
+    3: "mail system status",
+    4: "network or routing status",
+    5: "mail delivery protocol status",
+    6: "message content or media status",
+    7: "security or policy status",
+}
+_DETAILS = {
+    (1, 1): "bad destination mailbox address",
+    (1, 2): "bad destination system address",
+    (1, 3): "bad destination mailbox address syntax",
+    (1, 4): "destination mailbox address ambiguous",
+    (1, 6): "destination mailbox has moved, no forwarding address",
+    (1, 7): "bad sender's mailbox address syntax",
+    (1, 8): "bad sender's system address",
+    (1, 10): "recipient address has null MX",
+    (2, 1): "mailbox disabled, not accepting messages",
+    (2, 2): "mailbox full",
+    (2, 3): "message length exceeds administrative limit",
+    (2, 4): "mailing list expansion problem",
+    (3, 1): "mail system full",
+    (3, 2): "system not accepting network messages",
+    (3, 4): "message too big for system",
+    (3, 5): "system incorrectly configured",
+    (4, 1): "no answer from host",
+    (4, 2): "bad connection",
+    (4, 4): "unable to route",
+    (4, 5): "mail system congestion",
+    (4, 6): "routing loop detected",
+    (4, 7): "delivery time expired",
+    (5, 1): "invalid command",
+    (5, 2): "syntax error",
+    (5, 3): "too many recipients",
+    (5, 4): "invalid command arguments",
+    (6, 1): "media not supported",
+    (6, 3): "conversion required but not supported",
+    (7, 0): "other security or policy refusal",
+    (7, 1): "delivery not authorized, message refused",
+    (7, 2): "mailing list expansion prohibited",
+    (7, 7): "message integrity failure",
+    (7, 8): "authentication credentials invalid",
+    (7, 9): "authentication mechanism too weak",
+    (7, 10): "encryption needed",
+    (7, 13): "user account disabled",
+    (7, 20): "no passing DKIM signature found",
+    (7, 21): "no acceptable DKIM signature found",
+    (7, 22): "no valid author-matched DKIM signature found",
+    (7, 23): "SPF validation failed",
+    (7, 24): "SPF validation error",
+    (7, 25): "reverse DNS validation failed",
+    (7, 26): "multiple authentication checks failed (DMARC)",
+    (7, 27): "sender address has null MX",
+    (7, 28): "mail flood detected: unusual rate of unsolicited mail",
+    (7, 29): "ARC validation failure",
+    (7, 30): "REQUIRETLS support required",
+    (7, 515): "Microsoft: sending domain does not meet the required authentication level",
+}
+_BASIC = {
+    250: "accepted",
+    421: "service not available, closing the connection",
+    450: "mailbox unavailable (busy or blocked)",
+    451: "local error in processing",
+    452: "insufficient system storage",
+    550: "mailbox unavailable or refused",
+    551: "user not local",
+    552: "exceeded storage allocation",
+    553: "mailbox name not allowed",
+    554: "transaction failed",
+}
+
+
+def meaning(code: int | None, status: str = "") -> str:
+    """A few words on what a reply says: its RFC 3463 detail (``5.7.26``: "multiple
+    authentication checks failed (DMARC)"), else its subject, else the basic code's."""
+    found = enhanced(status)
+    if found is not None:
+        klass, subject, detail = found
+        if klass == 2:
+            return "success"
+        words = _DETAILS.get((subject, detail)) or _SUBJECTS.get(subject, "unknown status")
+        return ("temporary: " if klass == 4 else "") + words
+    return _BASIC.get(code or 0, "unknown reply")
+
+
+def is_policy(status: str) -> bool:
+    """A security or policy refusal (4.7.x or 5.7.x): about our mail, not the address."""
+    found = enhanced(status)
+    return found is not None and found[0] in (4, 5) and found[1] == 7
+
+
+def reply_status(text: str) -> str:
+    """The RFC 3463 status in a server's reply text ("550 5.7.1 ..." or "5.7.1 ..."), or ""."""
+    found = enhanced(re.sub(r"^\s*[245]\d\d(?!\d)[\s-]*", "", text))
+    return "{}.{}.{}".format(*found) if found else ""

@@ -20,6 +20,7 @@ from publisher.errors import PublisherError, UsageError
 from publisher.store import migrations, sqlite
 from publisher.store.articles import Articles
 from publisher.store.feedback import Feedback
+from publisher.store.health import Health
 from publisher.store.ledger import Ledger
 from publisher.store.meta import Meta
 from publisher.store.outbox import Outbox
@@ -41,6 +42,7 @@ class Store:
         self.outbox = Outbox(engine)
         self.feedback = Feedback(engine)
         self.webhook_tokens = WebhookTokens(engine)
+        self.health = Health(engine)
 
     @classmethod
     def open(cls, url: str, *, lock_wait: float = 10.0, shown_as: str | None = None) -> Store:
