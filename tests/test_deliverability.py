@@ -153,3 +153,5 @@ def test_the_report_counts_each_provider_from_deliveries_and_feedback(site: Path
     assert "  Outlook/Hotmail replies: 5.7.515 ×1 (Microsoft: sending domain does not meet" in text
     status = publish(site, "status").stdout
     assert "Gmail: 4 deliveries" in status
+    as_json = json.loads(publish(site, "status", "--json").stdout)["deliverability"]
+    assert [p["provider"] for p in as_json["providers"]] == list(by)
