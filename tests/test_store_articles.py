@@ -28,7 +28,7 @@ def test_slugs_stay_unique_within_and_across_batches(tmp_path):
     slugs = {a.id: a.slug for a in store.articles.published(NOW)}
     assert slugs == {"s/a": "same-title", "s/b": "same-title-2", "s/c": "other", "s/d": "same-title-3"}
     untitled = Article(id="s/sym", source="s", title="★ — ★", body="<p>x</p>", published=NOW)
-    store.articles.save(untitled, NOW)
+    store.articles.save_many([Saving(untitled)], NOW)
     assert {a.id: a.slug for a in store.articles.published(NOW)}["s/sym"].startswith("article-")
     store.close()
 
@@ -56,7 +56,7 @@ def test_hangul_titles_give_readable_unique_slugs(tmp_path):
     }
     assert all(unicodedata.is_normalized("NFC", s) for s in slugs.values())
     long = art("long", "가" * 300)
-    store.articles.save(long, NOW)
+    store.articles.save_many([Saving(long)], NOW)
     slug = {a.id: a.slug for a in store.articles.published(NOW)}["s/long"]
     assert len(slug) == 66 and len((slug + ".html").encode()) < 255  # 200 bytes of UTF-8
     store.close()
@@ -65,23 +65,23 @@ def test_hangul_titles_give_readable_unique_slugs(tmp_path):
 def test_a_slug_once_given_never_changes(tmp_path):
     """Slugs given before Hangul was kept (an ASCII leftover, a hash) stay as they were."""
     store = Store.open(f"sqlite:///{tmp_path / 'db'}")
-    store.articles.save(art("old", "AI 반도체"), NOW)
+    store.articles.save_many([Saving(art("old", "AI 반도체"))], NOW)
     with store.engine.begin() as conn:  # what the earlier slug rule stored
         conn.exec_driver_sql("UPDATE articles SET slug = 'ai' WHERE id = 's/old'")
     edited = art("old", "AI 반도체 투자 확대", summary="고침")
-    assert store.articles.save(edited, NOW + timedelta(hours=1)) == "updated"
+    assert store.articles.save_many([Saving(edited)], NOW + timedelta(hours=1)) == ["updated"]
     assert [a.slug for a in store.articles.published(NOW + timedelta(hours=1))] == ["ai"]
     store.close()
 
 
 def test_an_update_keeps_id_and_slug_and_moves_updated(tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'db'}")
-    store.articles.save(art("a"), NOW)
+    store.articles.save_many([Saving(art("a"))], NOW)
     later = NOW + timedelta(hours=2)
     changed = Article(
         id="s/a", source="s", title="New title", body="<p>new</p>", published=NOW - timedelta(days=1)
     )
-    assert store.articles.save(changed, later) == "updated"
+    assert store.articles.save_many([Saving(changed)], later) == ["updated"]
     [stored] = store.articles.published(later)
     assert (stored.slug, stored.title, stored.updated) == ("same-title", "New title", later)
     assert store.articles.withdraw(["s/a", "s/missing"], later) == ["s/a"]
@@ -93,7 +93,9 @@ def test_an_update_keeps_id_and_slug_and_moves_updated(tmp_path):
 def test_an_embargoed_article_appears_at_its_time(tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'db'}")
     at = NOW + timedelta(hours=3)
-    store.articles.save(Article(id="s/e", source="s", title="Later", body="<p>x</p>", published=at), NOW)
+    store.articles.save_many(
+        [Saving(Article(id="s/e", source="s", title="Later", body="<p>x</p>", published=at))], NOW
+    )
     assert store.articles.published(NOW) == [] and store.articles.not_yet_in_digest(NOW) == []
     assert [a.id for a in store.articles.published(at)] == ["s/e"]
     assert [a.id for a in store.articles.not_yet_in_digest(at)] == ["s/e"]

@@ -13,8 +13,6 @@ import json
 from typing import Any
 from urllib.parse import urljoin
 
-VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
-
 
 def looks_like_json_feed(text: str, content_type: str) -> bool:
     head = text.lstrip("\ufeff \t\r\n")[:1]

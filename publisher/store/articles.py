@@ -56,26 +56,13 @@ class Articles:
         with self.engine.connect() as conn:
             return {r[0]: FileState(r[1], r[2], bool(r[3])) for r in conn.execute(q).all()}
 
-    def save(
-        self,
-        article: Article,
-        now: datetime,
-        *,
-        file_size: int | None = None,
-        file_mtime_ns: int | None = None,
-    ) -> Change:
-        """Store one article; say whether it was new, updated or unchanged.
-
-        The id decides identity: a changed article keeps its id and slug and gets a
-        new ``updated`` time; an unchanged one only has its file state refreshed.
-        """
-        return self.save_many([Saving(article, file_size, file_mtime_ns)], now)[0]
-
     def save_many(
         self, batch: list[Saving], now: datetime, mint: Callable[[str], str] | None = None
     ) -> list[Change]:
-        """``save`` for many articles in one transaction (a first collect of a large
-        archive); returns each one's outcome, in order. ``mint(article_id)`` gives a
+        """Store articles in one transaction (a first collect of a large archive);
+        returns what became of each, in order. The id decides identity: a changed
+        article keeps its id and slug and gets a new ``updated`` time; an unchanged one
+        only has its file state refreshed. ``mint(article_id)`` gives a
         new article its feed id."""
         now = now.replace(microsecond=0)
         outcomes: list[Change] = []
@@ -226,16 +213,6 @@ class Articles:
             select(articles)
             .where(articles.c.published <= now, articles.c.withdrawn.is_(None), shown, ~this_version_sent)
             .order_by(articles.c.updated.desc(), articles.c.id)
-        )
-        with self.engine.connect() as conn:
-            return [_stored(r) for r in conn.execute(q)]
-
-    def in_digest(self, digest_id: int) -> list[StoredArticle]:
-        q = (
-            select(articles)
-            .join(digest_articles, digest_articles.c.article_id == articles.c.id)
-            .where(digest_articles.c.digest_id == digest_id, digest_articles.c.shown)
-            .order_by(articles.c.published.desc(), articles.c.id)
         )
         with self.engine.connect() as conn:
             return [_stored(r) for r in conn.execute(q)]

@@ -104,8 +104,8 @@ class Ledger:
 
     @contextmanager
     def status_checker(self) -> Iterator[Callable[[int], bool]]:
-        """``still_active`` for one sending thread, cheap enough to ask before every
-        message: its own driver connection for the whole run, the statement compiled
+        """Whether a subscriber is still active, for one sending thread: asked right
+        before every message (an unsubscribe committed meanwhile wins), so cheap: its own driver connection for the whole run, the statement compiled
         once, each read in its own short transaction (so it sees every commit)."""
         status = _Compiled(
             self.engine, select(subscribers.c.status).where(subscribers.c.id == bindparam("sid"))
@@ -126,28 +126,10 @@ class Ledger:
         finally:
             raw.close()
 
-    def still_active(self, subscriber_id: int) -> bool:
-        """Checked right before sending: an unsubscribe committed meanwhile wins."""
-        with self.engine.connect() as conn:
-            status = conn.execute(
-                select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
-            ).scalar()
-        return status == "active"
-
     def queued_count(self, digest_id: int) -> int:
         q = select(func.count()).where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()
-
-    def mark(
-        self, digest_id: int, subscriber_id: int, status: str, now: datetime, error: str | None = None
-    ) -> None:
-        self.record(digest_id, [Outcome(subscriber_id, status, error)], now, bounce_limit=1)
-
-    def record(self, digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> int:
-        """Record a group of delivery outcomes in one transaction (see ``recorder``)."""
-        with self.recorder() as record:
-            return record(digest_id, outcomes, now, bounce_limit)
 
     @contextmanager
     def recorder(self) -> Iterator[Callable[[int, Sequence[Outcome], datetime, int], int]]:

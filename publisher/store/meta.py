@@ -20,12 +20,6 @@ class Meta:
             row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
         return None if row is None else row.value
 
-    def set(self, key: str, value: str) -> None:
-        with self.engine.begin() as conn:
-            done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
-            if done.rowcount == 0:
-                conn.execute(insert(meta).values(key=key, value=value))
-
     def get_or_create_secret(self, key: str = "secret") -> str:
         """A random secret created once and kept: links already mailed keep working."""
         current = self.get(key)

@@ -166,11 +166,6 @@ class Subscribers:
         with self.engine.connect() as conn:
             return [_subscriber(r) for r in conn.execute(q)]
 
-    def active_ids(self) -> list[int]:
-        q = select(subscribers.c.id).where(subscribers.c.status == "active").order_by(subscribers.c.id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(q).scalars())
-
     def counts(self) -> dict[str, int]:
         q = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
         with self.engine.connect() as conn:

@@ -33,8 +33,6 @@ from publisher.signup import Signup
 from publisher.store import Store
 from publisher.tokens import signer_for
 
-log = logging.getLogger("publisher.web")
-
 MAX_FORM = 8 * 1024
 HOUR = 3600.0
 

@@ -1,0 +1,43 @@
+"""Names vulture cannot see used, read (never run) by ``vulture`` (pyproject's
+[tool.vulture]) in tests/test_architecture.py. Each says who uses it. Anything else
+vulture finds unused is dead: use it in the product or remove it."""
+
+# ruff: noqa: F821, B018
+
+# Called or read by a library or a template, not by our code.
+_._parse_css_string  # digest.py: premailer's hook, overridden to keep cssutils quiet
+_.extend_atom  # feeds.py: feedgen extension hooks
+_.extend_rss
+_.extend_ns
+_.fuzzy  # i18n.py: a Babel catalog message's flag
+_.nameservers  # resolver.py: dnspython resolver settings
+_.lifetime
+_.masthead  # site.py: Chrome parts, read by the page templates
+_.footer
+_.prev  # site.py: ArchivePage.prev, the archive template's "older" link
+_.impl  # store/schema.py: SQLAlchemy TypeDecorator hooks
+_.cache_ok
+_.process_result_value
+_.ix_articles_no_feed_id  # store/schema.py: an Index joins its table's metadata when made
+
+# In progress on this session's issues: settings and APIs landed ahead of their users.
+# Each is used by the product when its work lands, or removed; then its line goes.
+_.reader_sections  # config.py [[newsletters]] (newsletters)
+_.min_interval
+_.approval
+_.editors
+_.preferences_url  # messages.py (newsletters: the preferences page)
+_.verify_for  # tokens.py (newsletters: tokens that name a newsletter)
+_.verify_issued
+_.imap_host  # config.py [bounces] IMAP mailbox (bounces)
+_.imap_port
+_.imap_security
+_.imap_user
+_.imap_password_env
+_.imap_folder
+_.unsuppress  # store/feedback.py (bounces)
+_.return_token  # tokens.py: VERP return path (bounces)
+_.webhook  # links.py: webhook URLs (bounces)
+_.mx_hosts  # store/schema.py (health)
+_.LEVELS  # doctor/__init__.py (health)
+_._policy
