@@ -41,3 +41,8 @@ _.webhook  # links.py: webhook URLs (bounces)
 _.mx_hosts  # store/schema.py (health)
 _.LEVELS  # doctor/__init__.py (health)
 _._policy
+_.pause_rate  # config.py [deliverability] (health: the provider gate)
+_.pause_after
+_.ProviderGate  # deliverability/gate.py (health)
+_.observe
+_.pauses
