@@ -22,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
 
+from publisher import audience
 from publisher.config import Config
 from publisher.i18n import for_config
 from publisher.links import Links, unsubscribe_token
@@ -71,12 +73,16 @@ class Signup:
             target, now or datetime.now(UTC), WINDOW, self.config.server.mails_per_address
         )
 
-    def enqueue(self, email: str, now: datetime | None = None) -> str:
-        """Commit the mail a subscribe request asks for to the outbox; return its
-        kind: "confirm" or "already" (the address is active)."""
+    def enqueue(
+        self, email: str, now: datetime | None = None, newsletters: Sequence[str] | None = None
+    ) -> str:
+        """Commit the mail a subscribe request asks for to the outbox, with a pending
+        subscription to each of ``newsletters`` (None: those offered at sign-up) that the
+        address does not get yet; return the mail's kind: "confirm", or "already" (the
+        address is active and gets every one of them)."""
         now = now or datetime.now(UTC)
-        sub, _ = self.store.subscribers.get_or_add(email, "", "pending", now)
-        kind = "already" if sub.status == "active" else "confirm"
+        sub, waiting = audience.subscribe(self.store, self.config, email, newsletters, now=now)
+        kind = "already" if sub.status == "active" and not waiting else "confirm"
         self.store.outbox.add(sub.id, kind, now)
         return kind
 
@@ -128,12 +134,10 @@ class Signup:
         return LinkCheck(sub, newsletter=claim.newsletter)
 
     def confirm(self, token: str) -> LinkCheck:
-        """Activate the token's subscriber (idempotent)."""
+        """Activate the token's subscriber and its pending subscriptions (idempotent)."""
         found = self.check("confirm", token)
-        if found.subscriber is not None and found.subscriber.status != "active":
-            self.store.subscribers.change_status(
-                found.subscriber.public_id, "active", datetime.now(UTC), unless="active"
-            )
+        if found.subscriber is not None:
+            audience.confirm(self.store, found.subscriber)
         return found
 
     def unsubscribe(self, token: str) -> LinkCheck:

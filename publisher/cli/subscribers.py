@@ -25,9 +25,16 @@ def subscribers() -> None:
 @handles_errors
 def subscribers_add(ctx: click.Context, email: str, name: str, resubscribe: bool) -> None:
     """Add an active subscriber."""
-    sub, outcome = audience.add(site_store(ctx), email, name, resubscribe=resubscribe)
+    sub, outcome = audience.add(
+        site_store(ctx), email, name, config=load_config(ctx), resubscribe=resubscribe
+    )
     click.echo(
-        {"added": "added", "already": "already subscribed:", "reactivated": "reactivated"}[outcome]
+        {
+            "added": "added",
+            "already": "already subscribed:",
+            "reactivated": "reactivated",
+            "subscribed": "subscribed",
+        }[outcome]
         + f" {sub.email}"
     )
 
@@ -63,7 +70,9 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{file}: cannot read: {exc}") from None
-    report = audience.import_csv(site_store(ctx), text, file, resubscribe=resubscribe)
+    report = audience.import_csv(
+        site_store(ctx), text, file, config=load_config(ctx), resubscribe=resubscribe
+    )
     for problem in report.problems:
         click.echo(problem, err=True)
     click.echo(
@@ -115,4 +124,5 @@ def subscribers_unsubscribe_mail(ctx: click.Context) -> None:
 @handles_errors
 def subscribers_export(ctx: click.Context) -> None:
     """Write all subscribers as CSV to stdout."""
-    click.echo(audience.export_csv(site_store(ctx).subscribers.all()), nl=False)
+    for chunk in audience.export_csv(site_store(ctx)):
+        click.echo(chunk, nl=False)

@@ -1,7 +1,7 @@
 """The store: the only module that speaks SQL (SQLAlchemy Core).
 
 ``Store.open(url)`` connects and brings the schema up to date (``migrations``); its parts
-group the statements by what they are about: ``articles``, ``subscribers``, ``ledger``
+group the statements by what they are about: ``articles``, ``subscribers``, ``subscriptions``, ``ledger``
 (digests and deliveries), ``feedback`` (bounces, complaints, the suppression list) and
 ``meta`` (settings kept between runs, the shared lock).
 """
@@ -27,6 +27,7 @@ from publisher.store.outbox import Outbox
 from publisher.store.runs import JobRuns
 from publisher.store.sources import SourceStates
 from publisher.store.subscribers import Subscribers
+from publisher.store.subscriptions import Subscriptions
 from publisher.store.webhooks import WebhookTokens
 
 
@@ -35,6 +36,7 @@ class Store:
         self.engine = engine
         self.articles = Articles(engine)
         self.subscribers = Subscribers(engine)
+        self.subscriptions = Subscriptions(engine)
         self.ledger = Ledger(engine)
         self.meta = Meta(engine)
         self.sources = SourceStates(engine)

@@ -1,18 +1,20 @@
-"""Subscribers: who gets the digest, and in which state."""
+"""Subscribers: the addresses, and whether each may be mailed (what each gets: subscriptions)."""
 
 from __future__ import annotations
 
 import random
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from publisher.models import Subscriber
 from publisher.store.schema import subscribe_requests, subscribers
+from publisher.store.subscriptions import on_address_status
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 
@@ -62,13 +64,18 @@ class Subscribers:
 
     def statuses(self, emails: Iterable[str]) -> dict[str, str]:
         """The status of each of ``emails`` that is known (one query per 500)."""
+        return self._by_email(emails, subscribers.c.status)
+
+    def ids(self, emails: Iterable[str]) -> dict[str, int]:
+        """The id of each of ``emails`` that is known (one query per 500)."""
+        return self._by_email(emails, subscribers.c.id)
+
+    def _by_email(self, emails: Iterable[str], column: Any) -> dict[str, Any]:
         wanted, found = list(emails), {}
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), 500):
-                q = select(subscribers.c.email, subscribers.c.status).where(
-                    subscribers.c.email.in_(wanted[i : i + 500])
-                )
-                found.update((r.email, r.status) for r in conn.execute(q))
+                q = select(subscribers.c.email, column).where(subscribers.c.email.in_(wanted[i : i + 500]))
+                found.update((r[0], r[1]) for r in conn.execute(q))
         return found
 
     def add_many(self, people: Iterable[tuple[str, str]], status: str, now: datetime) -> int:
@@ -111,6 +118,8 @@ class Subscribers:
             values["hard_failures"] = 0
         with self.engine.begin() as conn:
             conn.execute(update(subscribers).where(subscribers.c.email == email).values(**values))
+            whose = select(subscribers.c.id).where(subscribers.c.email == email).scalar_subquery()
+            on_address_status(conn, whose, status, now)
 
     def change_status(self, public_id: str, status: str, now: datetime, *, unless: str | None = None) -> bool:
         """Set the status of the subscriber ``public_id`` in one statement; with
@@ -124,7 +133,11 @@ class Subscribers:
         if unless is not None:
             q = q.where(subscribers.c.status != unless)
         with self.engine.begin() as conn:
-            return conn.execute(q.values(**values)).rowcount > 0
+            if conn.execute(q.values(**values)).rowcount == 0:
+                return False
+            whose = select(subscribers.c.id).where(subscribers.c.public_id == public_id).scalar_subquery()
+            on_address_status(conn, whose, status, now)
+            return True
 
     def allow_request(self, target: str, now: datetime, window: timedelta, limit: int) -> bool:
         """Record one confirmation request for ``target`` (a keyed hash of an address)
@@ -165,6 +178,27 @@ class Subscribers:
             q = q.where(subscribers.c.status == status)
         with self.engine.connect() as conn:
             return [_subscriber(r) for r in conn.execute(q)]
+
+    def batches(self, size: int = 1000, status: str | None = None) -> Iterator[list[Subscriber]]:
+        """Every subscriber (with ``status``), by address, ``size`` at a time: a long list
+        is never all in memory."""
+        last = ""
+        while True:
+            q = (
+                select(subscribers)
+                .where(subscribers.c.email > last)
+                .order_by(subscribers.c.email)
+                .limit(size)
+            )
+            if status is not None:
+                q = q.where(subscribers.c.status == status)
+            with self.engine.connect() as conn:
+                group = [_subscriber(r) for r in conn.execute(q)]
+            if group:
+                yield group
+            if len(group) < size:
+                return
+            last = group[-1].email
 
     def counts(self) -> dict[str, int]:
         q = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)

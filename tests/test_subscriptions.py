@@ -1,0 +1,249 @@
+"""Subscriptions: one per (subscriber, newsletter), pending until the double opt-in,
+narrowed to sections where a newsletter allows it; the audience of a newsletter read in
+batches. On SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from publisher import audience, config
+from publisher.errors import UsageError
+from publisher.store import Store
+from tests import pg
+
+postgresql = pg.postgresql
+
+SITE = """
+[site]
+title = "Example News"
+base_url = "https://news.example.com/"
+
+[[newsletters]]
+key = "daily"
+title = "Daily"
+sections = ["Business", "Sport", "Culture"]
+reader_sections = true
+
+[[newsletters]]
+key = "weekly"
+title = "Weekly"
+
+[[newsletters]]
+key = "breaking"
+title = "Breaking"
+schedule = "instant"
+signup = false
+"""
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> config.Config:
+    path = tmp_path / "config.toml"
+    path.write_text(SITE, encoding="utf-8")
+    return config.load(path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("postgresql").createdb()
+    opened = Store.open(url)
+    yield opened
+    opened.close()
+
+
+def held(store: Store, email: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    sub = store.subscribers.get(email)
+    assert sub is not None
+    return {k: (s.status, s.sections) for k, s in store.subscriptions.of(sub.id).items()}
+
+
+def audience_of(store: Store, key: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [(r.subscriber.email, r.sections) for r in store.subscriptions.readers(key)]
+
+
+def test_an_operators_add_subscribes_to_the_signup_newsletters_or_those_named(store, cfg) -> None:
+    audience.add(store, "a@example.com", config=cfg)
+    audience.add(store, "b@example.com", config=cfg, newsletters=["daily", "breaking"], sections=["sport"])
+    assert held(store, "a@example.com") == {"daily": ("active", ()), "weekly": ("active", ())}
+    assert held(store, "b@example.com") == {"daily": ("active", ("sport",)), "breaking": ("active", ())}
+    _, outcome = audience.add(store, "a@example.com", config=cfg, newsletters=["breaking"])
+    assert outcome == "subscribed" and held(store, "a@example.com")["breaking"] == ("active", ())
+    _, outcome = audience.add(store, "a@example.com", config=cfg, newsletters=["daily"])
+    assert outcome == "already"
+
+
+def test_without_newsletters_a_subscriber_gets_the_digest(store) -> None:
+    audience.add(store, "reader@example.com")
+    assert held(store, "reader@example.com") == {"digest": ("active", ())}
+    assert audience_of(store, "digest") == [("reader@example.com", ())]
+
+
+@pytest.mark.parametrize(
+    ("keys", "sections", "problem"),
+    [
+        (["monthly"], None, "no newsletter 'monthly' (known: daily, weekly, breaking)"),
+        (
+            ["weekly", "breaking"],
+            ["Sport"],
+            "sections given, but no chosen newsletter offers a choice of sections (weekly, breaking)",
+        ),
+        (
+            ["daily"],
+            ["Weather"],
+            "newsletter 'daily' has no section 'weather' (its sections: business, sport, culture)",
+        ),
+    ],
+)
+def test_unknown_newsletters_and_sections_are_one_line(store, cfg, keys, sections, problem) -> None:
+    with pytest.raises(UsageError, match="^" + problem.replace("(", r"\(").replace(")", r"\)") + "$"):
+        audience.add(store, "a@example.com", config=cfg, newsletters=keys, sections=sections)
+    assert store.subscribers.get("a@example.com") is None  # nothing half-done
+
+
+def test_choosing_every_section_is_all_of_them(cfg) -> None:
+    daily = cfg.newsletter("daily")
+    assert audience.narrowing(daily, ["Culture", "business", "SPORT"]) == []
+    assert audience.narrowing(daily, ["Culture", "culture"]) == ["culture"]
+
+
+def test_a_signup_waits_for_the_double_opt_in_and_leaves_active_ones_untouched(store, cfg) -> None:
+    audience.add(store, "r@example.com", config=cfg, newsletters=["daily"], sections=["Business"])
+    sub, waiting = audience.subscribe(store, cfg, "R@Example.com", ["daily", "weekly"], ["Sport"])
+    assert waiting == ["weekly"]
+    assert held(store, "r@example.com") == {"daily": ("active", ("business",)), "weekly": ("pending", ())}
+    assert audience_of(store, "weekly") == []
+    audience.confirm(store, sub)
+    assert held(store, "r@example.com") == {"daily": ("active", ("business",)), "weekly": ("active", ())}
+    assert audience_of(store, "weekly") == [("r@example.com", ())]
+
+
+def test_a_new_address_is_pending_until_it_confirms(store, cfg) -> None:
+    sub, waiting = audience.subscribe(store, cfg, "new@example.com")
+    assert sub.status == "pending" and waiting == ["daily", "weekly"]
+    assert audience_of(store, "daily") == []
+    store.subscribers.change_status(sub.public_id, "active", sub.created, unless="active")  # the confirm link
+    assert held(store, "new@example.com") == {"daily": ("active", ()), "weekly": ("active", ())}
+    assert audience_of(store, "daily") == [("new@example.com", ())]
+
+
+def test_preferences_are_saved_without_confirmation(store, cfg) -> None:
+    sub, _ = audience.subscribe(store, cfg, "p@example.com", ["weekly"])
+    changed = audience.set_preferences(store, cfg, sub, {"daily": ["Sport", "Culture"], "breaking": []})
+    assert sorted(changed) == ["breaking", "daily", "weekly"]  # weekly left before it was confirmed
+    assert held(store, "p@example.com") == {
+        "daily": ("active", ("sport", "culture")),
+        "breaking": ("active", ()),
+        "weekly": ("unsubscribed", ()),
+    }
+    assert store.subscribers.get("p@example.com").status == "active"  # the signed link proved it
+    assert audience_of(store, "daily") == [("p@example.com", ("sport", "culture"))]
+    assert audience.set_preferences(store, cfg, sub, {"daily": ["sport", "culture"], "breaking": []}) == []
+
+
+def test_leaving_one_newsletter_keeps_the_others(store, cfg) -> None:
+    sub, _ = audience.add(store, "u@example.com", config=cfg)
+    assert audience.unsubscribe(store, sub, "daily") is True
+    assert audience.unsubscribe(store, sub, "daily") is False
+    assert held(store, "u@example.com") == {"daily": ("unsubscribed", ()), "weekly": ("active", ())}
+    assert audience_of(store, "daily") == [] and audience_of(store, "weekly") == [("u@example.com", ())]
+    with pytest.raises(UsageError, match="unsubscribed from daily; .* --resubscribe"):
+        audience.add(store, "u@example.com", config=cfg, newsletters=["daily"])
+    _, outcome = audience.add(store, "u@example.com", config=cfg, newsletters=["daily"], resubscribe=True)
+    assert outcome == "subscribed" and held(store, "u@example.com")["daily"] == ("active", ())
+
+
+def test_unsubscribing_from_everything_ends_every_subscription(store, cfg) -> None:
+    sub, _ = audience.add(store, "all@example.com", config=cfg, newsletters=["daily", "weekly", "breaking"])
+    assert audience.unsubscribe_all(store, sub) == 3
+    assert set(held(store, "all@example.com").values()) == {("unsubscribed", ())}
+    assert store.subscribers.get("all@example.com").status == "unsubscribed"
+    audience.add(store, "gone@example.com", config=cfg)
+    audience.remove(store, "gone@example.com")  # publish subscribers remove
+    assert set(held(store, "gone@example.com").values()) == {("unsubscribed", ())}
+
+
+def test_a_bounced_address_keeps_its_choices_but_gets_nothing(store, cfg) -> None:
+    audience.add(store, "b@example.com", config=cfg)
+    store.subscribers.set_status("b@example.com", "bounced", store.subscribers.get("b@example.com").created)
+    assert held(store, "b@example.com") == {"daily": ("active", ()), "weekly": ("active", ())}
+    assert audience_of(store, "daily") == []
+    assert store.subscriptions.counts()["daily"] == {"active": 0, "pending": 0, "unsubscribed": 1}
+
+
+def test_the_audience_is_read_in_batches_in_subscriber_order(store, cfg) -> None:
+    for i in range(10):
+        audience.add(store, f"r{i}@example.com", config=cfg, newsletters=["daily"])
+    audience.add(store, "other@example.com", config=cfg, newsletters=["weekly"])
+    sub, _ = audience.subscribe(store, cfg, "pending@example.com", ["daily"])
+    leaver = store.subscribers.get("r3@example.com")
+    audience.unsubscribe(store, leaver, "daily")
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        if "subscriptions" in statement:
+            statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        readers = store.subscriptions.readers("daily", batch=4)
+        first = [next(readers) for _ in range(4)]
+        assert len(statements) == 1  # one batch read, not the whole list
+        rest = list(readers)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    emails = [r.subscriber.email for r in first + rest]
+    assert emails == [f"r{i}@example.com" for i in range(10) if i != 3]
+    assert len(statements) == 3
+    ids = [r.subscriber.id for r in first + rest]
+    assert ids == sorted(ids)
+    with store.engine.connect() as conn:
+        assert sorted(conn.execute(store.subscriptions.audience("daily")).scalars()) == ids
+    assert store.subscriptions.is_reader(ids[0], "daily") and not store.subscriptions.is_reader(
+        leaver.id, "daily"
+    )
+
+
+def test_counts_per_newsletter(store, cfg) -> None:
+    audience.add(store, "a@example.com", config=cfg)
+    audience.add(store, "b@example.com", config=cfg, newsletters=["daily"])
+    audience.subscribe(store, cfg, "c@example.com", ["weekly"])
+    audience.unsubscribe(store, store.subscribers.get("b@example.com"), "daily")
+    assert store.subscriptions.counts() == {
+        "daily": {"active": 1, "pending": 0, "unsubscribed": 1},
+        "weekly": {"active": 1, "pending": 1, "unsubscribed": 0},
+    }
+
+
+def test_import_reads_a_newsletters_column_and_export_writes_it(store, cfg) -> None:
+    audience.add(store, "known@example.com", config=cfg, newsletters=["daily"])
+    report = audience.import_csv(
+        store,
+        "email,name,newsletters\n"
+        "one@example.com,One,daily breaking\n"
+        "two@example.com,Two,\n"
+        "bad@example.com,Bad,daily monthly\n"
+        "known@example.com,Known,weekly\n",
+        "people.csv",
+        config=cfg,
+    )
+    assert (report.added, report.subscribed, report.already) == (2, 1, 0)
+    assert report.problems == ["people.csv:4: no newsletter 'monthly' (known: daily, weekly, breaking)"]
+    assert held(store, "one@example.com") == {"daily": ("active", ()), "breaking": ("active", ())}
+    assert held(store, "two@example.com") == {"daily": ("active", ()), "weekly": ("active", ())}
+    assert store.subscribers.get("bad@example.com") is None
+    exported = "".join(audience.export_csv(store, batch=2)).splitlines()
+    assert exported[0] == "email,name,status,created,newsletters"
+    assert [(line.split(",")[0], line.split(",")[-1]) for line in exported[1:]] == [
+        ("known@example.com", "daily weekly"),
+        ("one@example.com", "breaking daily"),
+        ("two@example.com", "daily weekly"),
+    ]
+    again = audience.import_csv(store, "\n".join(exported) + "\n", "again.csv", config=cfg)
+    assert (again.added, again.subscribed, again.already, again.problems) == (0, 0, 3, [])
