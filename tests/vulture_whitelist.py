@@ -20,6 +20,8 @@ _.cache_ok
 _.process_result_value
 _.ix_articles_no_feed_id  # store/schema.py: an Index joins its table's metadata when made
 
+_.subscribed  # audience.py: ImportReport.subscribed, counted by setattr(report, outcome, ...)
+
 # In progress on this session's issues: settings and APIs landed ahead of their users.
 # Each is used by the product when its work lands, or removed; then its line goes.
 _.reader_sections  # config.py [[newsletters]] (newsletters)
@@ -27,6 +29,8 @@ _.min_interval
 _.approval
 _.editors
 _.preferences_url  # messages.py (newsletters: the preferences page)
+_.readers  # store/subscriptions.py: a newsletter's audience in batches (sending)
+_.is_reader  # store/subscriptions.py: checked before each send (sending)
 _.verify_for  # tokens.py (newsletters: tokens that name a newsletter)
 _.verify_issued
 _.imap_host  # config.py [bounces] IMAP mailbox (bounces)
