@@ -38,6 +38,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
+    metavar="PATH",
     default=None,
     help="The site's config.toml (default: ./config.toml).",
 )

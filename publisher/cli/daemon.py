@@ -40,7 +40,8 @@ def run(ctx: click.Context, log_format: str) -> None:
 @click.pass_context
 @handles_errors
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Last runs, next scheduled runs, counts of articles, subscribers and deliveries."""
+    """Scheduler state, next and last run of each job, each source's health, counts of
+    articles, subscribers, digests and deliveries."""
     from publisher import status as site_status
 
     cfg = load_config(ctx)
@@ -115,7 +116,8 @@ def _delivery_counts(counts: dict[str, int]) -> str:
 def serve(
     ctx: click.Context, host: str | None, port: int | None, scheduler: bool, access_log: bool, log_format: str
 ) -> None:
-    """Serve the web edition and feeds; subscribe, confirm and unsubscribe."""
+    """Serve the web edition and feeds; subscribe, confirm and unsubscribe; with
+    --scheduler also the timetable of publish run."""
     from publisher import logs, web
 
     logs.configure(log_format)

@@ -38,11 +38,12 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--issues",
     type=click.IntRange(1, 1000),
+    metavar="N",
     default=5,
     show_default=True,
     help="How many of the last issues.",
 )
-@click.option("--newsletter", default=None, help="Only this newsletter's issues (its key).")
+@click.option("--newsletter", default=None, metavar="KEY", help="Only this newsletter's issues (its key).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @handles_errors

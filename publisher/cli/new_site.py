@@ -56,10 +56,11 @@ postal_address = {postal_address}
 
 
 @main.command()
-@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.argument("directory", type=click.Path(file_okay=False), default=".", metavar="DIR")
 @click.option("--title", help="The publication's name.  [default: My Newsroom, in the site's language]")
 @click.option(
     "--language",
+    metavar="TAG",
     default="en",
     show_default=True,
     help="Language tag of the site (site.language): en, ko, ... The example article, the description "
@@ -67,6 +68,7 @@ postal_address = {postal_address}
 )
 @click.option(
     "--timezone",
+    metavar="ZONE",
     default="UTC",
     show_default=True,
     help="IANA zone of the site (site.timezone), e.g. Asia/Seoul.",
@@ -74,7 +76,9 @@ postal_address = {postal_address}
 @click.option("--templates", "copy_templates", is_flag=True, help="Copy the default theme to customise it.")
 @handles_errors
 def init(directory: str, title: str | None, language: str, timezone: str, copy_templates: bool) -> None:
-    """Create a new site folder with config.toml and an example article."""
+    """Create a new site folder with config.toml and an example article, in the site's
+    language (publish init news --language ko --timezone Asia/Seoul starts a Korean
+    site in KST)."""
     from datetime import UTC, datetime
 
     from publisher.render import default_templates

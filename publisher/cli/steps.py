@@ -168,12 +168,16 @@ def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 @main.command()
 @_run_options
 @click.option(
-    "--preview", type=click.Path(dir_okay=False), help="Write the digest's HTML here; send nothing."
+    "--preview",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the digest's HTML here; send nothing.",
 )
 @click.pass_context
 @handles_errors
 def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
-    """Send the digest of articles not yet sent (no collect)."""
+    """Send (or with --preview only preview) the digest of articles not yet sent,
+    without collecting."""
     steps = (Step.DIGEST, Step.BUILD, Step.SEND)
     report = _run(ctx, steps, pipeline.Options(dry_run=dry_run, preview=preview), as_json)
     if preview and not as_json:
