@@ -234,6 +234,11 @@ class BouncesConfig:
         minimum=0,
         maximum=3650,
     )
+    keep: Path = _h(
+        Path("bounces-unread"),
+        "Maildir where `publish bounces` keeps mail from its pipe (stdin) that it cannot read.",
+        path=True,
+    )
     imap_host: str = _h(
         "", "IMAP server holding the return path's mail; empty: `publish bounces` reads stdin."
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 
 from publisher.config import Config
 from publisher.delivery import Transport, open_transport
@@ -130,7 +129,7 @@ class ConfirmationSender:
         outbox.sending(mail.id, now)
         message = self.signup.message(sub, mail.kind, mail.created, message_id=self._message_id(mail))
         try:
-            transport.send(parseaddr(self.config.digest.from_)[1], sub.email, message, key=mail.key)
+            transport.send(self.signup.messages.envelope(0, sub), sub.email, message, key=mail.key)
         except DeliveryError as exc:
             now = datetime.now(UTC)
             if exc.permanent or now - mail.created > GIVE_UP:

@@ -63,6 +63,12 @@ class OutputError(PublisherError):
     full or read-only disk)."""
 
 
+class IntakeError(PublisherError):
+    """``publish bounces`` cannot read its mail now (a missing Maildir, an IMAP server
+    that refuses us, a keep folder it cannot write): nothing was marked done, so the
+    next run (or the mail server's retry) reads the same mail again."""
+
+
 class Stopped(Exception):
     """Not an error: a stop was requested (SIGTERM) while waiting for a lock or
     working under one; the run is recorded as interrupted."""

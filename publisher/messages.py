@@ -81,6 +81,30 @@ class Messages:
         """``sub``'s preference centre ("Manage your newsletters"), the same from every mail."""
         return self.links.preferences(self.signer.sign("preferences", sub.public_id))
 
+    def envelope(self, issue_id: int, sub: Subscriber) -> str:
+        """The envelope sender (MAIL FROM, Return-Path) of ``sub``'s copy of issue
+        ``issue_id`` (0: a mail outside any issue, such as a confirmation): with
+        ``delivery.return_path``, ``local+<token>@domain`` naming that delivery (VERP,
+        signed, never the address); without, the From address."""
+        return_path = self.config.delivery.return_path
+        if not return_path:
+            return self.sender_addr
+        local, _, domain = return_path.strip().rpartition("@")
+        return f"{local}+{self.signer.return_token(issue_id, sub.id)}@{domain}"
+
+    def delivery_named(self, address: str) -> tuple[int, int] | None:
+        """(issue id, subscriber id) that a bounce's return-path address names, when
+        it is one of ours with a valid signature; None for any other or a forgery."""
+        return_path = self.config.delivery.return_path
+        if not return_path:
+            return None
+        local, _, domain = return_path.strip().lower().rpartition("@")
+        mine, _, theirs = address.strip().strip("<>").lower().rpartition("@")
+        base, plus, token = mine.partition("+")
+        if theirs != domain or base != local or not plus:
+            return None
+        return self.signer.read_return_token(token)
+
     def sign(self, message: bytes) -> bytes:
         return self.dkim.sign(message) if self.dkim is not None else message
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 
@@ -207,7 +206,7 @@ def deliver(
         part = send_queued(
             store.ledger,
             record.id,
-            parseaddr(config.digest.from_)[1],
+            lambda sub, issue=record.id: messages.envelope(issue, sub),
             messages.digest(record),
             factory,
             policy,

@@ -2,7 +2,8 @@
 
 Nothing to start, readable with any mail client (``mutt -f outbox``) or Python's
 ``mailbox.Maildir``. Files are written to ``tmp/`` and renamed into ``new/``, so a
-reader never sees half a message. A message sent with a ``key`` (its stable identity)
+reader never sees half a message. Each file starts with ``Return-Path: <sender>``, the
+envelope sender, as a mail server's final delivery writes it. A message sent with a ``key`` (its stable identity)
 gets a file name made from it and is linked into ``new/`` only if no file of that
 name is there: sending it again after an interruption delivers it once.
 
@@ -35,8 +36,10 @@ class MaildirTransport:
                     (self.path / sub).mkdir(parents=True, exist_ok=True)
                 self._box = mailbox.Maildir(self.path, factory=None, create=True)
                 sweep_tmp(self.path)
-            # Local mail files use LF; the wire format (SMTP) keeps CRLF.
-            data = message.replace(b"\r\n", b"\n")
+            # Local mail files use LF; the wire format (SMTP) keeps CRLF. The envelope
+            # sender goes first as Return-Path, as a delivering mail server writes it.
+            data = b"Return-Path: <" + sender.encode("ascii", "replace") + b">\n"
+            data += message.replace(b"\r\n", b"\n")
             if key is None:
                 self._box.add(data)
             else:

@@ -108,7 +108,7 @@ class RateLimit:
 def send_queued(
     ledger: LedgerView,
     digest_id: int,
-    sender: str,
+    sender: str | Callable[[Subscriber], str],
     message_for: Callable[[Subscriber], bytes],
     open_transport: Callable[[], Transport],
     policy: SendPolicy = SendPolicy(),
@@ -116,6 +116,9 @@ def send_queued(
     stop: threading.Event | None = None,
 ) -> SendReport:
     """Send every queued delivery of one digest; return what happened.
+
+    ``sender`` is the envelope sender (MAIL FROM), or a function giving each
+    subscriber's (a VERP return path names the delivery).
 
     ``progress(done, total)`` is called from the calling thread after each commit.
     Setting ``stop`` (SIGTERM in the daemon) lets the messages in flight finish and
@@ -172,7 +175,7 @@ class _Stop:
 def _deliver(
     active: Callable[[int], bool],
     job: _Job,
-    sender: str,
+    sender: str | Callable[[Subscriber], str],
     message_for: Callable[[Subscriber], bytes],
     transport: Transport,
     limiter: RateLimit,
@@ -183,7 +186,7 @@ def _deliver(
     message = message_for(sub)
     limiter.wait()
     try:
-        transport.send(sender, sub.email, message)
+        transport.send(sender if isinstance(sender, str) else sender(sub), sub.email, message)
     except DeliveryError as exc:
         if exc.halt:
             return _Halt(sub, str(exc))
@@ -220,7 +223,10 @@ class _Run:
         self.in_flight = self.done = self.temporary_in_a_row = self.seq = 0
 
     def send(
-        self, sender: str, message_for: Callable[[Subscriber], bytes], open_transport: Callable[[], Transport]
+        self,
+        sender: str | Callable[[Subscriber], str],
+        message_for: Callable[[Subscriber], bytes],
+        open_transport: Callable[[], Transport],
     ) -> None:
         limiter = RateLimit(self.policy.rate)
 
