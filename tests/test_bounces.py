@@ -18,6 +18,7 @@ import pytest
 from publisher import config as configuration
 from publisher.messages import Messages
 from publisher.store import Store
+from tests import imap_server as imap
 from tests.bounce_relay import BounceRelay, dsn
 from tests.conftest import ROOT, publish
 from tests.mailserver import add_subscribers, smtp_site
@@ -29,6 +30,7 @@ FATES = {
     "spam@example.com": ("5.7.1", "550 5.7.1 Message rejected as spam"),
 }
 READERS = ["ok@example.com", *FATES]
+imap_server = imap.imap_server
 VERP = re.compile(r"^bounces\+([a-z2-7]{32})@news\.example\.com$")
 
 
@@ -324,3 +326,32 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+
+
+def test_publish_bounces_reads_an_imap_folder_over_tls_and_loses_nothing(bounced, site, imap_server):
+    config, returns, _ = bounced
+    box = mailbox.Maildir(returns, factory=None, create=False)
+    for key in sorted(box.keys()):
+        imap_server.append("Bounces", box.get_bytes(key))
+    letter = b"From: A Reader <reader@example.org>\nSubject: hello?\n\nIs anyone there?\n"
+    imap_server.append("Bounces", letter)
+    with (site / "config.toml").open("a") as fh:
+        fh.write(
+            f'\n[bounces]\nimap_host = "127.0.0.1"\nimap_port = {imap_server.port}\nimap_security = "ssl"\n'
+            f'imap_user = "{imap_server.user}"\nimap_folder = "Bounces"\n'
+        )
+    env = {"SSL_CERT_FILE": str(imap_server.cert), "PUBLISHER_IMAP_PASSWORD": imap_server.password}
+    result = publish(site, "bounces", "--imap", env=env)
+    assert "4 mails read, 3 events recorded" in result.stdout and "1 kept unread" in result.stdout, (
+        result.stdout
+    )
+    assert "imap Bounces uid 4: kept unread" in result.stderr
+    assert state(config)[1] == ["gone@example.com"]
+    flags = imap_server.flags("Bounces")
+    assert len(flags) == 4  # nothing deleted
+    assert all("\\Seen" in f for f in flags[:3]) and "\\Flagged" in flags[3] and "\\Seen" not in flags[3]
+    again = publish(site, "bounces", "--imap", env=env)
+    assert "0 mails read" in again.stdout
+    wrong = publish(site, "bounces", "--imap", env={**env, "PUBLISHER_IMAP_PASSWORD": "wrong"}, check=False)
+    assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "cannot log in to the IMAP server 127.0.0.1" in wrong.stderr
