@@ -19,7 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from publisher.addresses import mailbox_key
 from publisher.errors import InvalidAddress
 from publisher.models import Suppression
-from publisher.store.schema import feedback_events, subscribers, subscriptions, suppressions
+from publisher.store.schema import feedback_events, subscribers, suppressions
+from publisher.store.subscriptions import LIVE, end_every
 
 if TYPE_CHECKING:
     from publisher.config import BouncesConfig
@@ -195,17 +196,12 @@ def _suppress(
 
 def _end_subscriptions(conn: Connection, address: str, reason: str, now: datetime) -> None:
     """A complaint or a hard bounce ends everything the address receives: every
-    subscription, and the subscriber's own status says why."""
-    live = ("pending", "active")
+    subscription, and its own status says why."""
     whose = select(subscribers.c.id).where(subscribers.c.email == address).scalar_subquery()
-    conn.execute(
-        update(subscriptions)
-        .where(subscriptions.c.subscriber_id == whose, subscriptions.c.status.in_(live))
-        .values(status="unsubscribed", changed=now)
-    )
+    end_every(conn, whose, now)
     conn.execute(
         update(subscribers)
-        .where(subscribers.c.email == address, subscribers.c.status.in_(live))
+        .where(subscribers.c.email == address, subscribers.c.status.in_(LIVE))
         .values(status=_ENDED[reason], changed=now)
     )
 

@@ -252,6 +252,12 @@ def on_address_status(conn: Connection, subscriber_id: Any, status: str, now: da
         _end(conn, subscriber_id, now)
 
 
+def end_every(conn: Connection, subscriber_id: Any, now: datetime) -> int:
+    """End every live subscription of ``subscriber_id`` in ``conn``'s transaction (a
+    complaint or a hard bounce reported after sending: ``publisher.feedback``)."""
+    return _end(conn, subscriber_id, now)
+
+
 def _in_audience(newsletter: str) -> object:
     return and_(
         subscriptions.c.newsletter == newsletter,
