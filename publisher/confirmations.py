@@ -126,6 +126,11 @@ class ConfirmationSender:
         if mail.in_doubt and getattr(transport, "delivered", None) and transport.delivered(mail.key):  # type: ignore[attr-defined]
             outbox.sent(mail.id, now)  # it went out before the interruption
             return True
+        held = self.store.feedback.suppressed(sub.email, now)
+        if held is not None:  # never sent anything, not even a confirmation
+            outbox.failed(mail.id, now, f"{held.entry} is on the suppression list ({held.reason})")
+            log.info("subscribe: no mail to subscriber %s: on the suppression list", sub.public_id)
+            return True
         outbox.sending(mail.id, now)
         message = self.signup.message(sub, mail.kind, mail.created, message_id=self._message_id(mail))
         try:

@@ -6,6 +6,7 @@ SMTP server cannot hold up SIGTERM. Real processes, real SQLite, real servers.""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,3 +152,41 @@ def test_publish_run_sends_the_mails_promised_while_no_server_ran(tmp_path: Path
         out = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, out
     assert outbox_counts(site) == {"sent": 3}
+
+
+def test_a_suppressed_address_or_domain_gets_no_confirmation_and_the_rest_a_verp_return_path(
+    tmp_path: Path,
+) -> None:
+    site = make_site(tmp_path / "site", free_port())
+    text = (site / "config.toml").read_text()
+    text = text.replace('collect = "*/15 * * * *"', 'collect = ""')
+    text = text.replace("[delivery]\n", '[delivery]\nreturn_path = "bounces@news.example.com"\n')
+    (site / "config.toml").write_text(text)
+    config = configuration.load(site / "config.toml")
+    store = Store.open(config.store_url)
+    try:
+        store.feedback.suppress("blocked@example.com", "complaint", "", datetime.now(UTC))
+        store.feedback.suppress("@spam.example", "manual", "", datetime.now(UTC))
+        signup = Signup(config, store, Signer("run-test-secret"))
+        for address in ("blocked@example.com", "anyone@spam.example", "fine@example.com"):
+            signup.enqueue(address, datetime.now(UTC))
+    finally:
+        store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "run"],
+        cwd=site,
+        env=env_for(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        (mail,) = wait_for_mails(site, "fine@example.com", 1, timeout=20)
+        deadline = time.monotonic() + 10
+        while outbox_counts(site).get("failed") != 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert outbox_counts(site) == {"sent": 1, "failed": 2}
+    assert [str(m["To"]) for m in messages(site)] == ["fine@example.com"]
+    assert re.fullmatch(r"<bounces\+[a-z2-7]{32}@news\.example\.com>", str(mail["Return-Path"]))
