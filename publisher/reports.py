@@ -206,7 +206,10 @@ class Reader:
         self, msg: EmailMessage, identity: str, delivery: Delivery, when: datetime
     ) -> list[Event]:
         delivery = self._quoted(msg, delivery)
-        temporary, permanent = all_failures(msg)
+        try:
+            temporary, permanent = all_failures(msg)
+        except Exception:  # a detector tripped over a malformed mail: it stays unread, kept
+            temporary, permanent = frozenset(), frozenset()
         text = _text(msg)
         events = []
         for failures, action in ((permanent, "failed"), (temporary - permanent, "delayed")):
