@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import yaml
 from lxml import html as lxml_html
 
-from tests.conftest import ROOT
+from tests.sites import ROOT
 
 # ../shared/tools next to the repository (a git worktree may sit deeper: look upwards)
 TOOLS = next((p / "shared" / "tools" for p in ROOT.parents if (p / "shared" / "tools").is_dir()), ROOT.parent)

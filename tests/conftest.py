@@ -1,73 +1,103 @@
-"""Shared fixtures: a real site folder (config.toml, seeds, SQLite store, Maildir
-outbox) in a temporary directory, and a way to run the real ``publish`` command."""
+"""Shared fixtures: the demo site in a temporary folder and the real ``publish``
+command (tests/sites.py), the daemons ``publish run``/``serve`` (tests/daemon.py), a
+real SMTP server on loopback (tests/mailserver.py), a scriptable upstream HTTP
+server (tests/feed_server.py), a DKIM key, and the W3C validator over every feed a
+test writes (tests/feedcheck.py).
+
+Test modules import helpers from those modules, never from each other."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.daemon import Daemon
+from tests.feed_server import Upstream
+
 # Every RSS/Atom feed a test leaves on disk passes the W3C validator (tests/feedcheck.py).
 from tests.feedcheck import feed_validator, written_feeds_are_valid  # noqa: F401
+from tests.mailserver import MailServer
+from tests.pg import pg_url, postgresql, use_store  # noqa: F401 - a throwaway PostgreSQL cluster per session
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-# Debian's chromium, headless, kept off the network it cannot reach here.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def require_binary(name: str) -> str:
-    """The path of a real tool the test drives; skip locally, fail in CI if missing."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed (tests/install.sh installs it)")
-        pytest.skip(f"{name} is not installed (run tests/install.sh)")
-    return path
+# Re-exported for modules that still import them from here; new code imports tests.sites.
+from tests.sites import ARTIFACTS, CHROMIUM_ARGS, FIXTURES, ROOT, demo_site, publish, require_binary  # noqa: F401
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     """A copy of the demo site (config.toml and seeds/) in a fresh folder."""
-    folder = tmp_path / "site"
-    folder.mkdir()
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    return folder
-
-
-def publish(
-    site: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m publisher --config SITE/config.toml ARGS`` as a real process
-    (in SITE, or in ``cwd``)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or site,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        timeout=120,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"publish {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
+    return demo_site(tmp_path / "site")
 
 
 @pytest.fixture
-def run_publish():
+def run_publish() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_publish(site, *args, check=True)``: the real ``publish`` command."""
     return publish
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, site: Path) -> Path:
+    """The demo site (as ``site``) on its SQLite file, then on a throwaway PostgreSQL
+    database: for a test that must hold on either store."""
+    if request.param == "postgresql":
+        use_store(site, request.getfixturevalue("pg_url"))
+    return site
+
+
+@pytest.fixture(scope="session")
+def demo_public(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo site published once per session (``publish now --no-email``): its
+    output folder, for tests that only read the feeds and pages."""
+    folder = demo_site(tmp_path_factory.mktemp("demo") / "site")
+    publish(folder, "now", "--no-email")
+    return folder / "public"
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., Daemon]]:
+    """``daemons(site, *args, command=("run",))`` starts a ``publish`` daemon; any
+    still running at the end of the test is killed."""
+    started: list[Daemon] = []
+
+    def start(site: Path, *args: str, command: tuple[str, ...] = ("run",)) -> Daemon:
+        d = Daemon(site, *args, command=command)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.kill()
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that records what it accepts."""
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    """A scriptable HTTP server on 127.0.0.1: ``upstream.routes[path] = answer(...)``."""
+    server = Upstream()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A 2048-bit RSA key made with openssl: (the PEM file, the DER public key)."""
+    openssl = require_binary("openssl")
+    folder = tmp_path_factory.mktemp("dkim")
+    subprocess.run(
+        [openssl, "genrsa", "-out", str(folder / "key.pem"), "2048"], check=True, capture_output=True
+    )
+    public = subprocess.run(
+        [openssl, "rsa", "-in", str(folder / "key.pem"), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return folder / "key.pem", public

@@ -30,6 +30,7 @@ from aiosmtpd.smtp import AuthResult
 from publisher import audience
 from publisher import config as configuration
 from publisher.store import Store
+from tests.sites import edit_config
 
 
 @dataclass
@@ -146,18 +147,18 @@ class MailServer:
 # -- a site that delivers over SMTP to a loopback server -------------------------------
 
 
-def smtp_site(site, port, smtp_extra="", timeout=5, **delivery):
-    """The demo site, delivering over SMTP to 127.0.0.1:port."""
+def smtp_site(site, port, smtp_extra="", timeout=5, connections=2, **delivery):
+    """The demo site, delivering over SMTP to 127.0.0.1:port (``delivery`` sets keys of
+    [delivery], ``smtp_extra`` adds lines to [delivery.smtp]); its loaded config."""
     settings = {"retry_delay": 0.01, "retries": 2, **delivery}
     extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
-    cfg = site / "config.toml"
-    text = cfg.read_text(encoding="utf-8").replace(
+    edit_config(
+        site,
         'transport = "maildir"\nmaildir = "outbox"\n',
         f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'security = "none"\nconnections = 2\ntimeout = {timeout}\n{smtp_extra}',
+        f'security = "none"\nconnections = {connections}\ntimeout = {timeout}\n{smtp_extra}',
     )
-    cfg.write_text(text, encoding="utf-8")
-    return configuration.load(cfg)
+    return configuration.load(site / "config.toml")
 
 
 def add_subscribers(config, addresses):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import feedparser
-from feed_server import Upstream, answer
+
+from tests.feed_server import answer
 
 ATOM = """<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Wire</title><id>urn:wire</id>
@@ -24,22 +25,18 @@ def add_sources(site, *tables: str) -> None:
             fh.write("\n[[sources]]\n" + table + "\n")
 
 
-def test_a_failing_feed_does_not_stop_the_run(site, run_publish):
-    server = Upstream()
-    try:
-        server.routes["/down"] = answer(500, b"")
-        server.routes["/wire"] = answer(200, ATOM.encode(), Content_Type="application/atom+xml")
-        add_sources(
-            site,
-            f'type = "feed"\nurl = "{server.url("/down")}"\nname = "down"',
-            f'type = "feed"\nurl = "{server.url("/wire")}"\nname = "wire"\ncategory = "Wire"',
-        )
-        result = run_publish(site, "now", "--no-email", "--json")
-    finally:
-        server.close()
+def test_a_failing_feed_does_not_stop_the_run(site, run_publish, upstream):
+    upstream.routes["/down"] = answer(500, b"")
+    upstream.routes["/wire"] = answer(200, ATOM.encode(), Content_Type="application/atom+xml")
+    add_sources(
+        site,
+        f'type = "feed"\nurl = "{upstream.url("/down")}"\nname = "down"',
+        f'type = "feed"\nurl = "{upstream.url("/wire")}"\nname = "wire"\ncategory = "Wire"',
+    )
+    result = run_publish(site, "now", "--no-email", "--json")
     report = json.loads(result.stdout)["collect"]
-    assert report["new"] == 10 and report["failed_sources"] == [server.url("/down")]
-    assert f"{server.url('/down')}: HTTP 500" in result.stderr
+    assert report["new"] == 10 and report["failed_sources"] == [upstream.url("/down")]
+    assert f"{upstream.url('/down')}: HTTP 500" in result.stderr
     feed = feedparser.parse((site / "public" / "atom.xml").read_bytes())
     [wire] = [e for e in feed.entries if e.title == "Wire story"]
     assert "script" not in wire.content[0].value and "From the wire." in wire.content[0].value

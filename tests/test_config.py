@@ -37,6 +37,25 @@ def test_demo_config_loads_with_paths_beside_it():
         ("[delivery.smtp]\nprot = 25\n", "delivery.smtp.prot", "unknown key"),
         ("[[sources]]\ntype = 'directory'\n", "sources[0].path", "required"),
         ("[digest]\nskip_if_empty = 'yes'\n", "digest.skip_if_empty", "true or false"),
+        # every number has a range
+        ("[delivery.smtp]\nport = 70000\n", "delivery.smtp.port", "must be from 1 to 65535, not 70000"),
+        ("[delivery.smtp]\nport = 0\n", "delivery.smtp.port", "must be from 1 to 65535"),
+        ("[delivery.smtp]\ntimeout = 1e9\n", "delivery.smtp.timeout", "must be from 1 to 3600"),
+        ("[delivery.smtp]\nrate = 1e-300\n", "delivery.smtp.rate", "(or 0: off)"),
+        ("[delivery]\nretry_delay = -1\n", "delivery.retry_delay", "must be from 0 to 3600"),
+        ("[store]\nlease = 1000000000000000000\n", "store.lease", "must be from 3 to 86400"),
+        ("[store]\nlock_wait = 1e18\n", "store.lock_wait", "must be from 0 to 86400"),
+        (
+            "[[sources]]\ntype = 'directory'\npath = 'seeds'\nmax_article_bytes = 100000000000000000000\n",
+            "sources[0].max_article_bytes",
+            "must be from 1 to 1073741824",
+        ),
+        (
+            "[[sources]]\ntype = 'directory'\npath = 'seeds'\ntimeout = 1e300\n",
+            "sources[0].timeout",
+            "must be from 0.1 to 600",
+        ),
+        ("[server]\nport = 65536\n", "server.port", "must be from 1 to 65535"),
     ],
 )
 def test_bad_values_name_file_key_and_problem(tmp_path, text, key, problem):

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from webserver import Server, env_for, free_port, make_site, messages, wait_for_mails
 
 from publisher import config as configuration
 from publisher.signup import Signup
@@ -25,6 +24,7 @@ from publisher.store import Store
 from publisher.tokens import Signer
 from tests.hostile_smtp import HostileSmtp, Script, drip
 from tests.mailserver import MailServer, smtp_site
+from tests.webserver import Server, env_for, free_port, make_site, messages, wait_for_mails
 
 MANY = 300
 

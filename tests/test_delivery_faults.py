@@ -15,9 +15,9 @@ import pytest
 from publisher import pipeline
 from publisher.delivery.replies import classify, enhanced
 from publisher.store import Store
-from tests.conftest import ROOT
 from tests.hostile_smtp import HostileSmtp, Script, drip, endless
 from tests.mailserver import add_subscribers, ledger_state, smtp_site
+from tests.sites import ROOT
 
 READERS = [f"reader{i}@example.com" for i in range(5)]
 
@@ -138,10 +138,7 @@ def test_only_recipient_failures_count_against_an_address(site):
 def test_a_greeting_dripped_byte_by_byte_is_given_up_in_bounded_time(site):
     """``timeout`` was per socket read: a byte every 0.05 s kept the run going forever."""
     with HostileSmtp(Script(greeting=drip(b"220 slow.example ESMTP\r\n", 0.05))) as server:
-        config = smtp_site(site, server.port, retries=0, smtp_extra="")
-        (site / "config.toml").write_text(
-            (site / "config.toml").read_text().replace("timeout = 5", "timeout = 1")
-        )
+        config = smtp_site(site, server.port, retries=0, timeout=1)
         add_subscribers(config, READERS)
         result, took = publish_now(site)
     assert took < 25

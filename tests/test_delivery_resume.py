@@ -7,14 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
 from publisher import config as configuration
-from tests.conftest import ROOT
-from tests.mailserver import MailServer
-from tests.test_delivery_smtp import add_subscribers, ledger_state, smtp_site
+from tests.mailserver import MailServer, add_subscribers, ledger_state, smtp_site
+from tests.sites import start_publish
 
 CONNECTIONS = 2
 
@@ -26,13 +24,7 @@ def test_killed_send_is_resumed_without_skips_or_extra_copies(site, run_publish)
         addresses = [f"reader{i:03}@example.com" for i in range(300)]
         add_subscribers(config, addresses)
         server.handler.delay = 0.01  # slow enough to be caught mid-send
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
-            cwd=site,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        proc = start_publish(site, "now", stdout=subprocess.DEVNULL, text=False)
         deadline = time.monotonic() + 60
         while len(server.handler.received) < 60:
             assert proc.poll() is None, proc.stderr.read().decode()
@@ -57,18 +49,12 @@ def test_killed_send_is_resumed_without_skips_or_extra_copies(site, run_publish)
         assert counts == {"sent": len(addresses)}
 
 
-def test_progress_bar_on_a_terminal_only(site):
+def test_progress_bar_on_a_terminal_only(site, run_publish):
     import pty
 
     add_subscribers(configuration.load(site / "config.toml"), [f"r{i}@example.com" for i in range(30)])
     main, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
-        cwd=site,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "100"},
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-    )
+    proc = start_publish(site, "now", env={"TERM": "xterm", "COLUMNS": "100"}, stderr=secondary, text=False)
     os.close(secondary)
     terminal = b""
     while True:
@@ -85,14 +71,8 @@ def test_progress_bar_on_a_terminal_only(site):
     assert b"sending" in terminal and b"30/30" in terminal
     assert b"collecting" in terminal  # files read, counted while collecting
     assert "delivered: 30 sent" in out and "sending" not in out  # stdout is not a terminal
-    quiet = subprocess.run(
-        [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "now"],
-        cwd=site,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-    )
-    assert quiet.returncode == 0 and quiet.stderr == ""
+    quiet = run_publish(site, "now")
+    assert quiet.stderr == ""
 
 
 def test_plain_log_lines_instead_of_a_bar_when_verbose_in_a_log(site, run_publish):

@@ -21,6 +21,7 @@ from publisher.mail import MessageTemplate, Recipient
 from publisher.messages import Messages
 from publisher.store import Store
 from tests.mailserver import MailServer, add_subscribers, ledger_state, smtp_site
+from tests.sites import edit_config
 
 NOW = datetime(2025, 5, 27, 7, 0, tzinfo=UTC)
 
@@ -147,13 +148,10 @@ def test_injection_through_an_article_title_and_author_stays_in_its_header(site,
         'authors = ["Kim\\nX-Injected: author"]\n+++\nBody.\n',
         encoding="utf-8",
     )
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            'subject = "{{ site.title }} — your digest for {{ date }}"',
-            'subject = "{{ articles[0].title }} by {{ articles[0].article.authors[0].name }}"',
-        ),
-        encoding="utf-8",
+    edit_config(
+        site,
+        'subject = "{{ site.title }} — your digest for {{ date }}"',
+        'subject = "{{ articles[0].title }} by {{ articles[0].article.authors[0].name }}"',
     )
     config = smtp_site(site, server.port)
     add_subscribers(config, ["reader@example.com"])
@@ -342,7 +340,7 @@ def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 and a server context using it."""
     import ssl
 
-    from tests.conftest import require_binary
+    from tests.sites import require_binary
 
     openssl = require_binary("openssl")
     folder = tmp_path_factory.mktemp("tls")
@@ -379,12 +377,9 @@ def test_tls_is_verified_and_used(site, certificate, monkeypatch, security):
     cert, context = certificate
     tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
     with MailServer(**tls) as server:
-        config = smtp_site(site, server.port)
-        cfg = site / "config.toml"
-        cfg.write_text(
-            cfg.read_text("utf-8").replace('security = "none"', f'security = "{security}"'), "utf-8"
-        )
-        config = configuration.load(cfg)
+        smtp_site(site, server.port)
+        edit_config(site, 'security = "none"', f'security = "{security}"')
+        config = configuration.load(site / "config.toml")
         add_subscribers(config, ["reader@example.com"])
         report = pipeline.run(config, pipeline.Options())  # the certificate is not trusted yet
         assert report.delivery.sent == 0
@@ -396,10 +391,7 @@ def test_tls_is_verified_and_used(site, certificate, monkeypatch, security):
 
 def test_a_retry_waits_without_holding_up_the_others(site, server):
     server.handler.faults["busy@example.com"] = "451-always"
-    config = smtp_site(site, server.port, retry_delay=0.3)
-    cfg = site / "config.toml"
-    cfg.write_text(cfg.read_text("utf-8").replace("connections = 2", "connections = 1"), "utf-8")
-    config = configuration.load(cfg)
+    config = smtp_site(site, server.port, retry_delay=0.3, connections=1)
     add_subscribers(config, ["busy@example.com", *[f"reader{i}@example.com" for i in range(10)]])
     report = pipeline.run(config, pipeline.Options())
     assert (report.delivery.sent, report.delivery.queued) == (10, 1)

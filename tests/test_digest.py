@@ -8,7 +8,6 @@ import json
 import mailbox
 import quopri
 import re
-import subprocess
 import threading
 from datetime import UTC, datetime
 from email import policy
@@ -23,7 +22,7 @@ from publisher import digest as digests
 from publisher.checks import GMAIL_CLIP_BYTES, check_message, sent_bytes
 from publisher.mail import MessageTemplate, Recipient
 from publisher.store import Store
-from tests.conftest import ROOT, require_binary
+from tests.sites import ROOT, correct_the_seed, edit_config
 
 NOW = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)
 
@@ -175,8 +174,7 @@ def test_a_correction_is_marked_updated_and_never_sent_as_new(site):
     config = configuration.load(site / "config.toml")
     subscribe(config, "reader@example.com")
     pipeline.run(config, pipeline.Options())
-    seed = site / "seeds" / "000_8e4dca2d4b25ece8.txt"
-    seed.write_text(seed.read_text(encoding="utf-8").replace("11 global cities", "12 global cities"), "utf-8")
+    correct_the_seed(site)
     report = pipeline.run(config, pipeline.Options())
     assert report.digest is None and report.delivery.sent == 0  # a correction alone sends nothing
     write_articles(site, 1)
@@ -353,35 +351,17 @@ def test_checks_catch_an_http_unsubscribe_link_and_ids_on_an_ip_address():
     assert "Message-ID" in checks["message ids"].detail and "List-Id" in checks["message ids"].detail
 
 
-@pytest.fixture(scope="module")
-def dkim_key(tmp_path_factory):
-    openssl = require_binary("openssl")
-    folder = tmp_path_factory.mktemp("dkim")
-    subprocess.run(
-        [openssl, "genrsa", "-out", str(folder / "key.pem"), "2048"], check=True, capture_output=True
-    )
-    public = subprocess.run(
-        [openssl, "rsa", "-in", str(folder / "key.pem"), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return folder / "key.pem", public
-
-
 def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(site, dkim_key):
     import base64
 
     key_file, public = dkim_key
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            'maildir = "outbox"\n',
-            f'maildir = "outbox"\ndkim_selector = "mail2026"\ndkim_domain = "news.example.com"\n'
-            f'dkim_key_file = "{key_file}"\n',
-        ),
-        encoding="utf-8",
+    edit_config(
+        site,
+        'maildir = "outbox"\n',
+        f'maildir = "outbox"\ndkim_selector = "mail2026"\ndkim_domain = "news.example.com"\n'
+        f'dkim_key_file = "{key_file}"\n',
     )
-    config = configuration.load(cfg)
+    config = configuration.load(site / "config.toml")
     subscribe(config, "reader@example.com")
     pipeline.run(config, pipeline.Options())
     box = mailbox.Maildir(site / "outbox", create=False)
@@ -401,31 +381,22 @@ def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(site, dkim_k
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
-def test_partial_dkim_settings_are_a_config_error(site, run_publish):
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            'maildir = "outbox"\n', 'maildir = "outbox"\ndkim_selector = "s"\n'
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        ('dkim_selector = "s"\n', ("delivery.dkim_domain", "config.toml")),
+        (
+            'dkim_selector = "s"\ndkim_domain = "example.com"\ndkim_key_file = "nope.pem"\n',
+            ("delivery.dkim_key_file: no such file", "nope.pem"),
         ),
-        encoding="utf-8",
-    )
+    ],
+    ids=["partial settings", "missing key file"],
+)
+def test_incomplete_dkim_settings_are_a_config_error(site, run_publish, settings, said):
+    edit_config(site, 'maildir = "outbox"\n', 'maildir = "outbox"\n' + settings)
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2
-    assert "delivery.dkim_domain" in result.stderr and "config.toml" in result.stderr
-
-
-def test_a_missing_dkim_key_file_is_a_config_error(site, run_publish):
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            'maildir = "outbox"\n',
-            'maildir = "outbox"\ndkim_selector = "s"\ndkim_domain = "example.com"\ndkim_key_file = "nope.pem"\n',
-        ),
-        encoding="utf-8",
-    )
-    result = run_publish(site, "now", check=False)
-    assert result.returncode == 2
-    assert "delivery.dkim_key_file: no such file" in result.stderr and "nope.pem" in result.stderr
+    assert all(part in result.stderr for part in said), result.stderr
 
 
 def test_the_text_part_is_wrapped_with_urls_alone_and_a_signature_separator(site):

@@ -23,20 +23,13 @@ from publisher import audience, pipeline
 from publisher import config as configuration
 from publisher.store import Store
 from tests.caniemail import FALLBACKS, FEATURES, features_used, notes, support
-from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, require_binary
+from tests.sites import ARTIFACTS, CHROMIUM_ARGS, demo_site, require_binary
 
 
 @pytest.fixture(scope="module")
 def digest_message(tmp_path_factory):
     """The raw bytes of a real digest (the demo site plus a Korean-language article)."""
-    import shutil
-
-    from tests.conftest import ROOT
-
-    site = tmp_path_factory.mktemp("clients") / "site"
-    site.mkdir()
-    shutil.copy(ROOT / "config.toml", site / "config.toml")
-    shutil.copytree(ROOT / "seeds", site / "seeds")
+    site = demo_site(tmp_path_factory.mktemp("clients") / "site")
     (site / "seeds" / "950_korean.md").write_text(
         '+++\ntitle = "서울 지하철 새 노선 개통 — Seoul opens a new subway line"\n'
         "published = 2025-06-02T08:00:00+09:00\n"
@@ -79,13 +72,7 @@ KOREAN_STORIES = [
 @pytest.fixture(scope="module")
 def korean_digest(tmp_path_factory):
     """The raw bytes of a Korean-language site's digest (language "ko", Hangul stories)."""
-
-    from tests.conftest import ROOT
-
-    site = tmp_path_factory.mktemp("clients-ko") / "site"
-    site.mkdir()
-    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace('language = "en"', 'language = "ko"')
-    (site / "config.toml").write_text(text, encoding="utf-8")
+    site = demo_site(tmp_path_factory.mktemp("clients-ko") / "site", seeds=False, language='"ko"')
     (site / "seeds").mkdir()
     for i, (title, summary) in enumerate(KOREAN_STORIES):
         (site / "seeds" / f"{i}.md").write_text(

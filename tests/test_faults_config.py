@@ -6,21 +6,12 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import typing
-from pathlib import Path
 
 import pytest
 
 from publisher import config
 from publisher.errors import ConfigError
-from tests.conftest import publish, require_binary
-
-
-def edit(site: Path, old: str, new: str) -> None:
-    """Replace ``old`` (which must be there) by ``new`` in the site's config.toml."""
-    cfg = site / "config.toml"
-    text = cfg.read_text(encoding="utf-8")
-    assert old in text
-    cfg.write_text(text.replace(old, new), encoding="utf-8")
+from tests.sites import edit_config, publish, require_binary
 
 
 def test_relative_defaults_land_beside_config_toml_whatever_the_cwd(tmp_path):
@@ -95,30 +86,6 @@ def _where(key: str) -> str:
     return key.replace("sources.", "sources[0].")
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "problem"),
-    [
-        ("delivery.smtp.port", "70000", "from 1 to 65535, not 70000"),
-        ("delivery.smtp.port", "0", "from 1 to 65535"),
-        ("delivery.smtp.timeout", "1e9", "from 1 to 3600"),
-        ("delivery.smtp.rate", "1e-300", "or 0: off"),
-        ("delivery.retry_delay", "-1", "from 0 to 3600"),
-        ("store.lease", "1000000000000000000", "from 3 to 86400"),
-        ("store.lock_wait", "1e18", "from 0 to 86400"),
-        ("sources.max_article_bytes", "100000000000000000000", "from 1 to 1073741824"),
-        ("sources.timeout", "1e300", "from 0.1 to 600"),
-        ("server.port", "65536", "from 1 to 65535"),
-    ],
-)
-def test_numbers_out_of_range_name_the_key_and_the_range(tmp_path, key, value, problem):
-    path = tmp_path / "config.toml"
-    path.write_text(_toml(key, value))
-    with pytest.raises(ConfigError) as info:
-        config.load(path)
-    assert str(info.value).startswith(f"{path}: {_where(key)}: must be ")
-    assert problem in str(info.value)
-
-
 def test_a_rate_of_zero_still_means_unlimited(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text("[delivery.smtp]\nrate = 0\n")
@@ -146,7 +113,7 @@ def test_the_subject_template_is_checked_at_load(tmp_path, subject, problem):
 def test_the_subject_renders_in_a_sandbox(site, run_publish):
     """A subject reaching for Python internals stops the run as a configuration
     error naming the key, instead of running it."""
-    edit(
+    edit_config(
         site,
         'subject = "{{ site.title }} — your digest for {{ date }}"',
         'subject = "{{ site.__class__.__init__.__globals__ }}"',
@@ -162,7 +129,7 @@ def test_the_subject_renders_in_a_sandbox(site, run_publish):
     ("cron", "problem"), [("* * *", "must have 5 fields"), ("0 25 * * *", "not a valid cron")]
 )
 def test_publish_now_checks_the_schedule_too(site, run_publish, cron, problem):
-    edit(site, 'digest = "0 7 * * *"', f'digest = "{cron}"')
+    edit_config(site, 'digest = "0 7 * * *"', f'digest = "{cron}"')
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2
     assert "schedule.digest" in result.stderr and problem in result.stderr
@@ -187,7 +154,7 @@ def test_an_unusable_dkim_key_is_a_configuration_error(site, run_publish, tmp_pa
         subprocess.run([openssl, "genrsa", "-out", str(key), "512"], check=True, capture_output=True)
     else:
         key.write_text("not a key\n")
-    edit(
+    edit_config(
         site,
         'maildir = "outbox"\n',
         f'maildir = "outbox"\ndkim_selector = "s"\ndkim_domain = "example.com"\ndkim_key_file = "{key}"\n',

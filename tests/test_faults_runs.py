@@ -19,7 +19,8 @@ from publisher import config as configuration
 from publisher import errors, scheduler
 from publisher.store import Store
 from tests.faults import failure_line
-from tests.mailserver import MailServer
+from tests.mailserver import add_subscribers, smtp_site
+from tests.sites import edit_config
 
 
 def test_every_error_class_of_publisher_lives_in_errors_py():
@@ -37,55 +38,28 @@ def test_every_error_class_of_publisher_lives_in_errors_py():
     assert errors.ConfigError.exit_code == 2 and errors.OutputError.exit_code == 1
 
 
-def smtp(site, port, **delivery):
-    settings = {"retry_delay": 0.01, "retries": 0, **delivery}
-    extra = "".join(f"{k} = {v}\n" for k, v in settings.items())
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            'transport = "maildir"\nmaildir = "outbox"\n',
-            f'transport = "smtp"\n{extra}[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
-            'security = "none"\nconnections = 1\ntimeout = 5\n',
-        ),
-        encoding="utf-8",
-    )
+def failing_run(site, run_publish, server, addresses, fault):
+    """``publish now`` over one connection, no retries, to subscribers whose every
+    delivery meets ``fault`` (tests/mailserver.py); its result and failure line."""
+    server.handler.faults.update({a: fault for a in addresses})
+    add_subscribers(smtp_site(site, server.port, retries=0, connections=1), addresses)
+    result = run_publish(site, "now", check=False)
+    return result, failure_line(result)
 
 
-def add(site, addresses):
-    store = Store.of(configuration.load(site / "config.toml"))
-    try:
-        from publisher import audience
-
-        for address in addresses:
-            audience.add(store, address)
-    finally:
-        store.close()
-
-
-def test_now_exits_1_when_every_delivery_failed_permanently(site, run_publish):
+def test_now_exits_1_when_every_delivery_failed_permanently(site, run_publish, mail_server):
     addresses = [f"gone{i}@example.com" for i in range(5)]
-    with MailServer() as server:
-        server.handler.faults.update({a: "550-no-such-user" for a in addresses})
-        smtp(site, server.port)
-        add(site, addresses)
-        result = run_publish(site, "now", check=False)
+    result, line = failing_run(site, run_publish, mail_server, addresses, "550-no-such-user")
     assert "delivered: 0 sent, 0 queued for retry, 5 failed" in result.stdout
-    line = failure_line(result)
     assert line.startswith("publish: no digest was delivered, 5 failed: ")
 
 
-def test_stay_queued_counts_every_delivery_left_in_the_ledger(site, run_publish):
+def test_stay_queued_counts_every_delivery_left_in_the_ledger(site, run_publish, mail_server):
     """An unwell server stops the run after 20 temporary failures in a row; every
     delivery not made stays queued, tried or not, and the line says how many."""
     addresses = [f"reader{i:02}@example.com" for i in range(50)]
-    with MailServer() as server:
-        server.handler.faults.update({a: "451-always" for a in addresses})
-        smtp(site, server.port)
-        add(site, addresses)
-        result = run_publish(site, "now", check=False)
-        tried = sum(server.handler.tried.values())
-    assert tried < 50  # the run did stop early
-    line = failure_line(result)
+    _, line = failing_run(site, run_publish, mail_server, addresses, "451-always")
+    assert sum(mail_server.handler.tried.values()) < 50  # the run did stop early
     assert "no digest was delivered, 50 stay queued for the next run" in line
     store = Store.of(configuration.load(site / "config.toml"))
     try:
@@ -108,15 +82,12 @@ def test_publish_now_and_the_scheduler_agree_on_a_failed_run(site, run_publish, 
     folder.mkdir()
     story = folder / "story.txt"
     story.write_text("A story\nPublished: 2025-05-26T09:00:00+09:00\n\nFirst version.\n", encoding="utf-8")
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            '[[sources]]\ntype = "directory"\npath = "seeds"\n',
-            '[[sources]]\ntype = "directory"\npath = "one"\n\n'
-            f'[[sources]]\ntype = "feed"\nname = "wire"\nurl = "http://127.0.0.1:{_closed_port()}/feed.xml"\n'
-            "timeout = 1\n",
-        ),
-        encoding="utf-8",
+    edit_config(
+        site,
+        '[[sources]]\ntype = "directory"\npath = "seeds"\n',
+        '[[sources]]\ntype = "directory"\npath = "one"\n\n'
+        f'[[sources]]\ntype = "feed"\nname = "wire"\nurl = "http://127.0.0.1:{_closed_port()}/feed.xml"\n'
+        "timeout = 1\n",
     )
     run_publish(site, "now", "--no-email")
     if case == "every source failed":

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import feedparser
 
-from tests.conftest import publish
 from tests.legacy_store import as_written_before_alembic
+from tests.sites import publish
 
 OLD, NEW = "http://127.0.0.1:8000/", "https://news.example.com/edition/"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feed_server import Upstream, answer, conditional
 
 from publisher.collect import collect
 from publisher.config import from_dict
 from publisher.store import Store
+from tests.feed_server import answer, conditional
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -53,13 +53,6 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 <content type="html">&lt;p&gt;Bright.&lt;/p&gt;&lt;style&gt;p{color:red}&lt;/style&gt;</content></entry>
 </feed>
 """
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    yield server
-    server.close()
 
 
 def make_config(tmp_path: Path, *sources: dict[str, Any]):

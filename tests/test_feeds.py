@@ -19,7 +19,6 @@ from lxml import etree
 from publisher import config as config_mod
 from publisher import feeds
 from publisher.models import Article, Author, StoredArticle
-from tests.conftest import ROOT, publish
 from tests.feedcheck import assert_valid
 
 BASE = "http://127.0.0.1:8000/"
@@ -30,18 +29,6 @@ NS = {
     "content": "http://purl.org/rss/1.0/modules/content/",
 }
 CATEGORY_COUNTS = {"business": 2, "culture": 2, "sports": 1}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import shutil
-
-    folder = tmp_path_factory.mktemp("feeds") / "site"
-    folder.mkdir()
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    publish(folder, "now", "--no-email")
-    return folder / "public"
 
 
 def feed_paths() -> list[str]:
@@ -55,8 +42,8 @@ def expected_count(path: str) -> int:
 
 
 @pytest.mark.parametrize("path", feed_paths())
-def test_every_xml_feed_parses_without_error_and_has_every_item(built: Path, path: str) -> None:
-    raw = (built / path).read_bytes()
+def test_every_xml_feed_parses_without_error_and_has_every_item(demo_public: Path, path: str) -> None:
+    raw = (demo_public / path).read_bytes()
     etree.fromstring(raw)  # strict XML: raises on anything malformed
     feed = feedparser.parse(raw)
     assert not feed.bozo, feed.get("bozo_exception")
@@ -78,12 +65,12 @@ def test_every_xml_feed_parses_without_error_and_has_every_item(built: Path, pat
     assert published == sorted(published, reverse=True)
 
 
-def test_every_feed_of_the_demo_passes_the_w3c_validator(built: Path) -> None:
-    assert_valid([built / p for p in feed_paths()])
+def test_every_feed_of_the_demo_passes_the_w3c_validator(demo_public: Path) -> None:
+    assert_valid([demo_public / p for p in feed_paths()])
 
 
-def test_rss_channel_link_is_the_site_and_dates_carry_the_site_offset(built: Path) -> None:
-    tree = etree.fromstring((built / "rss.xml").read_bytes())
+def test_rss_channel_link_is_the_site_and_dates_carry_the_site_offset(demo_public: Path) -> None:
+    tree = etree.fromstring((demo_public / "rss.xml").read_bytes())
     channel = tree.find("channel")
     assert channel.findtext("link") == BASE
     assert channel.find("atom:link[@rel='self']", NS).get("href") == BASE + "rss.xml"
@@ -99,8 +86,8 @@ def test_rss_channel_link_is_the_site_and_dates_carry_the_site_offset(built: Pat
     assert openai.findtext("pubDate") == "Mon, 26 May 2025 14:50:00 +0900"
 
 
-def test_atom_dates_authors_and_feed_level_author(built: Path) -> None:
-    raw = (built / "atom.xml").read_bytes()
+def test_atom_dates_authors_and_feed_level_author(demo_public: Path) -> None:
+    raw = (demo_public / "atom.xml").read_bytes()
     tree = etree.fromstring(raw)
     stamps = [e.text for e in tree.iter(f"{{{NS['atom']}}}published", f"{{{NS['atom']}}}updated")]
     assert stamps and all(s.endswith("+09:00") for s in stamps)
@@ -115,21 +102,21 @@ def test_atom_dates_authors_and_feed_level_author(built: Path) -> None:
     assert openai.author == "Jeong Jae-hong"
 
 
-def test_the_same_article_has_the_same_id_in_every_format_and_feed(built: Path) -> None:
+def test_the_same_article_has_the_same_id_in_every_format_and_feed(demo_public: Path) -> None:
     ids: dict[str, set[str]] = {}
     for path in feed_paths():
-        for e in feedparser.parse((built / path).read_bytes()).entries:
+        for e in feedparser.parse((demo_public / path).read_bytes()).entries:
             ids.setdefault(e.link, set()).add(e.id)
     for path in ["feed.json"] + [f"categories/{s}/feed.json" for s in CATEGORY_COUNTS]:
-        for item in json.loads((built / path).read_text("utf-8"))["items"]:
+        for item in json.loads((demo_public / path).read_text("utf-8"))["items"]:
             ids.setdefault(item["url"], set()).add(item["id"])
     assert len(ids) == 9
     assert all(len(v) == 1 for v in ids.values())
 
 
 @pytest.mark.parametrize("path", ["feed.json"] + [f"categories/{s}/feed.json" for s in CATEGORY_COUNTS])
-def test_json_feed_has_every_field_json_feed_1_1_requires(built: Path, path: str) -> None:
-    feed = json.loads((built / path).read_text("utf-8"))
+def test_json_feed_has_every_field_json_feed_1_1_requires(demo_public: Path, path: str) -> None:
+    feed = json.loads((demo_public / path).read_text("utf-8"))
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert isinstance(feed["title"], str) and feed["title"]
     assert feed["feed_url"] == BASE + path
@@ -146,14 +133,14 @@ def test_json_feed_has_every_field_json_feed_1_1_requires(built: Path, path: str
     assert feed["authors"] == [{"name": "Korea JoongAng Daily"}]
 
 
-def test_every_link_in_a_feed_lands_on_a_page_the_web_edition_wrote(built: Path) -> None:
+def test_every_link_in_a_feed_lands_on_a_page_the_web_edition_wrote(demo_public: Path) -> None:
     for path in feed_paths():
-        feed = feedparser.parse((built / path).read_bytes())
+        feed = feedparser.parse((demo_public / path).read_bytes())
         targets = [e.link for e in feed.entries] + [ln.href for ln in feed.feed.links]
         for url in targets:
             assert url.startswith(BASE)
             relative = url[len(BASE) :] or "index.html"
-            assert (built / relative).is_file(), url
+            assert (demo_public / relative).is_file(), url
 
 
 # --- unit level: articles made here, feeds built in-process ---------------------------
@@ -307,11 +294,11 @@ def test_categories_that_slugify_alike_are_one_and_hangul_names_keep_their_lette
     assert_valid(out)
 
 
-def test_credit_lines_travel_with_the_text_in_every_format(built: Path) -> None:
+def test_credit_lines_travel_with_the_text_in_every_format(demo_public: Path) -> None:
     credit = "Translated from the JoongAng Ilbo using generative AI and edited by Korea JoongAng Daily staff."
-    rss = feedparser.parse((built / "rss.xml").read_bytes())
-    atom = feedparser.parse((built / "atom.xml").read_bytes())
-    items = json.loads((built / "feed.json").read_text(encoding="utf-8"))["items"]
+    rss = feedparser.parse((demo_public / "rss.xml").read_bytes())
+    atom = feedparser.parse((demo_public / "atom.xml").read_bytes())
+    items = json.loads((demo_public / "feed.json").read_text(encoding="utf-8"))["items"]
     for entries in (rss.entries, atom.entries):
         openai = next(e for e in entries if e.title == "OpenAI to open office in Seoul")
         assert f"<em>{credit}</em>" in openai.content[0].value

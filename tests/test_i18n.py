@@ -17,7 +17,7 @@ from publisher import config as configuration
 from publisher import i18n
 from publisher.i18n import PACKAGE_LOCALE, Language, extract
 from publisher.render import default_templates
-from tests.conftest import ROOT
+from tests.sites import ROOT, edit_config
 
 SEOUL = ZoneInfo("Asia/Seoul")
 WHEN = datetime(2025, 5, 26, 5, 50, tzinfo=UTC)  # 14:50 in Seoul, a Monday
@@ -98,32 +98,30 @@ def test_the_cli_counts_one_article(site, run_publish):
     assert "source seeds: 1 article seen" in run_publish(site, "status").stdout
 
 
-def use(site: Path, old: str, new: str) -> None:
-    cfg = site / "config.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+def site_catalog(site: Path, language: str, header: str, messages: str) -> None:
+    """A site's own catalog: SITE/locale/LANGUAGE/LC_MESSAGES/messages.po."""
+    folder = site / "locale" / language / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n' + header + "\n" + messages,
+        encoding="utf-8",
+    )
 
 
 def test_a_site_overrides_a_message_and_adds_a_language(site, run_publish):
-    folder = site / "locale" / "ko" / "LC_MESSAGES"
-    folder.mkdir(parents=True)
-    (folder / "messages.po").write_text(
-        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
-        'msgid "Latest news"\nmsgstr "오늘의 기사"\n',
-        encoding="utf-8",
-    )
-    use(site, 'language = "en"', 'language = "ko"')
+    site_catalog(site, "ko", "", 'msgid "Latest news"\nmsgstr "오늘의 기사"\n')
+    edit_config(site, 'language = "en"', 'language = "ko"')
     run_publish(site, "now", "--no-email")
     index = (site / "public" / "index.html").read_text(encoding="utf-8")
     assert "<h1>오늘의 기사</h1>" in index  # the site's own word
     assert "본문 바로가기" in index  # the packaged catalog for the rest
-    fr = site / "locale" / "fr" / "LC_MESSAGES"
-    fr.mkdir(parents=True)
-    (fr / "messages.po").write_text(
-        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n\n'
+    site_catalog(
+        site,
+        "fr",
+        '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n',
         'msgid "Latest news"\nmsgstr "Dernières nouvelles"\n\nmsgid "d MMMM y, HH:mm"\nmsgstr "d MMMM y \'à\' HH:mm"\n',
-        encoding="utf-8",
     )
-    use(site, 'language = "ko"', 'language = "fr"')
+    edit_config(site, 'language = "ko"', 'language = "fr"')
     run_publish(site, "now", "--no-email")
     index = (site / "public" / "index.html").read_text(encoding="utf-8")
     assert "<h1>Dernières nouvelles</h1>" in index and "mai 2025 à " in index
@@ -131,7 +129,7 @@ def test_a_site_overrides_a_message_and_adds_a_language(site, run_publish):
 
 
 def test_an_unknown_language_is_a_config_error(site, run_publish):
-    use(site, 'language = "en"', 'language = "xx-nope"')
+    edit_config(site, 'language = "en"', 'language = "xx-nope"')
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2 and "site.language" in result.stderr and "Traceback" not in result.stderr
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from conftest import CHROMIUM_ARGS, ROOT, publish, require_binary
 from lxml import html as lxml_html
-from webserver import Server, free_port
+
+from tests.sites import CHROMIUM_ARGS, ROOT, publish, require_binary
+from tests.webserver import Server, free_port
 
 EXAMPLE = ROOT / "examples" / "ko"
 # Words a Korean page may show in Latin letters: names of formats, and what the

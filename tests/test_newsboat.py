@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import calendar
-import shutil
 import sqlite3
 from pathlib import Path
 
 import feedparser
 import pytest
 
-from tests.conftest import ROOT, publish, require_binary
 from tests.httpserve import serve_folder
 from tests.readers import newsboat
-
-
-@pytest.fixture(scope="module")
-def public(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("newsboat") / "site"
-    folder.mkdir()
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    publish(folder, "now", "--no-email")
-    return folder / "public"
+from tests.sites import require_binary
 
 
 @pytest.mark.parametrize("name", ["rss.xml", "atom.xml", "categories/business/rss.xml"])
 def test_newsboat_loads_every_item_with_title_author_and_date(
-    public: Path, tmp_path: Path, name: str
+    demo_public: Path, tmp_path: Path, name: str
 ) -> None:
     binary = require_binary("newsboat")
-    expected = feedparser.parse((public / name).read_bytes())
-    with serve_folder(public) as base:
+    expected = feedparser.parse((demo_public / name).read_bytes())
+    with serve_folder(demo_public) as base:
         url = base + name
         _, unread = newsboat(binary, tmp_path, [url], "reload", "print-unread")
     assert unread == f"{len(expected.entries)} unread articles"

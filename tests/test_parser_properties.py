@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.errors import ParseError, SourceError
+from publisher.models import Article
 from publisher.sanitize import clean_html
 from publisher.sources import Entry, Skipped
 from publisher.sources.dates import parse_date
@@ -80,27 +82,28 @@ def test_arbitrary_bytes_never_raise(data: bytes, suffix: str) -> None:
         check_article(result.article)
 
 
+def parsed_or_why(parse: Callable[..., tuple[Article, list[str]]], text: str) -> Article | None:
+    """The article ``parse`` makes of ``text``, checked; None when it refuses, saying why."""
+    try:
+        article, warnings = parse(text, article_id="s/x", source="s", tz=SEOUL)
+    except ParseError as exc:
+        assert str(exc)
+        return None
+    check_article(article)
+    assert all(isinstance(w, str) and w for w in warnings)
+    return article
+
+
 @PROPS
 @given(text=TEXTISH)
 def test_export_text_parses_or_says_why(text: str) -> None:
-    try:
-        article, warnings = parse_export(text, article_id="s/x", source="s", tz=SEOUL)
-    except ParseError as exc:
-        assert str(exc)
-        return
-    check_article(article)
-    assert all(isinstance(w, str) and w for w in warnings)
+    parsed_or_why(parse_export, text)
 
 
 @PROPS
 @given(title=TEXTISH, date=st.text(max_size=30), body=st.lists(TEXTISH, max_size=6))
 def test_export_shaped_text(title: str, date: str, body: list[str]) -> None:
-    text = "\n".join([title, f"Published: {date}", *body])
-    try:
-        article, _ = parse_export(text, article_id="s/x", source="s", tz=SEOUL)
-    except ParseError:
-        return
-    check_article(article)
+    parsed_or_why(parse_export, "\n".join([title, f"Published: {date}", *body]))
 
 
 TOML_VALUE = st.one_of(
@@ -139,13 +142,9 @@ def test_markdown_front_matter_never_raises(pairs: dict[str, str], title: str | 
     if title is not None:
         pairs["title"] = json.dumps(title)
     front = "\n".join(f"{k} = {v}" for k, v in pairs.items())
-    text = f"+++\n{front}\n+++\n{body}"
-    try:
-        article, _ = parse_markdown(text, article_id="s/x", source="s", tz=SEOUL)
-    except ParseError as exc:
-        assert str(exc)
+    article = parsed_or_why(parse_markdown, f"+++\n{front}\n+++\n{body}")
+    if article is None:
         return
-    check_article(article)
     assert article.image is None or article.image.startswith(("http://", "https://"))
     assert article.url is None or article.url.startswith(("http://", "https://"))
 

@@ -5,8 +5,6 @@ processes against the demo site."""
 from __future__ import annotations
 
 import json
-import mailbox
-import signal
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,29 +13,17 @@ from datetime import UTC, datetime, timedelta
 import feedparser
 from sqlalchemy import create_engine, inspect
 
-from publisher.locks import Lock
 from publisher.store import Store
 from publisher.store.schema import subscribe_requests
-from tests import pg, test_lock, webserver
-from tests.conftest import publish
+from tests import webserver
 from tests.pg import use_store
-from tests.test_lock import two_publish_now_at_once_send_each_reader_one_digest, use_smtp
-from tests.test_scheduler import Daemon, configure
-
-# Fixtures shared with other modules.
-postgresql = pg.postgresql
-pg_url = pg.pg_url
-smtp_server = test_lock.smtp_server
-
-
-def outbox(site) -> list[str]:
-    box = site / "outbox"
-    if not box.exists():
-        return []
-    return [m["To"] for m in mailbox.Maildir(box, create=False)]
+from tests.sites import edit_config, publish, recipients
 
 
 def test_publish_now_on_postgresql(site, run_publish, pg_url):
+    """(A second run, an edited article, a busy lock, two runs at once and `publish
+    run` are tested on PostgreSQL too: the ``any_store`` tests of test_publish_now,
+    test_lock and test_scheduler.)"""
     use_store(site, pg_url)
     run_publish(site, "subscribers", "add", "reader@example.com", "--name", "Demo Reader")
     report = json.loads(run_publish(site, "now", "--json").stdout)
@@ -47,54 +33,11 @@ def test_publish_now_on_postgresql(site, run_publish, pg_url):
     assert {"articles", "digests", "deliveries", "leases"} <= tables
     feed = feedparser.parse((site / "public" / "rss.xml").read_bytes())
     assert not feed.bozo and len(feed.entries) == 9
-    assert outbox(site) == ["Demo Reader <reader@example.com>"]
-
-    again = json.loads(run_publish(site, "now", "--json").stdout)
-    assert again["collect"]["unchanged"] == 9 and again["collect"]["new"] == 0
-    assert again["digest"] is None and again["delivery"]["sent"] == 0
-    assert again["files_written"] == []
-    assert len(outbox(site)) == 1
-
-    seed = site / "seeds" / "000_8e4dca2d4b25ece8.txt"
-    seed.write_text(
-        seed.read_text(encoding="utf-8").replace("11 global cities", "12 global cities"), encoding="utf-8"
-    )
-    edited = json.loads(run_publish(site, "now", "--json").stdout)
-    assert (edited["collect"]["new"], edited["collect"]["updated"]) == (0, 1)
-    feed = feedparser.parse((site / "public" / "atom.xml").read_bytes())
-    assert len(feed.entries) == 9
-    assert [e.title for e in feed.entries].count("OpenAI to open office in Seoul") == 1
+    assert recipients(site) == ["Demo Reader <reader@example.com>"]
 
     status = run_publish(site, "status").stdout
     assert "source seeds: 9 articles seen" in status
     assert "lock: " not in status or "held by" not in status
-
-
-def test_two_publish_now_at_once_on_postgresql(site, run_publish, pg_url, smtp_server):
-    handler, port = smtp_server
-    use_store(site, pg_url)
-    use_smtp(site, port)
-    two_publish_now_at_once_send_each_reader_one_digest(site, run_publish, handler)
-
-
-def test_publish_run_on_postgresql_delivers_once(site, run_publish, pg_url):
-    use_store(site, pg_url)
-    configure(site)
-    run_publish(site, "subscribers", "add", "reader@example.com")
-    daemon = Daemon(site)
-    try:
-        daemon.wait_for("digest 20")
-        daemon.wait_for("0 new, 0 updated, 9 unchanged")
-        code, _ = daemon.stop(signal.SIGTERM)
-    finally:
-        daemon.kill()
-    assert code == 0, daemon.log
-    assert "scheduler stopped" in daemon.log
-    assert outbox(site) == ["reader@example.com"]
-    assert "scheduler_jobs" in inspect(create_engine(pg_url)).get_table_names()
-    status = run_publish(site, "status").stdout
-    assert "scheduler: not running" in status
-    assert "digest   * * * * * *" in status and "ok in" in status
 
 
 def test_dry_run_refuses_a_postgresql_store(site, run_publish, pg_url):
@@ -189,35 +132,11 @@ def test_long_source_names_and_article_paths_are_stored(site, run_publish, pg_ur
         '+++\ntitle = "A story filed deep"\npublished = 2025-06-01T09:00:00+09:00\n+++\nBody.\n',
         encoding="utf-8",
     )
-    cfg = site / "config.toml"
-    text = cfg.read_text(encoding="utf-8")
-    cfg.write_text(
-        text.replace(
-            'path = "seeds"\n', f'path = "seeds"\n\n[[sources]]\ntype = "directory"\npath = "{folder}"\n'
-        ),
-        encoding="utf-8",
+    edit_config(
+        site, 'path = "seeds"\n', f'path = "seeds"\n\n[[sources]]\ntype = "directory"\npath = "{folder}"\n'
     )
     report = json.loads(run_publish(site, "now", "--json").stdout)
     assert report["collect"]["new"] == 10, report
     again = json.loads(run_publish(site, "now", "--json").stdout)
     assert again["collect"]["unchanged"] == 10 and again["collect"]["new"] == 0
     assert f"source {folder}: 1 article seen" in run_publish(site, "status").stdout
-
-
-def test_a_held_lock_makes_publish_now_wait_then_name_its_holder(site, run_publish, pg_url):
-    use_store(site, pg_url)
-    cfg = site / "config.toml"
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace("[store]\n", "[store]\nlock_wait = 1\n"), encoding="utf-8"
-    )
-    store = Store.open(pg_url)
-    held = Lock(store.meta, "publish", "an editor's test", ttl=30)
-    assert held.try_acquire() is None
-    try:
-        result = run_publish(site, "now", check=False)
-        assert result.returncode == 1 and "locked by an editor's test on" in result.stderr
-        assert "lock: held by an editor's test" in run_publish(site, "status").stdout
-    finally:
-        held.release()
-        store.close()
-    assert "9 new" in run_publish(site, "now").stdout

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,9 +19,9 @@ from publisher.collect import collect
 from publisher.config import from_dict
 from publisher.models import Article, Author, StoredArticle
 from publisher.store import Store
-from tests.conftest import ROOT, publish, require_binary
 from tests.httpserve import serve_folder
 from tests.readers import newsboat
+from tests.sites import require_binary
 from tests.upstream_corpus import NOW, corpus_config, serve_corpus
 
 FORMATS = ("rss.xml", "atom.xml")
@@ -34,16 +33,6 @@ def write(folder: Path, built: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return folder
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("agree-demo") / "site"
-    folder.mkdir()
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    publish(folder, "now", "--no-email")
-    return folder / "public"
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +78,7 @@ def epoch(value: str) -> int:
     return calendar.timegm(datetime.fromisoformat(value).utctimetuple())
 
 
-@pytest.mark.parametrize("which", ["demo", "corpus", "hostile"])
+@pytest.mark.parametrize("which", ["demo_public", "corpus", "hostile"])
 def test_feedparser_agrees_with_feed_json(request: pytest.FixtureRequest, which: str) -> None:
     public: Path = request.getfixturevalue(which)
     expected = json_items(public)
@@ -111,7 +100,7 @@ def test_feedparser_agrees_with_feed_json(request: pytest.FixtureRequest, which:
                 assert not entry.get("authors") and got.feed.author, item["title"]
 
 
-@pytest.mark.parametrize("which", ["demo", "corpus", "hostile"])
+@pytest.mark.parametrize("which", ["demo_public", "corpus", "hostile"])
 def test_newsboat_agrees_with_feed_json(request: pytest.FixtureRequest, tmp_path: Path, which: str) -> None:
     binary = require_binary("newsboat")
     public: Path = request.getfixturevalue(which)

@@ -4,13 +4,12 @@ tests/artifacts/ to look at."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, ROOT, publish, require_binary
 from tests.httpserve import serve_folder
+from tests.sites import ARTIFACTS, CHROMIUM_ARGS, edit_config, publish, require_binary
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -23,16 +22,6 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def public(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("screens") / "site"
-    folder.mkdir()
-    text = (ROOT / "config.toml").read_text("utf-8")
-    (folder / "config.toml").write_text(text, "utf-8")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def browser():
     executable = require_binary("chromium")
     with playwright_api.sync_playwright() as p:
@@ -41,18 +30,14 @@ def browser():
         b.close()
 
 
-def test_pages_render_without_overflow_at_phone_and_desktop_widths(public: Path, browser) -> None:
+def test_pages_render_without_overflow_at_phone_and_desktop_widths(site: Path, browser) -> None:
     # serve first, then publish with base_url pointing at the live server, so every
     # absolute link and stylesheet-free page loads from it
-    out = public / "public"
+    out = site / "public"
     out.mkdir(exist_ok=True)
     with serve_folder(out) as base:
-        config = public / "config.toml"
-        config.write_text(
-            config.read_text("utf-8").replace('base_url = "http://127.0.0.1:8000/"', f'base_url = "{base}"'),
-            "utf-8",
-        )
-        publish(public, "now", "--no-email")
+        edit_config(site, 'base_url = "http://127.0.0.1:8000/"', f'base_url = "{base}"')
+        publish(site, "now", "--no-email")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for device, (width, height) in WIDTHS.items():
             context = browser.new_context(

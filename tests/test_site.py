@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
-from tests.conftest import ROOT, publish
+from tests.sites import ROOT, publish
 
 BASE = "http://127.0.0.1:8000/"
 

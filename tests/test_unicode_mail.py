@@ -25,16 +25,9 @@ from publisher.models import Subscriber
 from publisher.signup import Signup
 from publisher.store import Store
 from publisher.tokens import signer_for
-from tests.test_digest import dkim_key  # noqa: F401 - the shared DKIM key fixture
+from tests.sites import edit_config
 
 HANGUL_TITLE = "중앙일보 코리아 — 오늘의 뉴스"
-
-
-def set_config(site, old, new):
-    cfg = site / "config.toml"
-    text = cfg.read_text(encoding="utf-8")
-    assert old in text
-    cfg.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def raw_messages(site):
@@ -52,8 +45,8 @@ def digests_in(site) -> list[tuple[str, str]]:
 
 
 def hangul_site(site):
-    set_config(site, 'title = "Korea JoongAng Daily"', f'title = "{HANGUL_TITLE}"')
-    set_config(
+    edit_config(site, 'title = "Korea JoongAng Daily"', f'title = "{HANGUL_TITLE}"')
+    edit_config(
         site,
         'from = "Korea JoongAng Daily <digest@news.example.com>"',
         'from = "중앙일보 편집국 \\"다이제스트\\" <digest@news.example.com>"',
@@ -85,7 +78,7 @@ def test_a_hangul_title_sends_its_digest_with_ascii_headers(site, run_publish):
 
 def test_list_id_comes_from_digest_list_id_never_from_the_title(site, run_publish):
     hangul_site(site)
-    set_config(site, "skip_if_empty = true", 'skip_if_empty = true\nlist_id = "news.joongang.example"')
+    edit_config(site, "skip_if_empty = true", 'skip_if_empty = true\nlist_id = "news.joongang.example"')
     run_publish(site, "subscribers", "add", "reader@example.com")
     run_publish(site, "now")
     (raw,) = raw_messages(site)
@@ -94,7 +87,7 @@ def test_list_id_comes_from_digest_list_id_never_from_the_title(site, run_publis
 
 
 def test_a_non_ascii_list_id_is_a_config_error(site, run_publish):
-    set_config(site, "skip_if_empty = true", 'skip_if_empty = true\nlist_id = "뉴스.example"')
+    edit_config(site, "skip_if_empty = true", 'skip_if_empty = true\nlist_id = "뉴스.example"')
     result = run_publish(site, "now", check=False)
     assert result.returncode == 2
     assert "digest.list_id" in result.stderr and "Traceback" not in result.stderr
@@ -154,7 +147,7 @@ def test_encoded_words_stay_within_75_characters_and_never_split_a_character():
 def test_the_confirmation_mail_comes_from_the_same_builder_and_is_signed(site, dkim_key):  # noqa: F811
     key_file, public = dkim_key
     hangul_site(site)
-    set_config(
+    edit_config(
         site,
         'maildir = "outbox"\n',
         'maildir = "outbox"\ndkim_selector = "mail2026"\ndkim_domain = "news.example.com"\n'

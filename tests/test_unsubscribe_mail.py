@@ -1,46 +1,23 @@
 """The List-Unsubscribe mailto: link works: a mail to it, piped to
 `publish subscribers unsubscribe-mail`, unsubscribes exactly its sender's address."""
 
-import mailbox
-import os
 import subprocess
-import sys
-from email import policy
-from email.parser import BytesParser
 from urllib.parse import unquote, urlsplit
 
-from tests.conftest import ROOT
+from tests.mailserver import smtp_site
+from tests.sites import edit_config, mails, publish
 
 
 def pipe(site, message: bytes) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "publisher",
-            "--config",
-            str(site / "config.toml"),
-            "subscribers",
-            "unsubscribe-mail",
-        ],
-        input=message.decode(),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
+    """A mail piped to ``publish subscribers unsubscribe-mail`` (as an MTA would)."""
+    return publish(site, "subscribers", "unsubscribe-mail", check=False, input=message.decode())
 
 
 def test_a_mail_to_the_mailto_link_unsubscribes_that_reader_only(site, run_publish):
     run_publish(site, "subscribers", "add", "reader@example.com")
     run_publish(site, "subscribers", "add", "other@example.com")
     run_publish(site, "now")
-    box = mailbox.Maildir(site / "outbox", create=False)
-    digest = next(
-        m
-        for m in (BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in box.keys())
-        if "reader@example.com" in m["To"]
-    )
+    digest = next(m for m in mails(site) if "reader@example.com" in m["To"])
     mailto = next(p.strip(" <>") for p in str(digest["List-Unsubscribe"]).split(",") if "mailto:" in p)
     parts = urlsplit(mailto)
     subject = unquote(parts.query.removeprefix("subject="))
@@ -61,15 +38,11 @@ def test_a_mail_to_the_mailto_link_unsubscribes_that_reader_only(site, run_publi
 
 
 def with_reply_to(site, address="Newsroom desk <desk@example.com>"):
-    cfg = site / "config.toml"
-    text = cfg.read_text(encoding="utf-8")
-    cfg.write_text(text.replace("[digest]\n", f'[digest]\nreply_to = "{address}"\n', 1), encoding="utf-8")
+    edit_config(site, "[digest]\n", f'[digest]\nreply_to = "{address}"\n')
 
 
-def forwarded(box_path, to="desk@example.com"):
-    box = mailbox.Maildir(box_path, create=False)
-    found = [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in box.keys()]
-    return [m for m in found if to in str(m["To"])]
+def forwarded(site, to="desk@example.com"):
+    return [m for m in mails(site) if to in str(m["To"])]
 
 
 READER_REPLY = (
@@ -83,12 +56,12 @@ def test_a_reply_to_the_digest_address_is_forwarded_to_reply_to_through_the_mail
     with_reply_to(site)
     run_publish(site, "subscribers", "add", "reader@example.com")
     run_publish(site, "now")
-    [digest] = [m for m in forwarded(site / "outbox", "reader@example.com")]
+    [digest] = [m for m in forwarded(site, "reader@example.com")]
     assert digest["Reply-To"] == "Newsroom desk <desk@example.com>"
 
     result = pipe(site, READER_REPLY)
     assert result.returncode == 0 and "forwarded to desk@example.com" in result.stderr, result.stderr
-    [fwd] = forwarded(site / "outbox")
+    [fwd] = forwarded(site)
     assert str(fwd["Reply-To"]) == "김민지 <minji@example.kr>"  # answering it answers the reader
     assert fwd["Auto-Submitted"] == "auto-forwarded" and fwd["Subject"] == "Fwd: Re: Korea JoongAng Daily"
     [attached] = [p for p in fwd.iter_attachments() if p.get_content_type() == "message/rfc822"]
@@ -99,37 +72,28 @@ def test_a_reply_to_the_digest_address_is_forwarded_to_reply_to_through_the_mail
     # a request whose token does not verify reaches the desk too; an unsubscribed reader is no forward
     forged = b"From: x@example.com\r\nSubject: unsubscribe AAAA.BBBB.CCCC\r\n\r\nplease\r\n"
     assert "forwarded" in pipe(site, forged).stderr
-    assert len(forwarded(site / "outbox")) == 2
+    assert len(forwarded(site)) == 2
     # machines are not forwarded: an out-of-office reply, a bounce
     ooo = READER_REPLY.replace(b"Subject: Re:", b"Auto-Submitted: auto-replied\r\nSubject: Out of office Re:")
     bounce = b"From: MAILER-DAEMON@example.com\r\nSubject: Undelivered\r\n\r\nx\r\n"
     for machine in (ooo, bounce):
         out = pipe(site, machine)
         assert out.returncode == 0 and "not forwarded" in out.stderr
-    assert len(forwarded(site / "outbox")) == 2  # and our own forward, piped back, loops no further
-    loop = pipe(site, forwarded(site / "outbox")[0].as_bytes())
-    assert "not forwarded" in loop.stderr and len(forwarded(site / "outbox")) == 2
+    assert len(forwarded(site)) == 2  # and our own forward, piped back, loops no further
+    loop = pipe(site, forwarded(site)[0].as_bytes())
+    assert "not forwarded" in loop.stderr and len(forwarded(site)) == 2
 
 
-def test_a_reply_is_forwarded_over_smtp_and_a_refusal_leaves_it_with_the_mail_server(site, run_publish):
-    from tests.mailserver import MailServer
-
+def test_a_reply_is_forwarded_over_smtp_and_a_refusal_leaves_it_with_the_mail_server(
+    site, run_publish, mail_server
+):
     with_reply_to(site, "desk@example.com")
-    with MailServer() as server:
-        cfg = site / "config.toml"
-        cfg.write_text(
-            cfg.read_text(encoding="utf-8").replace(
-                'transport = "maildir"\nmaildir = "outbox"\n',
-                f'transport = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\nport = {server.port}\n'
-                'security = "none"\ntimeout = 5\n',
-            ),
-            encoding="utf-8",
-        )
-        result = pipe(site, READER_REPLY)
-        assert result.returncode == 0, result.stderr
-        [got] = server.handler.to("desk@example.com")
-        assert got.message["Subject"] == "Fwd: Re: Korea JoongAng Daily"
-        server.handler.faults["desk@example.com"] = "451-always"
-        deferred = pipe(site, READER_REPLY)
+    smtp_site(site, mail_server.port)
+    result = pipe(site, READER_REPLY)
+    assert result.returncode == 0, result.stderr
+    [got] = mail_server.handler.to("desk@example.com")
+    assert got.message["Subject"] == "Fwd: Re: Korea JoongAng Daily"
+    mail_server.handler.faults["desk@example.com"] = "451-always"
+    deferred = pipe(site, READER_REPLY)
     assert deferred.returncode == 75 and "could not forward" in deferred.stderr  # the MTA retries later
     assert "Traceback" not in deferred.stderr

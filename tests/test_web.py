@@ -16,9 +16,13 @@ from unittest import mock
 
 import httpx
 import pytest
-from conftest import publish as _publish
 from itsdangerous import TimestampSigner
-from webserver import (
+
+from publisher.output import write_atomic
+from publisher.store import Store
+from publisher.tokens import Signer
+from tests.sites import publish as _publish
+from tests.webserver import (
     OLD_SECRET,
     SECRET,
     Server,
@@ -26,12 +30,9 @@ from webserver import (
     link_in,
     mails_to,
     make_site,
+    status_of,
     wait_for_mails,
 )
-
-from publisher.output import write_atomic
-from publisher.store import Store
-from publisher.tokens import Signer
 
 _clients = itertools.count(1)
 
@@ -63,15 +64,6 @@ def new_client() -> dict[str, str]:
 
 def subscribe(server: Server, email: str, headers: dict[str, str] | None = None) -> httpx.Response:
     return server.client.post("/subscribe", data={"email": email}, headers=headers or new_client())
-
-
-def status_of(server: Server, email: str) -> str | None:
-    store = Store.open(f"sqlite:///{server.site / 'publisher.db'}")
-    try:
-        sub = store.subscribers.get(email)
-        return None if sub is None else sub.status
-    finally:
-        store.close()
 
 
 def public_id(server: Server, email: str) -> str:

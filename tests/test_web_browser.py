@@ -7,19 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, CHROMIUM_ARGS, publish, require_binary
-from webserver import OLD_SECRET, SECRET, Server, free_port, link_in, make_site, wait_for_mails
 
-from publisher.store import Store
-
-
-def status_of(site: Path, email: str) -> str | None:
-    store = Store.open(f"sqlite:///{site / 'publisher.db'}")
-    try:
-        sub = store.subscribers.get(email)
-        return None if sub is None else sub.status
-    finally:
-        store.close()
+from tests.sites import ARTIFACTS, CHROMIUM_ARGS, publish, require_binary
+from tests.webserver import (
+    OLD_SECRET,
+    SECRET,
+    Server,
+    free_port,
+    link_in,
+    make_site,
+    status_of,
+    wait_for_mails,
+)
 
 
 def test_a_reader_subscribes_confirms_and_unsubscribes_in_chromium(tmp_path: Path) -> None:

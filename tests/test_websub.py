@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -12,21 +11,17 @@ import feedparser
 import pytest
 
 from publisher import websub
-from tests.conftest import ROOT, publish
 from tests.httpserve import recording_server
+from tests.sites import demo_site, edit_config, publish
 
 FEEDS = [p + n for p in ("", "categories/business/", "categories/culture/", "categories/sports/")
          for n in ("rss.xml", "atom.xml", "feed.json")]  # fmt: skip
 
 
 def make_site(tmp_path: Path, hub: str) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    text = (ROOT / "config.toml").read_text("utf-8")
-    text = text.replace("[feeds]\n", f'[feeds]\nwebsub_hub = "{hub}"\n')
-    (folder / "config.toml").write_text(text, "utf-8")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
-    return folder
+    site = demo_site(tmp_path / "site")
+    edit_config(site, "[feeds]\n", f'[feeds]\nwebsub_hub = "{hub}"\n')
+    return site
 
 
 def announced(received: list[tuple[str, str, bytes]]) -> list[str]:

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from feed_server import Upstream, answer
-
 from publisher.config import Config, from_dict
+from tests.feed_server import Upstream, answer
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-KST = lambda *a: datetime(*a, tzinfo=UTC) - timedelta(hours=9)  # noqa: E731 - Seoul wall time to UTC
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "upstream"
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-KST = lambda *a: datetime(*a, tzinfo=UTC) - timedelta(hours=9)  # noqa: E731 - Seoul wall time to UTC
 
 # fixture -> the Content-Type its server sends
 SERVED = {

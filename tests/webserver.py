@@ -3,23 +3,19 @@ they share (the site's Maildir, read back with the standard email parser)."""
 
 from __future__ import annotations
 
-import mailbox
-import os
 import re
-import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from publisher.store import Store
+from tests.sites import demo_site, edit_config, mails, publish_command, publish_env
+
 SECRET = "web-tests-current-secret"
 OLD_SECRET = "web-tests-previous-secret"
 
@@ -32,20 +28,13 @@ def free_port() -> int:
 
 def make_site(folder: Path, port: int, extra_server: str = "") -> Path:
     """A copy of the demo site whose base_url is the server's own address."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = re.sub(r'base_url = ".*?"', f'base_url = "http://127.0.0.1:{port}/"', text)
-    text = text.replace("[server]\n", "[server]\n" + extra_server, 1)
-    (folder / "config.toml").write_text(text, encoding="utf-8")
-    shutil.copytree(ROOT / "seeds", folder / "seeds")
+    demo_site(folder, base_url=f'"http://127.0.0.1:{port}/"')
+    edit_config(folder, "[server]\n", "[server]\n" + extra_server)
     return folder
 
 
 def env_for(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PUBLISHER_SECRET": SECRET}
-    env["PUBLISHER_SECRET_PREVIOUS"] = OLD_SECRET
-    env.update(extra or {})
-    return env
+    return publish_env({"PUBLISHER_SECRET": SECRET, "PUBLISHER_SECRET_PREVIOUS": OLD_SECRET, **(extra or {})})
 
 
 class Server:
@@ -67,9 +56,7 @@ class Server:
         self.log = site / "serve.log"
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "serve"]
-            + (["--port", str(port)] if port_flag else [])
-            + list(args),
+            publish_command(site, "serve") + (["--port", str(port)] if port_flag else []) + list(args),
             cwd=site,
             env=env_for(env),
             stdout=self._log,
@@ -105,20 +92,18 @@ class Server:
         self._log.close()
 
 
-def messages(site: Path) -> list[EmailMessage]:
-    """Every message in the site's outbox, oldest first."""
-    path = site / "outbox"
-    if not all((path / sub).is_dir() for sub in ("tmp", "new", "cur")):
-        return []  # not made yet, or being made right now
-    box = mailbox.Maildir(path, create=False)
-    keys = sorted(box.keys(), key=_delivered)
-    return [BytesParser(policy=policy.default).parsebytes(box.get_bytes(k)) for k in keys]  # type: ignore[misc]
+messages = mails  # every message in the site's outbox, oldest first
 
 
-def _delivered(key: str) -> tuple[int, int, str]:
-    """Maildir names start "<seconds>.M<microseconds>...": the order of delivery."""
-    match = re.match(r"(\d+)\.M(\d+)", key)
-    return (int(match.group(1)), int(match.group(2)), key) if match else (0, 0, key)
+def status_of(where: Server | Path, email: str) -> str | None:
+    """The subscriber's status in the SQLite store of a site (or of a server's site)."""
+    site = where.site if isinstance(where, Server) else where
+    store = Store.open(f"sqlite:///{site / 'publisher.db'}")
+    try:
+        sub = store.subscribers.get(email)
+        return None if sub is None else sub.status
+    finally:
+        store.close()
 
 
 def mails_to(site: Path, address: str) -> list[EmailMessage]:
