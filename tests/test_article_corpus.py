@@ -15,10 +15,10 @@ from publisher.collect import collect
 from publisher.config import from_dict
 from publisher.store import Store
 from publisher.store.schema import articles, digest_articles
+from tests.outcomes import outcomes
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "articles"
 NOW = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
-KST = lambda *a: datetime(*a, tzinfo=UTC) - timedelta(hours=9)  # noqa: E731 - Seoul wall time to UTC
 
 # file -> why it is skipped (the warning names the file and says this)
 SKIPPED = {
@@ -32,81 +32,7 @@ SKIPPED = {
     "bad_toml.md": "front matter is not valid TOML: Unterminated string (at end of document)",
 }
 
-# file -> (title, published UTC or None for "first collected", authors, body)
-COLLECTED = {
-    "bad_date.txt": ("A date nobody can read", None, [], "<p>Body.</p>"),
-    "no_date.txt": ("No date at all", None, [], "<p>Just a paragraph.</p>"),
-    "bare_cr.txt": (
-        "Old Mac line endings",
-        KST(2025, 5, 26, 14, 50),
-        [],
-        "<p>One.</p>\n<p>Two.</p>\n<p>Three.</p>",
-    ),
-    # LF files with a lone CR inside a line: a space, not a line break
-    "cr_in_line.txt": (
-        "Council debates <script> signage rules & more",
-        KST(2025, 5, 26, 14, 50),
-        [],
-        "<p>The council met on Tuesday.</p>\n<p>Second paragraph.</p>",
-    ),
-    "cr_in_line.md": (
-        "Why <b> is not <strong>",
-        KST(2025, 5, 27, 9, 0),
-        [],
-        "<p>A body with a stray CR.</p>\n",
-    ),
-    "bom.txt": ("Starts with a BOM", KST(2025, 5, 28, 14, 30), [], "<p>Body after a byte order mark.</p>"),
-    "cp1252.txt": (
-        "Café owners’ “fair” deal",
-        KST(2025, 5, 29, 9, 0),
-        [["Kim Min-ji", None]],
-        "<p>The café’s owner said “we’re done” – and left.</p>",
-    ),
-    "cp949.txt": (
-        "서울시, 지하철 9호선 연장 확정",
-        KST(2025, 5, 29, 8, 15),
-        [],
-        "<p>서울시는 지하철 9호선을 강동구까지 연장한다고 29일 밝혔다. 개통은 2028년 예정이다.</p>",
-    ),
-    "utf16.txt": ("Notepad story", KST(2025, 5, 29, 7, 0), [], "<p>Saved as Unicode.</p>"),
-    "crlf.txt": (
-        "Windows line endings",
-        KST(2025, 5, 26, 14, 50),
-        [["Park Seo-yeon", None], ["Lee Jun-ho", None], ["Choi Yoon-ah", None]],
-        "<p>First paragraph.</p>\n<p>Second paragraph.</p>",
-    ),
-    "separators.txt": (
-        "Line separators stay inside",
-        KST(2025, 5, 26, 0, 0),
-        [],
-        "<p>One paragraph with odd breaks.</p>\n<p>Two.</p>",
-    ),
-    "xml_forbidden.txt": (
-        "Bell and escape in a title",
-        KST(2025, 5, 30, 10, 0),
-        [],
-        "<p>Form feed, bell, null and in a body.</p>\n"
-        "<p>A second, ordinary paragraph keeps this a text file with a few stray bytes.</p>",
-    ),
-    "entities.md": (
-        "Entities",
-        KST(2025, 5, 30, 0, 0),
-        [],
-        "<p>A \ufffd control \ufffd reference and &amp; amp.</p>\n",
-    ),
-    "future.txt": ("Embargoed until 2030", KST(2030, 1, 1, 9, 0), [], "<p>Not yet.</p>"),
-    "future.md": ("Embargoed markdown", datetime(2030, 1, 1, tzinfo=UTC), [], "<p>Later.</p>\n"),
-    "nested/story.md": ("Nested story", KST(2025, 5, 30, 11, 0), [], "<p>In a subfolder.</p>\n"),
-    "unsafe.md": (
-        "Unsafe <script>alert(1)</script> title",  # plain text: every output escapes it
-        KST(2025, 5, 30, 10, 0),
-        [["Kim Min-ji", None], ["Lee Ha-eun", "lee@example.com"], ["No Mail", None]],
-        '<p>Hello &lt;script&gt;alert(1)&lt;/script&gt; and &lt;img src=x onerror="alert(2)"&gt;.</p>\n'
-        "<p>[click](javascript:alert(3)) [data](data:text/html;base64,PHNjcmlwdD4=) "
-        '<a href="https://example.com/ok" rel="noopener noreferrer">ok</a></p>\n'
-        '<p><img src="https://example.com/p.png" alt="pixel"></p>\n',
-    ),
-}
+COLLECTED = outcomes("articles")  # file -> its title, date, authors and body
 
 WARNED = {
     "bad_date.txt": "unreadable Published date 'the day after tomorrow'",
@@ -151,22 +77,23 @@ def test_every_awkward_file_has_its_exact_outcome(corpus):
     stored = rows(store)
     assert set(stored) == set(COLLECTED)  # hidden files, .rst and skipped files are not articles
     # dateless files: the time first seen, one second apart in the folder's order (distinct)
-    dateless = sorted(name for name, fields in COLLECTED.items() if fields[1] is None)
+    dateless = sorted(name for name, want in COLLECTED.items() if want.published is None)
     first_seen = {name: NOW - timedelta(seconds=i) for i, name in enumerate(dateless)}
     assert first_seen == {"bad_date.txt": NOW, "no_date.txt": NOW - timedelta(seconds=1)}
-    for name, (title, published, authors, body) in COLLECTED.items():
+    for name, want in COLLECTED.items():
         row = stored[name]
-        assert row.title == title, name
-        assert row.published == (published or first_seen[name]), name
-        assert bool(row.date_missing) == (published is None), name
-        assert json.loads(row.authors) == authors, name
-        assert row.body == body, name
+        assert row.title == want.title, name
+        assert row.published == (want.published or first_seen[name]), name
+        assert bool(row.date_missing) == (want.published is None), name
+        assert [tuple(a) for a in json.loads(row.authors)] == want.authors, name
+        assert row.body == want.body, name
 
 
 def test_markdown_front_matter_fields(corpus):
     folder, config, store = corpus
     collect(config, store, NOW)
-    assert rows(store)["crlf.txt"].updated == KST(2025, 5, 27, 9, 10)  # the export's Updated: line
+    updated = datetime.fromisoformat("2025-05-27T09:10:00+09:00")  # the export's Updated: line
+    assert rows(store)["crlf.txt"].updated == updated
     row = rows(store)["unsafe.md"]
     assert json.loads(row.categories) == ["Culture", "Seoul"]
     assert row.summary == "A summary."
