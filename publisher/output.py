@@ -18,8 +18,6 @@ and folders on an error.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import gc
 import json
@@ -29,14 +27,13 @@ import os
 import posixpath
 import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
+from publisher import staging
 from publisher.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -73,7 +70,7 @@ class Writer:
         self._new_dirs: dict[Path, Path] = {}  # a folder that did not exist -> its hidden stand-in
         self._placed: dict[Path, Path | None] = {}  # a target's folder -> its stand-in, or None
         self._direct: list[str] = []  # files written straight into a stand-in folder
-        self._mode = _file_mode()
+        self._mode = staging.file_mode()
         self._dirs: set[Path] = set()
         self._safe_dirs: set[str] = set()  # folders (relative) known to stay inside
         self._prefix = str(self.root).rstrip("/") + "/"
@@ -142,7 +139,7 @@ class Writer:
         if isinstance(data, Lazy):
             manifest = self._load_manifest()
             known = manifest.get(key)
-            if known is not None and known[0] == data.key and _size(target) == known[1]:
+            if known is not None and known[0] == data.key and staging.size(target) == known[1]:
                 self.unchanged.append(key)
                 return False
             lazy, data = data, data.make()
@@ -167,10 +164,10 @@ class Writer:
                 pass
         self.written.append(key)
         if direct is not None:
-            _write_new(direct, data, self._mode)
+            staging.write_new(direct, data, self._mode)
             self._direct.append(direct)
         elif not self.dry_run:
-            self._staged.append((_write_temporary(target, data, self._dirs, self._mode), target))
+            self._staged.append((staging.write_temporary(target, data, self._dirs, self._mode), target))
         return True
 
     def _stand_in(self, target: Path) -> str | None:
@@ -220,7 +217,7 @@ class Writer:
             if key in self._seen:
                 raise OutputError(f"{key} written twice in one run")
             known = self._load_manifest().get(key)
-            if known is not None and known[0] == data.key and _size(target) == known[1]:
+            if known is not None and known[0] == data.key and staging.size(target) == known[1]:
                 self._seen.add(key)
                 self.unchanged.append(key)
             else:
@@ -236,10 +233,10 @@ class Writer:
                 self.write(key, lazy)
             return
         places = [None if self.dry_run else self._stand_in(t) for _, t, _ in pending]
-        batch = _Batch(pending, places, self.dry_run, self._mode)
+        batch = staging.Batch(pending, places, self.dry_run, self._mode)
         gc.freeze()  # workers then leave the parent's objects alone: fewer copied pages
         try:
-            results = _in_forked_workers(batch, workers)
+            results = staging.make_in_workers(batch, workers)
         finally:
             gc.unfreeze()
         manifest = self._load_manifest()
@@ -292,18 +289,18 @@ class Writer:
             )
             self._staged.append(
                 (
-                    _write_temporary(self.root / MANIFEST, data.encode(), self._dirs, self._mode),
+                    staging.write_temporary(self.root / MANIFEST, data.encode(), self._dirs, self._mode),
                     self.root / MANIFEST,
                 )
             )
             self._manifest_dirty = False
         if self._staged or self._new_dirs:
-            _sync(self.root, [tmp for tmp, _ in self._staged] + self._direct)
+            staging.sync(self.root, [tmp for tmp, _ in self._staged] + self._direct)
             staged, self._staged = self._staged, []
             new_dirs, self._new_dirs = self._new_dirs, {}
             self._direct, self._placed = [], {}
             for top, stand_in in sorted(new_dirs.items()):
-                _move_folder(stand_in, top)
+                staging.move_folder(stand_in, top)
             for tmp, target in staged:
                 os.replace(tmp, target)
         for key in gone:
@@ -387,180 +384,6 @@ def _manifest_problem(manifest: object) -> str | None:
 
 
 PARALLEL_MIN = 2000  # below this, forking costs more than it saves
-
-Made = tuple[int, int, bool, str | None]  # (index in the batch, size, bytes changed, staged file)
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """Lazy files to make in forked workers, which inherit it (it is never pickled)."""
-
-    pending: list[tuple[str, Path, Lazy]]
-    places: list[str | None]  # where each file of a new folder goes; None: beside its target
-    dry_run: bool
-    mode: int | None
-
-    def make(self, indexes: range) -> list[Made]:
-        """Make each lazy file of ``indexes``, stage it if its bytes changed."""
-        made: set[Path] = {t.parent for _, t, _ in self.pending}
-        out = []
-        for i in indexes:
-            _, target, lazy = self.pending[i]
-            data = lazy.make()
-            if isinstance(data, str):
-                data = data.encode("utf-8")
-            place = self.places[i]
-            if place is not None:  # a new folder: nothing to compare with
-                _write_new(place, data, self.mode)
-                out.append((i, len(data), True, None))
-                continue
-            try:
-                with open(target, "rb") as fh:
-                    same = fh.read(len(data) + 1) == data
-            except OSError:
-                same = False
-            tmp = None if same or self.dry_run else _write_temporary(target, data, made, self.mode)
-            out.append((i, len(data), not same, tmp))
-        return out
-
-
-def _in_forked_workers(batch: _Batch, workers: int) -> list[list[Made]]:
-    """``batch.make`` in ``workers`` forked processes, every ``workers``-th file each;
-    only their results travel back (through a pipe), and a worker's error is raised here."""
-    context = mp.get_context("fork")
-    started: list[tuple[Any, Any]] = []
-    done = False
-    try:
-        for first in range(workers):
-            receive, send = context.Pipe(duplex=False)
-            share = range(first, len(batch.pending), workers)
-            worker = context.Process(target=_work, args=(batch, share, send), daemon=True)
-            worker.start()
-            send.close()
-            started.append((worker, receive))
-        results = []
-        for _, receive in started:
-            try:
-                ok, value = receive.recv()
-            except EOFError:
-                raise OutputError("a worker making the web edition's pages died") from None
-            if not ok:
-                raise value
-            results.append(value)
-        done = True
-        return results
-    finally:
-        for worker, receive in started:
-            receive.close()
-            if not done:
-                worker.terminate()
-            worker.join()
-
-
-def _work(batch: _Batch, indexes: range, send: Any) -> None:
-    """In a forked worker: make a share of the batch and send back what became of it."""
-    try:
-        result: tuple[bool, object] = (True, batch.make(indexes))
-    except Exception as exc:
-        result = (False, exc)
-    try:
-        send.send(result)
-    except Exception:  # an error that cannot be pickled: its text then
-        send.send((False, OutputError(f"making the web edition failed: {result[1]!r}")))
-    send.close()
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
-
-
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _file_mode() -> int | None:
-    """The mode ``os.open(..., 0o644)`` gives under this process's umask when that is
-    0o644 (no fchmod needed), else None (each file is chmod-ed to 0o644)."""
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Umask:"):
-                    return 0o644 if int(line.split()[1], 8) & 0o644 == 0 else None
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _write_new(path: str, data: bytes, mode: int | None) -> None:
-    """Create ``path`` (which must not exist) holding ``data``, mode 0o644."""
-    fd = os.open(path, _CREATE, 0o644)
-    try:
-        if mode is None:
-            os.fchmod(fd, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        os.unlink(path)
-        raise
-    os.close(fd)
-
-
-def _write_temporary(target: Path, data: bytes, made: set[Path], mode: int | None = None) -> str:
-    parent = target.parent
-    if parent not in made:
-        parent.mkdir(parents=True, exist_ok=True)
-        made.add(parent)
-    tmp = f"{parent}/.{target.name}.{os.getpid()}.tmp"
-    try:
-        _write_new(tmp, data, mode)
-    except FileExistsError:  # left by a run that died, or another writer's: a fresh name
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-        os.close(fd)
-        os.unlink(tmp)
-        _write_new(tmp, data, None)
-    return tmp
-
-
-def _move_folder(stand_in: Path, target: Path) -> None:
-    """Rename a staged folder into place; if ``target`` appeared meanwhile (another
-    writer), move its files over one by one instead."""
-    try:
-        os.rename(stand_in, target)
-        return
-    except OSError:
-        if not target.is_dir():
-            raise
-    for folder, _, names in os.walk(stand_in):
-        dest = target / Path(folder).relative_to(stand_in)
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            os.replace(os.path.join(folder, name), dest / name)
-    shutil.rmtree(stand_in, ignore_errors=True)
-
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True) if os.name == "posix" else None
-
-
-def _sync(root: Path, files: list[str]) -> None:
-    """Flush ``files`` to disk: one syncfs(2) of the output's filesystem where Linux
-    has it, else one fsync per file."""
-    if _libc is not None and hasattr(_libc, "syncfs") and len(files) > 8:
-        fd = os.open(root, os.O_RDONLY)
-        try:
-            if _libc.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    for name in files:
-        fd = os.open(name, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def write_atomic(target: Path, data: bytes) -> None:
