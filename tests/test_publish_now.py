@@ -80,6 +80,24 @@ def test_preview_writes_html_and_sends_nothing(site, run_publish):
     assert not (site / "outbox").exists()
 
 
+def test_a_dry_run_or_a_preview_that_asks_to_send_is_refused_before_anything(site):
+    import pytest
+
+    from publisher import config as configuration
+    from publisher import pipeline
+
+    cfg = configuration.load(site / "config.toml")
+    for options in (pipeline.Options(dry_run=True), pipeline.Options(preview=str(site / "p.html"))):
+        with pytest.raises(ValueError, match="sends nothing"):
+            pipeline.run(cfg, options, pipeline.EVERYTHING)
+    assert not (site / "publisher.db").exists() and not (site / "p.html").exists()
+    report = pipeline.run(
+        cfg, pipeline.Options(dry_run=True), [s for s in pipeline.EVERYTHING if s is not pipeline.Step.SEND]
+    )
+    assert report.dry_run and report.collect is not None and report.collect.new == 9
+    assert not (site / "public").exists() and not (site / "outbox").exists()
+
+
 def test_init_creates_a_site_that_publishes(tmp_path, run_publish):
     folder = tmp_path / "newsite"
     import subprocess
