@@ -195,3 +195,35 @@ def test_concurrent_intakes_of_the_same_report_count_it_once_on_postgresql(pg_ur
     finally:
         for s in stores:
             s.close()
+
+
+def _unsuppressed(s: Store, now: datetime) -> list[str]:
+    from publisher.store.feedback import not_suppressed
+    from publisher.store.schema import subscribers
+
+    q = select(subscribers.c.email).where(not_suppressed(subscribers.c.email, now))
+    with s.engine.connect() as conn:
+        return sorted(conn.execute(q.order_by(subscribers.c.email)).scalars())
+
+
+def check_the_sending_filter(s: Store) -> None:
+    for email in ("a@example.com", "b@example.com", "c@spam.example", "d@example.net"):
+        subscriber(s, email)
+    s.feedback.suppress("a@example.com", "complaint", "", T0)
+    s.feedback.suppress("@spam.example", "manual", "", T0)
+    s.feedback.suppress("d@example.net", "soft_bounce", "", T0, expires=T0 + timedelta(days=1))
+    assert _unsuppressed(s, T0) == ["b@example.com"]
+    assert _unsuppressed(s, T0 + timedelta(days=2)) == ["b@example.com", "d@example.net"]  # suspension over
+
+
+def test_the_sending_filter_skips_suppressed_addresses_and_domains(store):
+    check_the_sending_filter(store)
+
+
+@pytest.mark.slow
+def test_the_sending_filter_on_postgresql(pg_url):
+    s = Store.open(pg_url)
+    try:
+        check_the_sending_filter(s)
+    finally:
+        s.close()

@@ -10,17 +10,18 @@ the first and then count as a duplicate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from publisher.addresses import mailbox_key
 from publisher.errors import InvalidAddress
 from publisher.models import Suppression
 from publisher.store.schema import feedback_events, subscribers, suppressions
-from publisher.store.subscriptions import LIVE, end_every
 
 if TYPE_CHECKING:
     from publisher.config import BouncesConfig
@@ -157,6 +158,36 @@ class Feedback:
             return [dict(r._mapping) for r in conn.execute(q)]
 
 
+class _AtSign(FunctionElement[int]):
+    """Where "@" is in an address (1-based): SQLite's instr, PostgreSQL's strpos."""
+
+    name = "at_sign"
+    inherit_cache = True
+    type = Integer()
+
+
+@compiles(_AtSign)
+def _at_sign(element: _AtSign, compiler: Any, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)}, '@')"
+
+
+@compiles(_AtSign, "postgresql")
+def _at_sign_postgresql(element: _AtSign, compiler: Any, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)}, '@')"
+
+
+def not_suppressed(email: Any, now: datetime | None = None) -> Any:
+    """A WHERE clause: no suppression in force (at ``now``, default: the time the
+    statement is built) covers ``email`` (a column), neither the address nor its
+    ``@domain``. Part of every newsletter's audience (``store.subscriptions``), so a
+    suppressed address is never queued or sent anything, whichever newsletter. Both
+    halves are lookups of the entry's key."""
+    in_force = _in_force(now or datetime.now(UTC))
+    entry = suppressions.c.entry
+    domain = literal("@").concat(func.substr(email, _AtSign(email) + 1))
+    return and_(~exists().where(entry == email, in_force), ~exists().where(entry == domain, in_force))
+
+
 def _canonical(address: str) -> str:
     if not address:
         return ""
@@ -197,6 +228,8 @@ def _suppress(
 def _end_subscriptions(conn: Connection, address: str, reason: str, now: datetime) -> None:
     """A complaint or a hard bounce ends everything the address receives: every
     subscription, and its own status says why."""
+    from publisher.store.subscriptions import LIVE, end_every  # it builds on this module
+
     whose = select(subscribers.c.id).where(subscribers.c.email == address).scalar_subquery()
     end_every(conn, whose, now)
     conn.execute(

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
 
 from publisher.models import Subscriber
+from publisher.store.feedback import not_suppressed
 from publisher.store.schema import subscribers, subscriptions
 
 STATUSES = ("pending", "active", "unsubscribed")
@@ -263,6 +264,7 @@ def _in_audience(newsletter: str) -> object:
         subscriptions.c.newsletter == newsletter,
         subscriptions.c.status == "active",
         subscribers.c.status == "active",
+        not_suppressed(subscribers.c.email),
     )
 
 
