@@ -19,6 +19,9 @@ _.impl  # store/schema.py: SQLAlchemy TypeDecorator hooks
 _.cache_ok
 _.process_result_value
 _.ix_articles_no_feed_id  # store/schema.py: an Index joins its table's metadata when made
+_.inherit_cache  # store/feedback.py: _AtSign, a SQLAlchemy FunctionElement and its
+_._at_sign  # @compiles functions, called by SQLAlchemy's compiler per dialect
+_._at_sign_postgresql
 
 _.subscribed  # audience.py: ImportReport.subscribed, counted by setattr(report, outcome, ...)
 
