@@ -29,7 +29,8 @@ USER, PASSWORD = "bounces", "imap-secret-for-tests"
 
 @dataclass
 class ImapServer:
-    port: int
+    port: int  # IMAPS (TLS from the start)
+    starttls_port: int  # IMAP with STARTTLS (required before login)
     cert: Path  # the CA a client must trust (SSL_CERT_FILE)
     user: str = USER
     password: str = PASSWORD
@@ -103,7 +104,7 @@ def _serve(dovecot: str, openssl: str, root: Path) -> Iterator[ImapServer]:
         shutil.chown(home, mail_user, mail_user)
     else:
         internal = login = mail_user = getpass.getuser()
-    port = _free_port()
+    port, starttls_port = _free_port(), _free_port()
     (root / "dovecot.conf").write_text(
         f"""\
 base_dir = {run}
@@ -133,7 +134,8 @@ service anvil {{
 service imap-login {{
   chroot =
   inet_listener imap {{
-    port = 0
+    address = 127.0.0.1
+    port = {starttls_port}
   }}
   inet_listener imaps {{
     address = 127.0.0.1
@@ -158,7 +160,7 @@ service imap-login {{
                     out = process.stdout.read().decode() if process.stdout else ""
                     raise RuntimeError(f"dovecot did not start:\n{out}\n{log}") from None
                 time.sleep(0.1)
-        yield ImapServer(port, cert)
+        yield ImapServer(port, starttls_port, cert)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

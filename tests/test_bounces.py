@@ -355,3 +355,16 @@ def test_publish_bounces_reads_an_imap_folder_over_tls_and_loses_nothing(bounced
     wrong = publish(site, "bounces", "--imap", env={**env, "PUBLISHER_IMAP_PASSWORD": "wrong"}, check=False)
     assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
     assert "cannot log in to the IMAP server 127.0.0.1" in wrong.stderr
+
+
+def test_publish_bounces_reads_imap_over_starttls(site, imap_server):
+    imap_server.append("INBOX", QMAIL.format(to=RETURN_PATH, rcpt="gone@example.com").encode())
+    with (site / "config.toml").open("a") as fh:
+        fh.write(
+            f'\n[bounces]\nimap_host = "127.0.0.1"\nimap_port = {imap_server.starttls_port}\n'
+            f'imap_security = "starttls"\nimap_user = "{imap_server.user}"\n'
+        )
+    env = {"SSL_CERT_FILE": str(imap_server.cert), "PUBLISHER_IMAP_PASSWORD": imap_server.password}
+    result = publish(site, "bounces", "--imap", env=env)
+    assert "1 mail read, 1 event recorded" in result.stdout and "suppressed gone@example.com" in result.stdout
+    assert imap_server.flags("INBOX") == [{"\\Seen"}]
