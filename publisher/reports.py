@@ -23,6 +23,7 @@ unreadable: the intake keeps the latter and reports it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from flufl.bounce import all_failures
 
 from publisher.feedback import Event, bounce_kind, event_key
 from publisher.text import single_line
+
+# flufl.bounce logs a traceback before re-raising a detector's exception; a malformed
+# mail is ours to report in one line (it is kept unread), never with a traceback.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 # Headers where a mail system records the address a mail was delivered to.
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")

@@ -13,7 +13,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Integer, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    and_,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -21,7 +35,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from publisher.addresses import mailbox_key
 from publisher.errors import InvalidAddress
 from publisher.models import Suppression
-from publisher.store.schema import feedback_events, subscribers, suppressions
+from publisher.store.schema import UTCDateTime, feedback_events, subscribers, suppressions
 
 if TYPE_CHECKING:
     from publisher.config import BouncesConfig
@@ -198,7 +212,11 @@ def _canonical(address: str) -> str:
 
 
 def _in_force(now: datetime) -> Any:
-    return or_(suppressions.c.expires.is_(None), suppressions.c.expires > now)
+    """Entries without an end, or ending after ``now``. The time is bound as the text the
+    column stores (a sortable UTC stamp), so statements run on a driver cursor (the
+    sending loop's, see ledger) compare it right too."""
+    stamp = UTCDateTime().process_bind_param(now, None)
+    return or_(suppressions.c.expires.is_(None), type_coerce(suppressions.c.expires, String) > stamp)
 
 
 def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
