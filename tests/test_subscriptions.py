@@ -14,36 +14,15 @@ from publisher import audience, config
 from publisher.errors import UsageError
 from publisher.store import Store
 from tests import pg
+from tests.three_newsletters import NEWSLETTERS
 
 postgresql = pg.postgresql
-
-SITE = """
-[site]
-title = "Example News"
-base_url = "https://news.example.com/"
-
-[[newsletters]]
-key = "daily"
-title = "Daily"
-sections = ["Business", "Sport", "Culture"]
-reader_sections = true
-
-[[newsletters]]
-key = "weekly"
-title = "Weekly"
-
-[[newsletters]]
-key = "breaking"
-title = "Breaking"
-schedule = "instant"
-signup = false
-"""
 
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> config.Config:
     path = tmp_path / "config.toml"
-    path.write_text(SITE, encoding="utf-8")
+    path.write_text('[site]\ntitle = "Example News"\n' + NEWSLETTERS, encoding="utf-8")
     return config.load(path)
 
 

@@ -1,4 +1,4 @@
-"""``publish subscribers ...``: managing who receives the digest."""
+"""``publish subscribers ...``: managing who receives which newsletter."""
 
 from __future__ import annotations
 
@@ -14,19 +14,40 @@ from publisher.errors import UsageError
 
 @main.group()
 def subscribers() -> None:
-    """Manage who receives the digest."""
+    """Manage who receives which newsletter."""
 
 
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="The subscriber's name.")
+@click.option(
+    "--newsletter",
+    "newsletters",
+    multiple=True,
+    metavar="KEY",
+    help="A newsletter to subscribe to (repeat for more; default: those with signup = true).",
+)
+@click.option(
+    "--sections",
+    default="",
+    metavar="NAME,...",
+    help="Only these sections, in the newsletters that let readers choose.",
+)
 @click.option("--resubscribe", is_flag=True, help="Reactivate an unsubscribed or bounced address.")
 @click.pass_context
 @handles_errors
-def subscribers_add(ctx: click.Context, email: str, name: str, resubscribe: bool) -> None:
-    """Add an active subscriber."""
+def subscribers_add(
+    ctx: click.Context, email: str, name: str, newsletters: tuple[str, ...], sections: str, resubscribe: bool
+) -> None:
+    """Add an active subscriber to newsletters (default: those with signup = true)."""
     sub, outcome = audience.add(
-        site_store(ctx), email, name, config=load_config(ctx), resubscribe=resubscribe
+        site_store(ctx),
+        email,
+        name,
+        config=load_config(ctx),
+        newsletters=list(newsletters) or None,
+        sections=[s for s in sections.split(",") if s.strip()],
+        resubscribe=resubscribe,
     )
     click.echo(
         {
@@ -44,19 +65,32 @@ def subscribers_add(ctx: click.Context, email: str, name: str, resubscribe: bool
 @click.pass_context
 @handles_errors
 def subscribers_remove(ctx: click.Context, email: str) -> None:
-    """Unsubscribe an address (kept, so it is never mailed again by mistake)."""
+    """Unsubscribe an address from every newsletter (kept, so it is never mailed again by mistake)."""
     sub = audience.remove(site_store(ctx), email)
     click.echo(f"unsubscribed {sub.email}")
 
 
 @subscribers.command("list")
 @click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]))
+@click.option("--newsletter", metavar="KEY", help="Only this newsletter's subscribers, with their sections.")
 @click.pass_context
 @handles_errors
-def subscribers_list(ctx: click.Context, status: str | None) -> None:
-    """List subscribers with their status."""
-    for s in site_store(ctx).subscribers.all(status):
-        click.echo(f"{s.email}\t{s.status}\t{s.name}")
+def subscribers_list(ctx: click.Context, status: str | None, newsletter: str | None) -> None:
+    """List subscribers with their status and newsletters (tab-separated).
+
+    With --newsletter: each of its subscribers, the subscription's status and the
+    sections they chose ("all": everything it carries)."""
+    store = site_store(ctx)
+    if newsletter is not None:
+        audience.choices(load_config(ctx), [newsletter])  # an unknown key is one line
+        for person, got in store.subscriptions.members(newsletter):
+            if status is None or got.status == status:
+                click.echo(f"{person.email}\t{got.status}\t{person.name}\t{','.join(got.sections) or 'all'}")
+        return
+    for group in store.subscribers.batches(status=status):
+        keys = store.subscriptions.keys_of(s.id for s in group)
+        for s in group:
+            click.echo(f"{s.email}\t{s.status}\t{s.name}\t{' '.join(keys.get(s.id, []))}")
 
 
 @subscribers.command("import")
@@ -65,7 +99,8 @@ def subscribers_list(ctx: click.Context, status: str | None) -> None:
 @click.pass_context
 @handles_errors
 def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None:
-    """Import a CSV file with an 'email' column (and optionally 'name')."""
+    """Import a CSV file with an 'email' column (optionally 'name', and 'newsletters':
+    keys separated by spaces; empty: those with signup = true)."""
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -75,8 +110,10 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
     )
     for problem in report.problems:
         click.echo(problem, err=True)
+    more = f"{report.subscribed} subscribed to more newsletters, " if report.subscribed else ""
     click.echo(
-        f"{report.added} added, {report.reactivated} reactivated, {report.already} already subscribed, {len(report.problems)} rejected"
+        f"{report.added} added, {report.reactivated} reactivated, {more}"
+        f"{report.already} already subscribed, {len(report.problems)} rejected"
     )
 
 
@@ -123,6 +160,6 @@ def subscribers_unsubscribe_mail(ctx: click.Context) -> None:
 @click.pass_context
 @handles_errors
 def subscribers_export(ctx: click.Context) -> None:
-    """Write all subscribers as CSV to stdout."""
+    """Write all subscribers as CSV to stdout (with a 'newsletters' column)."""
     for chunk in audience.export_csv(site_store(ctx)):
         click.echo(chunk, nl=False)

@@ -194,6 +194,36 @@ class Subscriptions:
                 return
             last = rows[-1].id
 
+    def members(self, newsletter: str, batch: int = 1000) -> Iterator[tuple[Subscriber, Subscription]]:
+        """Everyone with a subscription to ``newsletter`` (ended ones too), by address,
+        read ``batch`` at a time; the subscription's status is what the reader gets (an
+        active one of an address that may not be mailed counts as that address's status)."""
+        sub = subscribers.c
+        last = ""
+        while True:
+            q = (
+                select(
+                    subscribers,
+                    subscriptions.c.status.label("got"),
+                    subscriptions.c.sections,
+                    subscriptions.c.created.label("since"),
+                    subscriptions.c.changed.label("moved"),
+                )
+                .join(subscriptions, subscriptions.c.subscriber_id == sub.id)
+                .where(subscriptions.c.newsletter == newsletter, sub.email > last)
+                .order_by(sub.email)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            for r in rows:
+                person = Subscriber(r.id, r.public_id, r.email, r.name, r.status, r.created, r.changed)
+                got = _effective(r.got, r.status)
+                yield person, Subscription(r.id, newsletter, got, _sections(r.sections), r.since, r.moved)
+            if len(rows) < batch:
+                return
+            last = rows[-1].email
+
     def is_reader(self, subscriber_id: int, newsletter: str) -> bool:
         """Checked right before sending: an unsubscribe committed meanwhile wins."""
         q = (
@@ -217,10 +247,8 @@ class Subscriptions:
         found: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
             for newsletter, status, address, n in conn.execute(q):
-                if status == "active" and address != "active":
-                    status = "pending" if address == "pending" else "unsubscribed"
                 counts = found.setdefault(newsletter, dict.fromkeys(STATUSES, 0))
-                counts[status] += n
+                counts[_effective(status, address)] += n
         return found
 
     def keys_of(self, subscriber_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -257,6 +285,14 @@ def end_every(conn: Connection, subscriber_id: Any, now: datetime) -> int:
     """End every live subscription of ``subscriber_id`` in ``conn``'s transaction (a
     complaint or a hard bounce reported after sending: ``publisher.feedback``)."""
     return _end(conn, subscriber_id, now)
+
+
+def _effective(status: str, address: str) -> str:
+    """What a subscription gives: an active one of an address not (yet, or any longer)
+    mailed is pending (unconfirmed address) or unsubscribed (unsubscribed, bounced)."""
+    if status == "active" and address != "active":
+        return "pending" if address == "pending" else "unsubscribed"
+    return status
 
 
 def _in_audience(newsletter: str) -> object:

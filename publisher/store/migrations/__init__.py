@@ -24,19 +24,22 @@ on two heads), change ``schema.py`` to match, and write the upgrade with ``alemb
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from publisher.errors import StoreError
 from publisher.store import schema
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+# Alembic narrates every step at INFO; one line of ours says what happened instead.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 LEGACY = {1: "0001", 2: "0002", 3: "0003"}  # meta.schema_version before Alembic -> revision
 ALEMBIC_ERA = "4"  # what meta.schema_version says once Alembic keeps the revision
 
@@ -90,7 +93,7 @@ def _current(conn: Connection, shown: str) -> str | None:
     """The store's revision; None when it has none yet (new, or from before Alembic)."""
     if not inspect(conn).has_table("alembic_version"):
         return None
-    revision = MigrationContext.configure(conn).get_current_revision()
+    revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     if revision is not None and revision not in _known():
         raise StoreError(
             f"the store {shown} is at schema revision {revision}, newer than this publisher "
@@ -105,8 +108,9 @@ def _known() -> frozenset[str]:
 
 
 def _upgrade(conn: Connection, shown: str) -> None:
-    current = _current(conn, shown)
-    if current is None:
+    revision = _current(conn, shown)
+    current = f"revision {revision}"
+    if revision is None:
         legacy = _legacy_version(conn)
         if legacy is None:  # a new store
             schema.metadata.create_all(conn)
@@ -119,8 +123,10 @@ def _upgrade(conn: Connection, shown: str) -> None:
                 f"understands: upgrade publisher"
             )
         _stamp(conn, LEGACY[legacy])
+        current = f"schema_version {legacy}"
     _run(conn, "upgrade", head())
     _mark(conn)
+    log.info("the store %s was upgraded from %s to revision %s", shown, current, head())
 
 
 def _legacy_version(conn: Connection) -> int | None:
