@@ -15,7 +15,8 @@ from publisher import config as configuration
 from publisher import scheduler
 from publisher.store import Store
 from tests.daemon import EVERY_SECOND, NEVER_SOON, configure, plant_missed_digest, wait_until
-from tests.sites import edit_config, recipients
+from tests.mailserver import smtp_site
+from tests.sites import demo_site, edit_config, recipients
 
 
 def test_run_delivers_the_digest_once_and_stops_on_sigterm(any_store, run_publish, daemons):
@@ -169,6 +170,41 @@ def test_start_background_runs_the_timetable_in_process_and_shuts_down(site, run
     assert scheduler.scheduler_holder(store) is None
     store.close()
     assert recipients(site) == ["reader@example.com"]
+
+
+def test_stopping_one_scheduler_leaves_another_in_the_same_process_sending(
+    tmp_path, run_publish, mail_server
+):
+    """Each scheduler hands its jobs its own stop: stopping one (a site's `serve
+    --scheduler` shutting down) does not interrupt another site's digest in this process."""
+    quiet = demo_site(tmp_path / "quiet")
+    configure(quiet, digest=NEVER_SOON)
+    busy = demo_site(tmp_path / "busy")
+    configure(busy, digest=EVERY_SECOND)
+    readers = [f"reader{i}@example.com" for i in range(12)]
+    (busy / "readers.csv").write_text("email\n" + "\n".join(readers) + "\n", encoding="utf-8")
+    run_publish(busy, "subscribers", "import", str(busy / "readers.csv"))
+    cfg = smtp_site(busy, mail_server.port, smtp_extra="rate = 4\n")  # 3 s of sending
+    first = scheduler.start_background(configuration.load(quiet / "config.toml"))
+    second = scheduler.start_background(cfg)
+    try:
+        assert first.running.wait(10) and second.running.wait(10)
+        wait_until(lambda: len(mail_server.handler.received) >= 2, what="the busy site sending")
+        first.shutdown(timeout=10)
+        wait_until(lambda: _last_run(cfg) is not None, timeout=30, what="the busy site's digest run")
+    finally:
+        first.shutdown(timeout=10)
+        second.shutdown(timeout=10)
+    assert _last_run(cfg) == "ok"
+    assert sorted(a for r in mail_server.handler.received for a in r.rcpt_tos) == sorted(readers)
+
+
+def _last_run(cfg: configuration.Config) -> str | None:
+    store = Store.of(cfg)
+    try:
+        return next((r.outcome for r in store.runs.last() if r.job == "digest"), None)
+    finally:
+        store.close()
 
 
 def test_serve_with_scheduler_keeps_the_timetable_and_stops_cleanly(site, run_publish, daemons):
