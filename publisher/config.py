@@ -358,14 +358,15 @@ class WebhooksConfig:
 @dataclass(frozen=True)
 class DeliverabilityConfig:
     pause_rate: float = _h(
-        0.05,
-        "Share of a mailbox provider's recipients refused for policy (4.7.x/5.7.x) in a run at which "
-        "sending to that provider pauses: its deliveries stay queued for a later run.",
+        0.1,
+        "Share of the deliveries tried to one mailbox provider in a run that 4.7.x policy deferrals "
+        "(rate limits, unusual volume) may reach before sending to it pauses for the run (its "
+        "deliveries stay queued); a 5.7.x policy refusal of the message pauses it at once.",
         minimum=0.001,
         maximum=1,
     )
     pause_after: int = _h(
-        1, "Policy refusals from one provider before pause_rate applies.", minimum=1, maximum=10_000
+        3, "Policy deferrals from one provider before pause_rate applies.", minimum=1, maximum=10_000
     )
 
 

@@ -80,7 +80,10 @@ class DeliveryError(PublisherError):
     ``permanent``: trying this delivery again cannot succeed; ``bounce``: how it counts
     against the recipient's address ("now", "count" or "": not the address's fault);
     ``halt``: the server refuses the message or the sender itself, so no other delivery
-    can get through now (the run stops, everything stays queued)."""
+    can get through now (the run stops, everything stays queued); ``policy``: that
+    refusal was a security or policy one (x.7.x) about a recipient, so it may be only
+    that recipient's mailbox provider refusing (see ``deliverability.gate``);
+    ``code`` and ``status``: the server's basic and RFC 3463 codes, when it replied."""
 
     def __init__(
         self,
@@ -90,12 +93,16 @@ class DeliveryError(PublisherError):
         code: int | None = None,
         bounce: str = "",
         halt: bool = False,
+        status: str = "",
+        policy: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
         self.bounce = bounce
         self.halt = halt
+        self.status = status
+        self.policy = policy
 
 
 class ServerFault(smtplib.SMTPException):

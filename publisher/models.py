@@ -146,12 +146,16 @@ class Suppression:
 class Outcome:
     """What happened to one delivery: ``status`` is sent, failed, skipped or queued
     (a temporary failure, left for a retry); ``bounce`` says how a failure counts
-    against the address: "now" (no such user), "count" (other hard failure) or ""."""
+    against the address: "now" (no such user), "count" (other hard failure) or "";
+    ``reply_code`` and ``reply_status``: the server's last reply to it, when it gave one
+    (kept in the ledger for ``publish deliverability``)."""
 
     subscriber_id: int
     status: str
     error: str | None = None
     bounce: str = ""
+    reply_code: int | None = None
+    reply_status: str = ""
 
 
 class Change(StrEnum):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import jinja2
 
+from publisher import deliverability, feeds, site, websub
 from publisher import digest as digests
-from publisher import feeds, site, websub
 from publisher.checks import Check, check_message
 from publisher.collect import CollectReport, collect
 from publisher.config import Config
@@ -89,7 +89,10 @@ class RunReport:
         if d.halted:  # the server refused the message itself: nobody's bounce, nothing more sent
             return f"{d.halted}; no address was blamed, {d.left} stay queued for the next run"
         if (d.left or d.failed) and not d.sent:
-            reason = next((e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else "")
+            reason = d.paused[0] if d.paused else ""  # a provider refusing our mail says most
+            reason = reason or next(
+                (e for e in d.errors if "in a row" not in e), d.errors[0] if d.errors else ""
+            )
             counts = [f"{d.failed} failed"] if d.failed else []
             counts += [f"{d.left} stay queued for the next run"] if d.left else []  # tried or not
             return f"no digest was delivered, {' and '.join(counts)}: {reason}"
@@ -202,6 +205,7 @@ def deliver(
     d = config.delivery
     policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
     messages = Messages.for_site(config, store)
+    gate = deliverability.gate_for(config, store)  # one per run: a paused provider stays paused
     for record in pending:
         part = send_queued(
             store.ledger,
@@ -212,6 +216,7 @@ def deliver(
             policy,
             progress,
             stop,
+            gate,
         )
         report.delivery.add(part)
         if stop is not None and stop.is_set():

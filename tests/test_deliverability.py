@@ -17,6 +17,8 @@ from publisher.feedback import Event, event_key, record
 from publisher.store import Store
 from tests.conftest import publish
 from tests.dnsserver import Zone, dns_server
+from tests.hostile_smtp import HostileSmtp, Script
+from tests.mailserver import add_subscribers, ledger_state, smtp_site
 
 
 @pytest.mark.parametrize(
@@ -80,21 +82,28 @@ def test_the_gate_pauses_a_provider_past_its_policy_rate() -> None:
         assert gate.observe(f"r{n}@gmail.com") == ""
     assert gate.observe("a@gmail.com", "421 4.7.28 unusual rate") == ""  # 1 refusal: below pause_after
     assert gate.observe("b@gmail.com", "421 4.7.28 unusual rate") == ""  # 2 of 9: below 25 %
-    line = gate.observe("c@gmail.com", "550 5.7.1 spam")  # 3 of 10 = 30 %
+    line = gate.observe("c@gmail.com", "450 4.7.1 slow down")  # 3 of 10 = 30 %
     assert line == (
-        "sending to Gmail paused: 3 of 10 tried refused for policy (at least 25%; last: 550 5.7.1 spam); "
-        "its deliveries stay queued"
+        "sending to Gmail paused for this run: 3 of 10 tried refused for policy (4.7.x/5.7.x, at least 25%), "
+        "last: 450 4.7.1 slow down; its deliveries stay queued"
     )
     assert gate.paused("d@googlemail.com") == line and gate.paused("e@naver.com") == ""
-    assert gate.observe("f@naver.com", "550 5.7.1 spam") == ""  # 1 refusal: below pause_after
+    assert gate.observe("f@naver.com", "450 4.7.1 slow down") == ""  # 1 refusal: below pause_after
     assert gate.pauses() == [line]
 
 
-def test_one_refusal_among_the_first_pauses_at_the_default() -> None:
-    gate = ProviderGate(Providers({}), rate=0.05, after=1)
-    assert gate.observe("a@example.com", "554 5.7.1 Message rejected as spam").startswith(
-        "sending to other paused"
+def test_a_refusal_of_the_message_pauses_its_provider_or_domain_at_once() -> None:
+    gate = ProviderGate(Providers({}), rate=0.1, after=3)
+    for n in range(50):
+        gate.observe(f"r{n}@corp.example")
+    line = gate.observe("a@corp.example", "554 5.7.1 Message rejected as spam", at_once=True)
+    assert (
+        line
+        == "sending to corp.example paused for this run: 554 5.7.1 Message rejected as spam; its deliveries stay queued"
     )
+    assert gate.paused("b@corp.example") == line
+    assert gate.paused("c@other.example") == ""  # another company's server: not paused with it
+    assert gate.observe("d@naver.com", "550 5.7.1 spam", at_once=True).startswith("sending to Naver paused")
 
 
 def test_the_report_counts_each_provider_from_deliveries_and_feedback(site: Path) -> None:
@@ -155,3 +164,47 @@ def test_the_report_counts_each_provider_from_deliveries_and_feedback(site: Path
     assert "Gmail: 4 deliveries" in status
     as_json = json.loads(publish(site, "status", "--json").stdout)["deliverability"]
     assert [p["provider"] for p in as_json["providers"]] == list(by)
+
+
+def test_a_run_pauses_the_provider_that_refuses_and_keeps_sending_to_the_rest(site: Path) -> None:
+    """Gmail refuses the message for DMARC (5.7.26): Gmail is paused at once; Outlook
+    defers for policy (4.7.1) until 3 of its tries are refused (deliverability.pause_after):
+    paused too; Naver gets its mail. The paused ones stay queued, the run says so, and
+    publish deliverability shows each provider's replies from the ledger."""
+    gmail = [f"g{n}@gmail.com" for n in range(4)]
+    outlook = [f"h{n}@hotmail.com" for n in range(5)]
+    naver = [f"n{n}@naver.com" for n in range(3)]
+    data = {
+        a: "550 5.7.26 Unauthenticated email from news.example.com is not accepted due to DMARC"
+        for a in gmail
+    }
+    rcpt = {a: "450 4.7.1 Rate limited, try again later" for a in outlook}
+    with HostileSmtp(
+        Script(rcpt={**rcpt, "*": "250 2.1.5 OK"}, data={**data, "*": "250 2.0.0 queued"})
+    ) as server:
+        config = smtp_site(site, server.port)
+        add_subscribers(config, gmail + outlook + naver)
+        result = publish(site, "now", check=False)
+        delivered = {r for _, r, _ in server.script.received}
+    assert delivered == set(naver)
+    assert result.returncode == 0, result.stderr  # mail went out: the run did its work
+    out = result.stdout.splitlines()
+    assert any(
+        line.startswith("sending to Gmail paused for this run: ") and "550 5.7.26" in line for line in out
+    ), result.stdout
+    assert any(
+        line.startswith("sending to Outlook/Hotmail paused for this run: 3 of 3 tried refused for policy")
+        for line in out
+    ), result.stdout
+    counts, statuses = ledger_state(config)
+    assert counts == {"sent": 3, "queued": 9}
+    assert set(statuses.values()) == {"active"}  # nobody's address was blamed
+    report = json.loads(publish(site, "deliverability", "--json").stdout)
+    by = {p["provider"]: p for p in report["providers"]}
+    refused = by["gmail"]["policy"]  # the first refusal, and one more in flight beside it at most
+    assert by["gmail"]["queued"] == 4 and refused in (1, 2)
+    dmarc = "multiple authentication checks failed (DMARC)"
+    assert by["gmail"]["replies"] == [{"code": 550, "status": "5.7.26", "count": refused, "meaning": dmarc}]
+    assert by["outlook"]["deferred"] == by["outlook"]["policy"] and by["outlook"]["policy"] in (3, 4)
+    assert by["outlook"]["replies"][0]["status"] == "4.7.1"
+    assert (by["naver"]["sent"], by["naver"]["policy"]) == (3, 0)

@@ -126,7 +126,8 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
             )
             + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
         )
-    elif not r.digest:
+    lines += d.paused  # mailbox providers this run stopped sending to, one line each
+    if not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.digest:
         lines.append("digest: nothing new to send")
     return "\n".join(lines)
 

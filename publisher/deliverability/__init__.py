@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from publisher.config import Config
+from publisher.deliverability.gate import ProviderGate
 from publisher.deliverability.providers import BY_KEY, PROVIDERS, Providers, domain_of, known
 from publisher.delivery.replies import is_policy, meaning
 from publisher.errors import DnsError
@@ -178,6 +179,15 @@ def report(
             h.replies = [Reply(c, s, n, meaning(c, s)) for (c, s), n in replies[key].most_common(3)]
             result.providers.append(h)
     return result
+
+
+def gate_for(config: Config, store: object) -> ProviderGate:
+    """The gate of one run: providers by domain and by the MX hosts the store keeps (no
+    lookups while sending), the site's ``[deliverability]`` thresholds."""
+    fresh = datetime.now(UTC) - timedelta(days=MX_DAYS)
+    health = store.health  # type: ignore[attr-defined]
+    providers = Providers(lambda domain: health.mx([domain], fresh).get(domain))
+    return ProviderGate(providers, config.deliverability.pause_rate, config.deliverability.pause_after)
 
 
 def mx_hosts(

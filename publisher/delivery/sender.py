@@ -19,7 +19,11 @@ recipient (``publisher.delivery.replies`` reads the reply) are recorded with the
 server's reply; an address that cannot exist (5.1.1) is marked bounced at once,
 other recipient failures after ``bounce_limit`` of them. A refusal of the sender or
 of the message itself (policy, content, a broken server) is nobody's bounce: the
-run stops at once (``SendReport.halted`` says why) and the rest stays queued.
+run stops at once (``SendReport.halted`` says why) and the rest stays queued. A
+policy refusal (4.7.x/5.7.x) is scoped to the recipient's mailbox provider instead
+(``deliverability.gate``): past its threshold that provider is paused for the run, its
+deliveries stay queued and ``SendReport.paused`` says why; the others still get theirs.
+Each outcome keeps the server's reply codes for ``publish deliverability``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from publisher.deliverability.gate import ProviderGate
 from publisher.delivery import Transport
 from publisher.errors import DeliveryError
 from publisher.models import Outcome, Subscriber
@@ -64,6 +69,7 @@ class SendReport:
     bounced: int = 0  # addresses suppressed by this run
     errors: list[str] = field(default_factory=list)
     halted: str = ""  # why the server's refusal of the message itself stopped the run
+    paused: list[str] = field(default_factory=list)  # mailbox providers this run stopped sending to, why
     left: int = 0  # deliveries still queued when the run ended (tried or not)
 
     def add(self, other: SendReport) -> None:
@@ -75,6 +81,7 @@ class SendReport:
         self.left += other.left
         self.errors += other.errors
         self.halted = self.halted or other.halted
+        self.paused += [p for p in other.paused if p not in self.paused]
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ def send_queued(
     policy: SendPolicy = SendPolicy(),
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
+    gate: ProviderGate | None = None,
 ) -> SendReport:
     """Send every queued delivery of one digest; return what happened.
 
@@ -122,7 +130,8 @@ def send_queued(
 
     ``progress(done, total)`` is called from the calling thread after each commit.
     Setting ``stop`` (SIGTERM in the daemon) lets the messages in flight finish and
-    leaves the rest queued for the next run.
+    leaves the rest queued for the next run. ``gate`` pauses a mailbox provider that
+    refuses the mail for policy (``deliverability.gate``): its deliveries stay queued.
     """
     report = SendReport()
     total = ledger.queued_count(digest_id)
@@ -130,7 +139,7 @@ def send_queued(
         ledger.finish(digest_id)
         return report
     with ledger.recorder() as record:
-        run = _Run(ledger, digest_id, record, policy, report, total, progress, stop)
+        run = _Run(ledger, digest_id, record, policy, report, total, progress, stop, gate)
         run.send(sender, message_for, open_transport)
     report.left = ledger.queued_count(digest_id)
     if report.queued == 0 and not run.stop.is_set() and report.left == 0:
@@ -145,6 +154,8 @@ class _Retry:
     sub: Subscriber
     attempts: int  # tries made so far
     error: str
+    code: int | None = None
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,20 @@ class _Halt:
 
     sub: Subscriber
     error: str
+    code: int | None = None
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class _Paused:
+    """``sub``'s mailbox provider is paused (``line``: it just was, and why): it stays
+    queued; ``error`` is the refusal that paused it, when one did."""
+
+    sub: Subscriber
+    line: str = ""
+    error: str | None = None
+    code: int | None = None
+    status: str = ""
 
 
 _Job = tuple[Subscriber, int]  # (subscriber, tries made so far)
@@ -179,20 +204,30 @@ def _deliver(
     message_for: Callable[[Subscriber], bytes],
     transport: Transport,
     limiter: RateLimit,
-) -> Outcome | _Retry | _Halt:
+    gate: ProviderGate | None = None,
+) -> Outcome | _Retry | _Halt | _Paused:
     sub, attempts = job
     if not active(sub.id):  # read now, not when the batch was: an unsubscribe meanwhile wins
         return Outcome(sub.id, "skipped", "no longer subscribed")
+    if gate is not None and gate.paused(sub.email):
+        return _Paused(sub)
     message = message_for(sub)
     limiter.wait()
     try:
         transport.send(sender if isinstance(sender, str) else sender(sub), sub.email, message)
     except DeliveryError as exc:
+        error, code, status = str(exc), exc.code, exc.status
+        if gate is not None:
+            line = gate.observe(sub.email, error if exc.policy else "", at_once=exc.policy and exc.halt)
+            if exc.policy and (exc.halt or line):  # its provider refuses our mail: only it is paused
+                return _Paused(sub, line, error, code, status)
         if exc.halt:
-            return _Halt(sub, str(exc))
+            return _Halt(sub, error, code, status)
         if exc.permanent:
-            return Outcome(sub.id, "failed", str(exc), exc.bounce)
-        return _Retry(sub, attempts + 1, str(exc))
+            return Outcome(sub.id, "failed", error, exc.bounce, code, status)
+        return _Retry(sub, attempts + 1, error, code, status)
+    if gate is not None:
+        gate.observe(sub.email)
     return Outcome(sub.id, "sent")
 
 
@@ -211,13 +246,14 @@ class _Run:
         total: int,
         progress: Callable[[int, int], None] | None,
         stop: threading.Event | None = None,
+        gate: ProviderGate | None = None,
     ) -> None:
         self.ledger, self.digest_id, self.record, self.policy = ledger, digest_id, record, policy
-        self.report, self.total, self.progress = report, total, progress
+        self.report, self.total, self.progress, self.gate = report, total, progress, gate
         self.workers = max(1, min(policy.workers, total))
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.workers * 2)
-        self.results: queue.Queue[Outcome | _Retry | _Halt | BaseException] = queue.Queue()
-        self.retries: list[tuple[float, int, _Job, str]] = []  # heap of (due, seq, job, error)
+        self.results: queue.Queue[Outcome | _Retry | _Halt | _Paused | BaseException] = queue.Queue()
+        self.retries: list[tuple[float, int, _Job, _Retry]] = []  # heap of (due, seq, job, failure)
         self.stop = _Stop(threading.Event(), stop)
         self.crash: BaseException | None = None
         self.in_flight = self.done = self.temporary_in_a_row = self.seq = 0
@@ -239,7 +275,7 @@ class _Run:
                         if self.stop.is_set():  # draining: it stays queued
                             self.results.put(Outcome(job[0].id, "queued", None))
                             continue
-                        result = _deliver(active, job, sender, message_for, transport, limiter)
+                        result = _deliver(active, job, sender, message_for, transport, limiter, self.gate)
                         if isinstance(result, _Halt):
                             self.stop.set()  # before this worker or another takes the next job
                         self.results.put(result)
@@ -284,9 +320,13 @@ class _Run:
             raise self.crash
 
     def _next_job(self, pending: Iterator[Subscriber] | None) -> _Job | None:
-        """A retry that is due, else the next queued subscriber (``_END`` when none is left)."""
-        if self.retries and self.retries[0][0] <= time.monotonic():
-            return heapq.heappop(self.retries)[2]
+        """A retry that is due, else the next queued subscriber (``_END`` when none is left).
+        A retry whose provider was paused meanwhile stays queued with its last failure."""
+        while self.retries and self.retries[0][0] <= time.monotonic():
+            _, _, job, failed = heapq.heappop(self.retries)
+            if self.gate is None or not self.gate.paused(job[0].email):
+                return job
+            self._commit([Outcome(job[0].id, "queued", failed.error, "", failed.code, failed.status)])
         if pending is None:
             return None
         return (next(pending, _END), 0)
@@ -306,17 +346,25 @@ class _Run:
                     self.crash = self.crash or item
                 elif isinstance(item, _Halt):
                     self.in_flight -= 1
-                    batch.append(Outcome(item.sub.id, "queued", item.error))
+                    batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
                     self._halt(item.error)
+                elif isinstance(item, _Paused):
+                    self.in_flight -= 1
+                    if item.error is not None:  # tried and refused: recorded; else left as it was
+                        batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
+                        self._temporary_failure()
+                    if item.line and item.line not in self.report.paused:
+                        self.report.paused.append(item.line)
+                        log.warning("%s", item.line)
                 elif isinstance(item, _Retry):
                     self.in_flight -= 1
                     self._temporary_failure()
                     if item.attempts > self.policy.retries or self.stop.is_set():
-                        batch.append(Outcome(item.sub.id, "queued", item.error))
+                        batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
                     else:
                         due = time.monotonic() + self.policy.retry_delay * 2 ** (item.attempts - 1)
                         self.seq += 1
-                        heapq.heappush(self.retries, (due, self.seq, (item.sub, item.attempts), item.error))
+                        heapq.heappush(self.retries, (due, self.seq, (item.sub, item.attempts), item))
                 else:
                     self.in_flight -= 1
                     batch.append(item)
@@ -345,7 +393,7 @@ class _Run:
 
     def _give_up_retries(self) -> None:
         """Retries still waiting when the run stops stay queued for the next run."""
-        left = [Outcome(job[0].id, "queued", error) for _, _, job, error in self.retries]
+        left = [Outcome(job[0].id, "queued", r.error, "", r.code, r.status) for _, _, job, r in self.retries]
         self.retries.clear()
         self._commit(left)
 

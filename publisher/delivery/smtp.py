@@ -23,7 +23,7 @@ import ssl
 import time
 
 from publisher.config import SmtpConfig
-from publisher.delivery.replies import Stage, classify
+from publisher.delivery.replies import Stage, classify, is_policy, reply_status
 from publisher.errors import DeliveryError, RcptClosing, ServerFault
 
 _DOT = re.compile(rb"(?m)^\.")
@@ -206,9 +206,15 @@ class SmtpTransport:
         """The DeliveryError for a server's refusal, classified by its reply."""
         text = _text(reply)
         verdict = classify(stage, code, text)
+        status = reply_status(text)
         if not verdict.halt:
             return DeliveryError(
-                f"{recipient}: {code} {text}", permanent=verdict.permanent, code=code, bounce=verdict.bounce
+                f"{recipient}: {code} {text}",
+                permanent=verdict.permanent,
+                code=code,
+                bounce=verdict.bounce,
+                status=status,
+                policy=is_policy(status),
             )
         where = f"SMTP {self.cfg.host}:{self.cfg.port}"
         if stage == "mail":
@@ -218,7 +224,8 @@ class SmtpTransport:
                 f"{where} refused the message itself ({verdict.reason}, which is about the sender "
                 f"or the message, not the address; sent to {recipient}): {code} {text}"
             )
-        return DeliveryError(what, permanent=False, code=code, halt=True)
+        policy = verdict.reason == "policy" and stage != "mail"  # a recipient's provider may refuse alone
+        return DeliveryError(what, permanent=False, code=code, halt=True, status=status, policy=policy)
 
     @staticmethod
     def _send_pipelined(conn: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:

@@ -148,6 +148,8 @@ class Ledger:
                 attempts=d.attempts + 1,
                 last_error=bindparam("error"),
                 changed=bindparam("now"),
+                reply_code=bindparam("code"),
+                reply_status=bindparam("reply"),
             ),
         )
         clear = _Compiled(
@@ -182,7 +184,13 @@ class Ledger:
                     by_delivery.sql,
                     [
                         by_delivery.args(
-                            did=digest_id, sid=o.subscriber_id, new_status=o.status, error=o.error, now=when
+                            did=digest_id,
+                            sid=o.subscriber_id,
+                            new_status=o.status,
+                            error=o.error,
+                            now=when,
+                            code=o.reply_code,
+                            reply=o.reply_status or None,
                         )
                         for o in outcomes
                     ],
