@@ -226,3 +226,14 @@ def test_import_reads_a_newsletters_column_and_export_writes_it(store, cfg) -> N
     ]
     again = audience.import_csv(store, "\n".join(exported) + "\n", "again.csv", config=cfg)
     assert (again.added, again.subscribed, again.already, again.problems) == (0, 0, 3, [])
+
+
+def test_a_bulk_add_skips_subscriptions_another_program_made_meanwhile(store, cfg) -> None:
+    a, _ = audience.add(store, "a@example.com", config=cfg, newsletters=["weekly"])
+    b, _ = audience.add(store, "b@example.com", config=cfg, newsletters=["breaking"])
+    added = store.subscriptions.add_many(
+        {a.id: {"daily": [], "weekly": []}, b.id: {"daily": ["sport"]}}, "active", a.created
+    )
+    assert added == 2  # a's weekly was there already
+    assert held(store, "a@example.com") == {"daily": ("active", ()), "weekly": ("active", ())}
+    assert held(store, "b@example.com") == {"breaking": ("active", ()), "daily": ("active", ("sport",))}

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from publisher.models import Subscriber
+from publisher.store.rows import insert_new
 from publisher.store.schema import subscribe_requests, subscribers
 from publisher.store.subscriptions import on_address_status
 
@@ -92,22 +93,7 @@ class Subscribers:
             }
             for email, name in people
         ]
-        if not rows:
-            return 0
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(subscribers), rows)
-            return len(rows)
-        except IntegrityError:  # someone added one of them meanwhile: go one by one
-            added = 0
-            for row in rows:
-                try:
-                    with self.engine.begin() as conn:
-                        conn.execute(insert(subscribers), row)
-                    added += 1
-                except IntegrityError:
-                    pass
-            return added
+        return insert_new(self.engine, subscribers, rows)
 
     def set_status(self, email: str, status: str, now: datetime, name: str | None = None) -> None:
         assert status in STATUSES

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, u
 
 from publisher.models import Subscriber
 from publisher.store.feedback import not_suppressed
+from publisher.store.rows import insert_new
 from publisher.store.schema import subscribers, subscriptions
 
 STATUSES = ("pending", "active", "unsubscribed")
@@ -96,10 +97,7 @@ class Subscriptions:
             for sid, choices in wanted.items()
             for key, sections in choices.items()
         ]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(insert(subscriptions), rows)
-        return len(rows)
+        return insert_new(self.engine, subscriptions, rows)
 
     def confirm(self, subscriber_id: int, now: datetime) -> None:
         """The address proved itself (the double opt-in link): it is active, and so are
