@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -213,3 +213,26 @@ class OutboxMail:
         """The mail's stable identity, the same on every try (Maildir-style: the time
         it was promised first, so files sort in the order the mails were asked for)."""
         return f"{int(self.created.timestamp())}.M{self.created.microsecond:06d}Q{self.id}-{self.token}"
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """The last run of a scheduled job."""
+
+    job: str
+    started: datetime
+    duration: float  # seconds
+    outcome: str  # ok | failed | missed | interrupted
+    detail: str
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """What a source remembers between runs and how its last read went."""
+
+    source: str
+    state: dict[str, str] = field(default_factory=dict)
+    checked: datetime | None = None
+    ok: bool = True
+    error: str | None = None
+    succeeded: datetime | None = None  # the last good read; unchanged by failures

@@ -13,8 +13,8 @@ from publisher import deliverability, scheduler
 from publisher.config import Config
 from publisher.deliverability import Report
 from publisher.locks import SITE_LOCK
+from publisher.models import JobRun
 from publisher.store import Store
-from publisher.store.runs import JobRun
 
 RECENT_DIGESTS = 5
 

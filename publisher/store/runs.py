@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, insert, select, update
 
+from publisher.models import JobRun
 from publisher.store.schema import job_runs
-
-
-@dataclass(frozen=True)
-class JobRun:
-    job: str
-    started: datetime
-    duration: float  # seconds
-    outcome: str  # ok | failed | missed | interrupted
-    detail: str
 
 
 class JobRuns:

@@ -4,22 +4,12 @@ and how its last read went, one row per source name."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, Row, insert, select, update
 
+from publisher.models import SourceStatus
 from publisher.store.schema import source_state
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    source: str
-    state: dict[str, str] = field(default_factory=dict)
-    checked: datetime | None = None
-    ok: bool = True
-    error: str | None = None
-    succeeded: datetime | None = None  # the last good read; unchanged by failures
 
 
 class SourceStates:
