@@ -6,7 +6,7 @@ turned into one ``Item`` once (ids, absolute links, local dates, sanitised conte
 and every format writes that same item, so all readers get the same feed.
 
 The bar is the W3C Feed Validation Service: no errors, no warnings. feedgen's quirks
-are handled here only:
+are handled here only (plain text that reads as markup: ``publisher.feedtext``):
 
 - it raises ValueError on characters XML forbids: every string passes ``xml_safe``;
 - it stamps lastBuildDate with the current time: we pin it (and Atom ``updated``) to
@@ -46,7 +46,6 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from html.entities import name2codepoint
 from itertools import chain
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -59,6 +58,7 @@ from publisher import __version__
 from publisher.addresses import email_or_none, http_url
 from publisher.categories import group
 from publisher.config import Config
+from publisher.feedtext import ATOM_NS, atom_plain_text, rss_plain_text
 from publisher.links import FORMATS, MEDIA_TYPES, Links
 from publisher.models import StoredArticle
 from publisher.sanitize import clean_html, html_to_text
@@ -66,7 +66,6 @@ from publisher.text import single_line, summarize, xml_safe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/publisher/"
-ATOM_NS = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
 
@@ -218,7 +217,7 @@ class _AtomLinks(BaseEntryExtension):
         self.links.append({k: v for k, v in attrs.items() if v})
 
     def extend_atom(self, entry: Any) -> Any:
-        _atom_text(entry)
+        atom_plain_text(entry)
         for attrs in self.links:
             xml_elem("link", entry, **attrs)
         return entry
@@ -228,32 +227,8 @@ class _AtomFeedText(BaseExtension):
     """The feed's own title and subtitle marked ``type="text"``, like every entry's."""
 
     def extend_atom(self, feed: Any) -> Any:
-        _atom_text(feed)
+        atom_plain_text(feed)
         return feed
-
-
-def _atom_text(element: Any) -> None:
-    """Atom text constructs say what they are: plain ``type="text"``, or, when the text
-    reads as markup, ``type="html"`` with the text escaped (the same characters shown).
-    Names and category labels have no type: what reads as markup gets a word joiner."""
-    for name in ("title", "subtitle", "summary"):
-        for child in _children(element, name):
-            if child.text and reads_as_markup(child.text):
-                child.text = html.escape(child.text, quote=False)
-                child.set("type", "html")
-            else:
-                child.set("type", "text")
-    for person in (*_children(element, "author"), *_children(element, "contributor")):
-        for child in _children(person, "name"):
-            child.text = unmarked(child.text or "")
-    for category in _children(element, "category"):
-        if category.get("label"):
-            category.set("label", unmarked(category.get("label")))
-
-
-def _children(element: Any, name: str) -> list[Any]:
-    # feedgen builds Atom without namespaced tags (the root declares the default one)
-    return [*element.findall(name), *element.findall(f"{{{ATOM_NS}}}{name}")]
 
 
 class _RssHub(BaseExtension):
@@ -298,49 +273,7 @@ def rss(ctx: Context, channel: Channel) -> bytes:
             if it.image.type:
                 media["type"] = it.image.type
             fe.media.content(media, group=None)
-    data = fg.rss_str(pretty=True)
-    head, sep, rest = data.partition(b"<item>")
-    head = _RSS_CHANNEL_TEXT.sub(_references, head)
-    return head + sep + _RSS_TEXT.sub(_references, rest)
-
-
-# RSS elements that hold plain text (an item's description is HTML, so it is not here).
-_RSS_TEXT = re.compile(rb"<(title|dc:creator|category)>([^<]*)</\1>")
-_RSS_CHANNEL_TEXT = re.compile(rb"<(title|description|dc:creator|category)>([^<]*)</\1>")
-
-
-# What readers (and the validator) take for markup in plain text: an end tag ("</b>"),
-# a character reference ("&amp;", "&#169"; "R&D" or "AT&T" are none).
-_END_TAG = re.compile(r"</(?=\w+>)")
-_ENTITY = re.compile(r"&(#?\w+)")
-
-
-def _is_reference(name: str) -> bool:
-    return name in name2codepoint or name == "apos" or not name.isalpha()
-
-
-def reads_as_markup(text: str) -> bool:
-    """True when plain text holds what a reader takes for HTML."""
-    if "<" in text and _END_TAG.search(text):
-        return True
-    return "&" in text and any(_is_reference(n) for n in _ENTITY.findall(text))
-
-
-def unmarked(text: str) -> str:
-    """Plain text where nothing can say "text": an end tag or a reference gets an
-    invisible U+2060 WORD JOINER after its "<" or "&", so no reader sees markup."""
-    if not reads_as_markup(text):
-        return text
-    text = _END_TAG.sub("<\u2060/", text)
-    return _ENTITY.sub(lambda m: "&\u2060" + m.group(1) if _is_reference(m.group(1)) else m.group(0), text)
-
-
-def _references(m: re.Match[bytes]) -> bytes:
-    """RSS plain text, which cannot say it is plain: markup characters as hexadecimal
-    references (shown as text by every reader), what still reads as markup unmarked."""
-    text = unmarked(html.unescape(m.group(2).decode("utf-8")))
-    text = text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&#x3E;")
-    return b"<%s>%s</%s>" % (m.group(1), text.encode("utf-8"), m.group(1))
+    return rss_plain_text(fg.rss_str(pretty=True))
 
 
 def atom(ctx: Context, channel: Channel) -> bytes:

@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from publisher import config as config_mod
-from publisher import feeds
+from publisher import feeds, feedtext
 from publisher.models import Article, Author, StoredArticle
 from tests.feedcheck import assert_valid
 
@@ -324,7 +324,7 @@ def test_titles_with_markup_characters_are_plain_text_in_every_reader(tmp_path: 
     assert "&lt;" not in item_title and "&gt;" not in item_title and "&amp;" not in item_title
     # RSS: hexadecimal references (&#x3C; &#x3E; &#x26;); what would still read as markup
     # carries an invisible word joiner, as RSS cannot say "plain text"
-    marked = feeds.reads_as_markup(title)
+    marked = feedtext.reads_as_markup(title)
     rss_text = title.replace("</", "<\u2060/").replace("&amp;", "&\u2060amp;") if marked else title
     assert html.unescape(item_title) == rss_text
     atom = etree.fromstring(out["atom.xml"])
