@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -67,6 +67,12 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     sendgrid = ec_key()
     der = sendgrid.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    config_text = (root / "config.toml").read_text()
+    (root / "config.toml").write_text(
+        config_text.replace(
+            'transport = "maildir"', 'transport = "maildir"\nreturn_path = "bounces@news.example.com"'
+        )
     )
     with (root / "config.toml").open("a") as config:
         config.write(
@@ -182,7 +188,14 @@ def test_ses_forged_tampered_or_foreign_messages_change_nothing(site: Site) -> N
     plain_http = sns_message(site, "Notification", "2", Message=bounce)
     plain_http["SigningCertURL"] = plain_http["SigningCertURL"].replace("https:", "http:")
     unsigned_version = sns_message(site, "Notification", "3", Message=bounce)
-    for message in (tampered, foreign, other_host, plain_http, unsigned_version):
+    old_key = rsa_key()  # a certificate that expired: its signatures are refused
+    expired = certificate("sns.amazonaws.com", old_key, start=datetime.now(UTC) - timedelta(days=90), days=30)
+    site.https.files["/SimpleNotificationService-expired.pem"] = pem(expired)
+    expired_url = f"{site.https.base}/SimpleNotificationService-expired.pem"
+    stale_cert = sns_message(
+        site, "Notification", "2", key=old_key, Message=bounce, SigningCertURL=expired_url
+    )
+    for message in (tampered, foreign, other_host, plain_http, unsigned_version, stale_cert):
         answer = site.post("ses", json.dumps(message).encode())
         assert answer.status_code == 403, (message, answer.text)
     assert site.post("ses", b"not json").status_code == 403
@@ -191,6 +204,7 @@ def test_ses_forged_tampered_or_foreign_messages_change_nothing(site: Site) -> N
     log = site.server.log.read_text()
     assert "webhook ses: the SNS signature does not match the message (answered 403)" in log
     assert "is not in webhooks.ses_topics" in log
+    assert "SimpleNotificationService-expired.pem is not valid now" in log
     assert "Traceback" not in log
 
 

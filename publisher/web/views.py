@@ -349,7 +349,7 @@ def by_method(
 def _webhooks(config: Config, views: Views) -> Any:
     from publisher.web.webhooks import Webhooks
 
-    return Webhooks(config, lambda: views.store, lambda: views.signup.signer if views.signup else None)
+    return Webhooks(config, lambda: views.store, lambda: views.signup.messages if views.signup else None)
 
 
 def build(config: Config) -> Starlette:

@@ -26,7 +26,7 @@ from publisher.errors import Rejected
 from publisher.esp import PROVIDERS, mailgun, postmark, sendgrid, ses
 from publisher.esp.sns import SnsVerifier
 from publisher.feedback import Event, record
-from publisher.tokens import Signer
+from publisher.messages import Messages
 
 log = logging.getLogger("publisher.web")
 
@@ -34,10 +34,12 @@ MAX_BODY = 4 * 1024 * 1024  # SendGrid posts batches; anything larger is not a w
 
 
 class Webhooks:
-    def __init__(self, config: Config, store: Callable[[], Any], signer: Callable[[], Signer | None]) -> None:
+    def __init__(
+        self, config: Config, store: Callable[[], Any], messages: Callable[[], Messages | None]
+    ) -> None:
         self.config = config
         self.settings = config.webhooks
-        self._store, self._signer = store, signer
+        self._store, self._messages = store, messages
         self.sns = SnsVerifier(
             self.settings.ses_topics, self.settings.sns_cert_hosts, self.settings.sns_ca_file, timeout=10.0
         )
@@ -123,12 +125,8 @@ class Webhooks:
 
     def _delivery(self, envelope: str) -> tuple[int, int] | None:
         """The delivery our VERP return path (``bounces+<token>@domain``) names, if it is one."""
-        local = envelope.strip().strip("<>").rpartition("@")[0]
-        base, plus, token = local.partition("+")
-        signer = self._signer()
-        if not plus or signer is None:
-            return None
-        return signer.read_return_token(token.lower())
+        messages = self._messages()
+        return messages.delivery_named(envelope) if messages is not None and envelope else None
 
     def _record(self, events: list[Event]) -> dict[str, int]:
         done = record(self.store, events, self.config.bounces)
