@@ -5,12 +5,12 @@ or as JSON (``publish status --json``); it prints nothing itself."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from publisher import deliverability, scheduler
-from publisher.config import Config
+from publisher import cron, deliverability, scheduler
+from publisher.config import Config, Newsletter
 from publisher.deliverability import Report
 from publisher.locks import SITE_LOCK
 from publisher.models import JobRun
@@ -48,6 +48,27 @@ class DigestStatus:
 
 
 @dataclass(frozen=True)
+class Issue:
+    key: str  # <newsletter>/<YYYY-MM-DD>[-N]
+    status: str  # held | sending | done | skipped
+    created: datetime
+
+
+@dataclass(frozen=True)
+class NewsletterStatus:
+    key: str
+    title: str
+    schedule: str  # a cron expression, "instant" (as articles arrive) or "" (by hand only)
+    next_run: datetime | None  # of a cron schedule, in the site's timezone
+    subscribers: dict[str, int]  # active (its audience), pending, unsubscribed
+    last_issue: Issue | None
+    held: Issue | None  # the issue waiting for an editor's approval
+
+    def as_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+@dataclass(frozen=True)
 class StatusReport:
     scheduler: str | None  # who runs the site's scheduler now; None: nobody
     jobs: list[JobStatus]
@@ -60,6 +81,7 @@ class StatusReport:
     deliveries: dict[str, int]  # status -> count, over every digest
     recent: list[DigestStatus]  # the newest digests first
     deliverability: Report | None = None  # per mailbox provider, from what the store knows
+    newsletters: list[NewsletterStatus] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: times in ISO 8601 with their offset."""
@@ -103,7 +125,36 @@ def build(config: Config, store: Store, now: datetime | None = None) -> StatusRe
         deliveries=store.ledger.delivery_counts(),
         recent=recent,
         deliverability=deliverability.report(config, store, lookups=False),  # no DNS here
+        newsletters=newsletters(config, store, now),
     )
+
+
+def newsletters(config: Config, store: Store, now: datetime | None = None) -> list[NewsletterStatus]:
+    """Every configured newsletter (``publish newsletters``), in the configuration's order."""
+    now = (now or datetime.now(UTC)).astimezone(config.tz)
+    counts = store.subscriptions.counts([n.key for n in config.newsletters])
+    return [
+        NewsletterStatus(
+            key=n.key,
+            title=n.title,
+            schedule=n.schedule,
+            next_run=next_run(config, n, now),
+            subscribers=counts[n.key],
+            last_issue=_issue(n.key, store.ledger.last_issue(n.key)),
+            held=_issue(n.key, store.ledger.last_issue(n.key, status="held")),
+        )
+        for n in config.newsletters
+    ]
+
+
+def next_run(config: Config, newsletter: Newsletter, now: datetime) -> datetime | None:
+    """When a cron-scheduled newsletter's next issue is due (None: instant, or by hand)."""
+    trigger = None if newsletter.schedule == "instant" else cron.trigger(newsletter.schedule, config.tz)
+    return trigger.get_next_fire_time(None, now) if trigger is not None else None
+
+
+def _issue(newsletter: str, found: Any) -> Issue | None:
+    return None if found is None else Issue(f"{newsletter}/{found.key}", found.status, found.created)
 
 
 def _plain(value: Any) -> Any:

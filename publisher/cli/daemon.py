@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from publisher.cli.app import handles_errors, load_config, log_format_option, main, site_store
+from publisher.cli.newsletters import lines as newsletter_lines
 from publisher.i18n import count
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def _status_text(report: StatusReport, tz: tzinfo) -> str:
     lines.append(f"deliveries: {_delivery_counts(report.deliveries)}")
     for d in report.recent:
         lines.append(f"  {d.key}  {d.status:8} {_delivery_counts(d.deliveries)}  {d.subject}")
+    for n in report.newsletters:
+        lines += newsletter_lines(n, tz)
     if report.deliverability is not None:
         lines += report.deliverability.lines()
     return "\n".join(lines)

@@ -236,6 +236,16 @@ class Ledger:
                 for r in conn.execute(q)
             ]
 
+    def last_issue(self, newsletter: str, status: str | None = None) -> Any:
+        """The newsletter's newest issue (with ``status``): its key, status and created
+        time only (None: it has none)."""
+        d = digests.c
+        q = select(d.key, d.status, d.created).where(d.newsletter == newsletter)
+        if status is not None:
+            q = q.where(d.status == status)
+        with self.engine.connect() as conn:
+            return conn.execute(q.order_by(d.id.desc()).limit(1)).first()
+
 
 def _next_key(conn: object, day: str) -> str:
     taken = set(conn.execute(select(digests.c.key).where(digests.c.key.like(f"{day}%"))).scalars())  # type: ignore[attr-defined]

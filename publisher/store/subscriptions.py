@@ -30,7 +30,7 @@ from publisher.store.feedback import not_suppressed
 from publisher.store.rows import insert_new
 from publisher.store.schema import subscribers, subscriptions
 
-STATUSES = ("pending", "active", "unsubscribed")
+STATUSES = ("active", "pending", "unsubscribed")
 LIVE = ("pending", "active")
 
 
@@ -232,17 +232,18 @@ class Subscriptions:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one() > 0
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Per newsletter key: how many subscriptions are ``active`` (its audience: the
-        address is active too), ``pending`` (awaiting confirmation) and ``unsubscribed``
-        (ended, or the address may not be mailed: unsubscribed or bounced)."""
+    def counts(self, newsletters: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+        """Per newsletter key (each of ``newsletters`` at least, with zeros): how many
+        subscriptions are ``active`` (its audience: the address is active too), ``pending``
+        (awaiting confirmation) and ``unsubscribed`` (ended, or the address may not be
+        mailed: unsubscribed or bounced)."""
         s, sub = subscriptions.c, subscribers.c
         q = (
             select(s.newsletter, s.status, sub.status.label("address"), func.count())
             .join(subscribers, sub.id == s.subscriber_id)
             .group_by(s.newsletter, s.status, sub.status)
         )
-        found: dict[str, dict[str, int]] = {}
+        found = {key: dict.fromkeys(STATUSES, 0) for key in newsletters}
         with self.engine.connect() as conn:
             for newsletter, status, address, n in conn.execute(q):
                 counts = found.setdefault(newsletter, dict.fromkeys(STATUSES, 0))
