@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy import MetaData, create_engine, insert, select, text
+
 V3 = Path(__file__).resolve().parent / "fixtures" / "store_v3"
 
 
@@ -33,3 +35,28 @@ def as_written_before_alembic(db: Path, version: int = 3) -> None:
         conn.execute("UPDATE main.meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     conn.close()
     old.replace(db)
+
+
+def on_server(url: str) -> None:
+    """Copy the fixture's tables and rows, as they are, into the empty database ``url``
+    (a PostgreSQL server): the store the release before Alembic would have left there."""
+    source = create_engine(f"sqlite:///{V3 / 'store.db'}")
+    target = create_engine(url)
+    try:
+        old = MetaData()
+        old.reflect(source)
+        old.create_all(target)
+        with source.connect() as src, target.begin() as dst:
+            for table in old.sorted_tables:
+                found = [dict(r._mapping) for r in src.execute(select(table))]
+                if found:
+                    dst.execute(insert(table), found)
+            for table in ("subscribers", "digests", "subscribe_requests", "mail_outbox"):
+                dst.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
+                )
+    finally:
+        source.dispose()
+        target.dispose()

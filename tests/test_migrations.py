@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine, insert, select, text
+from sqlalchemy import create_engine, text
 
 from publisher.errors import StoreError
 from publisher.store import Store, migrations, schema
 from tests import pg
 from tests.conftest import publish
-from tests.legacy_store import V3
+from tests.legacy_store import V3, on_server
 
 postgresql = pg.postgresql
 pg_url = pg.pg_url
@@ -219,23 +219,9 @@ def test_two_programs_opening_an_old_store_at_once_upgrade_it_once(v3_site: Path
 
 def test_a_store_made_by_the_release_before_alembic_upgrades_on_postgresql(pg_url: str) -> None:
     """The fixture's tables and rows, as they were, on a server; then the upgrade."""
-    source = create_engine(f"sqlite:///{V3 / 'store.db'}")
-    old = MetaData()
-    old.reflect(source)
+    on_server(pg_url)
     target = create_engine(pg_url)
     try:
-        old.create_all(target)
-        with source.connect() as src, target.begin() as dst:
-            for table in old.sorted_tables:
-                found = [dict(r._mapping) for r in src.execute(select(table))]
-                if found:
-                    dst.execute(insert(table), found)
-            for table in ("subscribers", "digests", "subscribe_requests", "mail_outbox"):
-                dst.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                    )
-                )
         store = Store.open(pg_url)
         try:
             assert store.subscribers.counts() == {"pending": 1, "active": 2, "unsubscribed": 1, "bounced": 1}
@@ -258,8 +244,27 @@ def test_a_store_made_by_the_release_before_alembic_upgrades_on_postgresql(pg_ur
             assert newsletters == ["digest"]
         assert schema_differences(pg_url) == []
     finally:
-        source.dispose()
         target.dispose()
+
+
+def test_programs_opening_an_old_store_on_postgresql_at_once_upgrade_it_once(pg_url: str) -> None:
+    on_server(pg_url)
+    code = f"from publisher.store import Store; Store.open({pg_url!r}).close()"
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(
+            pool.map(
+                lambda _: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True),
+                range(3),
+            )
+        )
+    assert [r.returncode for r in runs] == [0] * 3, [r.stderr for r in runs]
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM subscriptions")).scalar() == 5
+    finally:
+        engine.dispose()
+    assert schema_differences(pg_url) == []
 
 
 def test_a_new_store_on_postgresql_is_the_declared_schema(pg_url: str) -> None:
