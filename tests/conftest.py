@@ -1,8 +1,13 @@
-"""Shared fixtures: the demo site in a temporary folder and the real ``publish``
-command (tests/sites.py), the daemons ``publish run``/``serve`` (tests/daemon.py), a
-real SMTP server on loopback (tests/mailserver.py), a scriptable upstream HTTP
-server (tests/feed_server.py), a DKIM key, and the W3C validator over every feed a
-test writes (tests/feedcheck.py).
+"""Shared fixtures:
+
+- ``site``: a copy of the demo site in a temporary folder; ``run_publish``: the real
+  ``publish`` command (both from tests/sites.py); ``demo_public``: the demo published
+  once per session; ``any_store``: ``site`` on SQLite, then on PostgreSQL (tests/pg.py);
+- ``daemons``: ``publish run``/``serve`` processes (tests/daemon.py);
+- ``mail_server``: a real SMTP server on loopback (tests/mailserver.py; the raw-socket
+  tests/hostile_smtp.py is for servers that misbehave on the wire);
+- ``upstream``: a scriptable upstream HTTP server (tests/feed_server.py);
+- ``dkim_key``; and the W3C validator over every feed a test writes (tests/feedcheck.py).
 
 Test modules import helpers from those modules, never from each other."""
 

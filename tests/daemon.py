@@ -1,7 +1,7 @@
 """The long-running processes of a site as tests drive them: ``publish run`` (or
 ``publish serve --scheduler``) whose log is read line by line, a seconds-level
-timetable for it, a job store left as a stopped scheduler would leave it, and a
-poll with a deadline for anything that happens in the background.
+timetable for it, a job store left as a stopped scheduler would leave it, and the
+outcome of a job's last recorded run.
 
 The ``daemons`` fixture in tests/conftest.py starts them and kills leftovers."""
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,15 +20,6 @@ from tests.sites import edit_config, start_publish
 
 EVERY_SECOND = '"* * * * * *"'
 NEVER_SOON = '"0 0 1 1 *"'  # once a year: never fires during a test
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll ``condition`` every 20 ms until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 def configure(site: Path, digest: str = EVERY_SECOND, collect: str = NEVER_SOON, extra: str = "") -> None:
@@ -110,3 +100,12 @@ def plant_missed_digest(site: Path, late: timedelta) -> None:
         )
     )
     jobstore.shutdown()
+
+
+def job_outcome(site: Path, job: str) -> str | None:
+    """How the last recorded run of ``job`` ended (ok, failed, missed, interrupted), if any."""
+    store = Store.open(configuration.load(site / "config.toml").store_url)
+    try:
+        return next((run.outcome for run in store.runs.last() if run.job == job), None)
+    finally:
+        store.close()

@@ -14,9 +14,10 @@ from publisher import config as configuration
 from publisher.locks import Lock
 from publisher.store import Store
 from publisher.store.schema import locks
-from tests.daemon import NEVER_SOON, configure, plant_missed_digest, wait_until
+from tests.daemon import NEVER_SOON, configure, plant_missed_digest
 from tests.mailserver import add_subscribers, smtp_site
 from tests.sites import edit_config, publish_env, start_publish
+from tests.waiting import wait_until
 
 
 def test_two_publish_now_at_once_send_each_subscriber_one_digest(any_store, mail_server):

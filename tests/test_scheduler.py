@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,9 +13,10 @@ from sqlalchemy import create_engine, inspect
 from publisher import config as configuration
 from publisher import scheduler
 from publisher.store import Store
-from tests.daemon import EVERY_SECOND, NEVER_SOON, configure, plant_missed_digest, wait_until
+from tests.daemon import EVERY_SECOND, NEVER_SOON, configure, job_outcome, plant_missed_digest
 from tests.mailserver import smtp_site
 from tests.sites import demo_site, edit_config, recipients
+from tests.waiting import wait_until
 
 
 def test_run_delivers_the_digest_once_and_stops_on_sigterm(any_store, run_publish, daemons):
@@ -82,7 +82,7 @@ def test_a_digest_missed_within_the_grace_is_sent_once_on_start(site, run_publis
     daemon = daemons(site)
     daemon.wait_for("missed while no scheduler ran")
     daemon.wait_for("1 sent")
-    time.sleep(0.5)
+    wait_until(lambda: job_outcome(site, "digest") == "ok", what="the digest's run recorded")
     assert daemon.stop()[0] == 0
     assert recipients(site) == ["reader@example.com"]
     assert "next: 20" in run_publish(site, "status").stdout
@@ -95,7 +95,7 @@ def test_a_digest_missed_beyond_the_grace_is_skipped_and_logged(site, run_publis
     daemon = daemons(site)
     line = daemon.wait_for("more than schedule.grace")
     assert "digest" in line and "missed by 2 h" in line
-    time.sleep(0.5)
+    wait_until(lambda: job_outcome(site, "digest") == "missed", what="the missed run recorded")
     assert daemon.stop()[0] == 0
     assert recipients(site) == []
     status = run_publish(site, "status").stdout
@@ -147,7 +147,7 @@ def test_a_bad_cron_is_a_config_error_for_every_command(site, run_publish, cron,
     assert "schedule.digest" in result.stderr and problem in result.stderr
 
 
-def test_start_background_runs_the_timetable_in_process_and_shuts_down(site, run_publish, daemons):
+def test_start_background_runs_the_timetable_in_process_and_shuts_down(site, run_publish, daemons, caplog):
     """What `publish serve --scheduler` uses: the same scheduler in a thread."""
     configure(site, digest=NEVER_SOON)
     run_publish(site, "subscribers", "add", "reader@example.com")
@@ -157,8 +157,8 @@ def test_start_background_runs_the_timetable_in_process_and_shuts_down(site, run
     cfg = configuration.load(site / "config.toml")
     handle = scheduler.start_background(cfg)
     try:
-        time.sleep(1.5)
-        assert not handle.running.is_set()  # standing by
+        wait_until(lambda: "standing by" in caplog.text, what="the in-process scheduler standing by")
+        assert not handle.running.is_set()
         assert recipients(site) == []
         assert other.stop()[0] == 0
         assert handle.running.wait(10)

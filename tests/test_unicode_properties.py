@@ -51,18 +51,12 @@ def display(value: str) -> tuple[str, str]:
     return unquote(decoded(phrase)) if phrase.startswith('"') else decoded(phrase), addr.rstrip(">")
 
 
+# each article: (title, summary, body, category, author, source)
+ARTICLES = st.lists(st.tuples(text, text, text, text, text, text), min_size=1, max_size=3)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    title=text,
-    description=text,
-    sender=text,
-    subject=plain,
-    postal=text,
-    reader=text,
-    articles=st.lists(
-        st.tuples(text, text, text, text, text, text), min_size=1, max_size=3
-    ),  # title, summary, body, category, author, source
-)
+@given(title=text, description=text, sender=text, subject=plain, postal=text, reader=text, articles=ARTICLES)
 def test_any_unicode_builds_an_ascii_headed_digest_that_parses_back(
     tmp_path: Path, title, description, sender, subject, postal, reader, articles
 ):

@@ -95,6 +95,20 @@ class Server:
 messages = mails  # every message in the site's outbox, oldest first
 
 
+def outbox_counts(site: Path) -> dict[str, int]:
+    """The site's confirmation mails by state (queued, sending, sent, failed)."""
+    store = Store.open(f"sqlite:///{site / 'publisher.db'}")
+    try:
+        return store.outbox.counts()
+    finally:
+        store.close()
+
+
+def confirmations_settled(site: Path) -> bool:
+    """Whether the sender has nothing queued or in flight (each mail sent or failed)."""
+    return set(outbox_counts(site)) <= {"sent", "failed"}
+
+
 def status_of(where: Server | Path, email: str) -> str | None:
     """The subscriber's status in the SQLite store of a site (or of a server's site)."""
     site = where.site if isinstance(where, Server) else where
