@@ -15,10 +15,10 @@ from publisher.deliverability.providers import Providers, by_mx
 from publisher.delivery.replies import is_policy, meaning, reply_status
 from publisher.feedback import Event, event_key, record
 from publisher.store import Store
-from tests.conftest import publish
 from tests.dnsserver import Zone, dns_server
 from tests.hostile_smtp import HostileSmtp, Script
 from tests.mailserver import add_subscribers, ledger_state, smtp_site
+from tests.sites import publish
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publisher.doctor import dmarc, spf
 from publisher.resolver import Resolver
-from tests.conftest import publish
 from tests.dnsserver import Zone, dns_server
+from tests.sites import publish
 
 RELAY_IP = "93.184.215.14"
 

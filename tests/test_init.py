@@ -9,8 +9,9 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from conftest import publish
 from lxml import html as lxml_html
+
+from tests.sites import publish
 
 
 def hangul(text: str) -> bool:

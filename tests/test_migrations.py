@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from publisher.errors import StoreError
 from publisher.store import Store, migrations, schema
 from tests import pg
-from tests.conftest import publish
 from tests.legacy_store import V3, on_server
+from tests.sites import publish
 
 postgresql = pg.postgresql
 pg_url = pg.pg_url

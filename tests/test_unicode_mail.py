@@ -144,7 +144,7 @@ def test_encoded_words_stay_within_75_characters_and_never_split_a_character():
     assert phrase('A "quoted" \\ name') == '"A \\"quoted\\" \\\\ name"'
 
 
-def test_the_confirmation_mail_comes_from_the_same_builder_and_is_signed(site, dkim_key):  # noqa: F811
+def test_the_confirmation_mail_comes_from_the_same_builder_and_is_signed(site, dkim_key):
     key_file, public = dkim_key
     hangul_site(site)
     edit_config(

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import publish as _publish
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from esp_keys import Https, certificate, ec_key, pem, rsa_key
-from webserver import SECRET, Server, env_for, free_port, make_site
 
 from publisher.tokens import Signer
+from tests.esp_keys import Https, certificate, ec_key, pem, rsa_key
+from tests.sites import publish as _publish
+from tests.webserver import SECRET, Server, env_for, free_port, make_site
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-feedback"
 MAILGUN_KEY = "key-mailgun-signing-0123456789"
