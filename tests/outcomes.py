@@ -7,9 +7,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.sites import FIXTURES
 
 
 @dataclass(frozen=True)
