@@ -202,17 +202,22 @@ def test_the_command_line_refuses_a_newer_store_with_one_line(v3_site: Path) -> 
     assert len(done.stderr.strip().splitlines()) == 1 and "upgrade publisher" in done.stderr
 
 
-def test_two_programs_opening_an_old_store_at_once_upgrade_it_once(v3_site: Path) -> None:
-    db = v3_site / "store.db"
-    code = f"from publisher.store import Store; Store.open({f'sqlite:///{db}'!r}).close()"
-    with ThreadPoolExecutor(4) as pool:
+def open_at_once(url: str, programs: int) -> None:
+    """``programs`` processes open the store ``url`` at the same time; each must succeed."""
+    code = f"from publisher.store import Store; Store.open({url!r}).close()"
+    with ThreadPoolExecutor(programs) as pool:
         runs = list(
             pool.map(
                 lambda _: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True),
-                range(4),
+                range(programs),
             )
         )
-    assert [r.returncode for r in runs] == [0] * 4, [r.stderr for r in runs]
+    assert [r.returncode for r in runs] == [0] * programs, [r.stderr for r in runs]
+
+
+def test_two_programs_opening_an_old_store_at_once_upgrade_it_once(v3_site: Path) -> None:
+    db = v3_site / "store.db"
+    open_at_once(f"sqlite:///{db}", 4)
     assert len(rows(db, "subscriptions")) == 5
     assert schema_differences(f"sqlite:///{db}") == []
 
@@ -249,15 +254,7 @@ def test_a_store_made_by_the_release_before_alembic_upgrades_on_postgresql(pg_ur
 
 def test_programs_opening_an_old_store_on_postgresql_at_once_upgrade_it_once(pg_url: str) -> None:
     on_server(pg_url)
-    code = f"from publisher.store import Store; Store.open({pg_url!r}).close()"
-    with ThreadPoolExecutor(3) as pool:
-        runs = list(
-            pool.map(
-                lambda _: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True),
-                range(3),
-            )
-        )
-    assert [r.returncode for r in runs] == [0] * 3, [r.stderr for r in runs]
+    open_at_once(pg_url, 3)
     engine = create_engine(pg_url)
     try:
         with engine.connect() as conn:
