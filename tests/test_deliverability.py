@@ -18,6 +18,7 @@ from publisher.store import Store
 from tests.dnsserver import Zone, dns_server
 from tests.hostile_smtp import HostileSmtp, Script
 from tests.mailserver import add_subscribers, ledger_state, smtp_site
+from tests.pg import use_store
 from tests.sites import publish
 
 
@@ -107,6 +108,15 @@ def test_a_refusal_of_the_message_pauses_its_provider_or_domain_at_once() -> Non
 
 
 def test_the_report_counts_each_provider_from_deliveries_and_feedback(site: Path) -> None:
+    report_counts_each_provider(site, f"sqlite:///{site / 'publisher.db'}")
+
+
+def test_the_report_on_postgresql(site: Path, pg_url: str) -> None:
+    use_store(site, pg_url)
+    report_counts_each_provider(site, pg_url)
+
+
+def report_counts_each_provider(site: Path, url: str) -> None:
     readers = [
         "a@gmail.com",
         "b@gmail.com",
@@ -121,7 +131,7 @@ def test_the_report_counts_each_provider_from_deliveries_and_feedback(site: Path
     (site / "readers.csv").write_text("email,name\n" + "".join(f"{r},\n" for r in readers))
     publish(site, "subscribers", "import", str(site / "readers.csv"))
     publish(site, "now")
-    store = Store.open(f"sqlite:///{site / 'publisher.db'}")
+    store = Store.open(url)
     issue = store.health.last_issues(1)[0].id
     now = datetime.now(UTC)
 

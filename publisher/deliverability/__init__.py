@@ -61,9 +61,9 @@ class ProviderHealth:
     queued: int = 0
     replies: list[Reply] = field(default_factory=list)
 
-    def add(self, name: str) -> None:
+    def add(self, name: str, n: int = 1) -> None:
         if name:
-            setattr(self, name, getattr(self, name) + 1)
+            setattr(self, name, getattr(self, name) + n)
 
     def rate(self, count: int, of: int | None = None) -> float:
         base = self.deliveries if of is None else of
@@ -141,9 +141,9 @@ def report(
     if not found:
         return result
     ids = [i.id for i in found]
-    rows = list(health.deliveries(ids))
+    rows = health.deliveries(ids)
     feedback = health.feedback(ids, min(i.created for i in found))
-    domains = {domain_of(r.email) for r in rows} | {domain_of(f.address) for f in feedback}
+    domains = {r.domain for r in rows} | {domain_of(f.address) for f in feedback}
     mx, result.unresolved = mx_hosts(config, health, domains, now, lookups=lookups)
     providers = Providers(mx)
     by_key: dict[str, ProviderHealth] = {}
@@ -157,15 +157,15 @@ def report(
         return by_key[p.key]
 
     for r in rows:
-        h = entry(r.email)
-        h.deliveries += 1
-        h.add(_BY_STATUS.get(r.status, ""))
+        h = entry("@" + r.domain)
+        h.deliveries += r.count
+        h.add(_BY_STATUS.get(r.status, ""), r.count)
         if r.status == "queued" and r.reply_code is not None and 400 <= r.reply_code < 500:
-            h.deferred += 1
+            h.deferred += r.count
         if is_policy(r.reply_status):
-            h.policy += 1
+            h.policy += r.count
         if r.reply_code is not None and not 200 <= r.reply_code < 300:
-            replies[h.provider][(r.reply_code, r.reply_status)] += 1
+            replies[h.provider][(r.reply_code, r.reply_status)] += r.count
     once = {(f.issue_id or 0, f.address, f.kind): f.status for f in feedback}  # one per issue, address, kind
     for (_, address, kind), status in sorted(once.items()):
         h = entry(address)
