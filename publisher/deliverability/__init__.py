@@ -185,8 +185,7 @@ def gate_for(config: Config, store: object) -> ProviderGate:
     """The gate of one run: providers by domain and by the MX hosts the store keeps (no
     lookups while sending), the site's ``[deliverability]`` thresholds."""
     fresh = datetime.now(UTC) - timedelta(days=MX_DAYS)
-    health = store.health  # type: ignore[attr-defined]
-    providers = Providers(lambda domain: health.mx([domain], fresh).get(domain))
+    providers = Providers(store.health.all_mx(fresh))  # type: ignore[attr-defined]
     return ProviderGate(providers, config.deliverability.pause_rate, config.deliverability.pause_after)
 
 

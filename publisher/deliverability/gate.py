@@ -36,14 +36,21 @@ class ProviderGate:
     def __init__(self, providers: Providers, rate: float, after: int) -> None:
         self.providers, self.rate, self.after = providers, rate, after
         self._tally: dict[str, _Tally] = {}
+        self._keys: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     def _key(self, address: str) -> tuple[str, str]:
-        provider = self.providers.of(address)  # outside the lock: it may read the store
-        if provider is OTHER:
-            domain = domain_of(address)
-            return "domain:" + domain, domain
-        return provider.key, provider.label
+        domain = address[address.rfind("@") + 1 :]
+        key = self._keys.get(domain)
+        if key is None:  # once per domain (a plain dict: a race only computes it twice)
+            provider = self.providers.of(address)
+            key = (
+                ("domain:" + domain_of(address), domain_of(address))
+                if provider is OTHER
+                else (provider.key, provider.label)
+            )
+            self._keys[domain] = key
+        return key
 
     def _tally_of(self, key: tuple[str, str]) -> _Tally:
         tally = self._tally.get(key[0])

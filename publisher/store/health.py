@@ -102,6 +102,12 @@ class Health:
                 found.update((r.domain, r.hosts.split()) for r in conn.execute(q))
         return found
 
+    def all_mx(self, fresh_since: datetime) -> dict[str, list[str]]:
+        """Every kept MX answer looked up since ``fresh_since`` (one read before sending)."""
+        q = select(mx_hosts.c.domain, mx_hosts.c.hosts).where(mx_hosts.c.checked >= fresh_since)
+        with self.engine.connect() as conn:
+            return {r.domain: r.hosts.split() for r in conn.execute(q)}
+
     def keep_mx(self, found: dict[str, list[str]], now: datetime) -> None:
         if not found:
             return
