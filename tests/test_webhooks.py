@@ -412,3 +412,90 @@ def test_unknown_providers_and_unset_secrets_are_404(site: Site, tmp_path: Path,
             hooks.handle(provider, {}, b"{}", datetime.now(UTC))
         assert refused.value.status == 404
         assert "is off" in refused.value.reason
+
+
+def test_what_each_provider_reports_becomes() -> None:
+    """The mapping alone (no server): event publishing's eventType, delays, deliveries,
+    a not-spam complaint and records that are no feedback."""
+    from publisher.esp import mailgun, postmark, sendgrid, ses
+
+    now = datetime.now(UTC)
+    mail = {"messageId": "m-1", "source": "digest@news.example.com"}
+    delay = {
+        "eventType": "DeliveryDelay",
+        "mail": mail,
+        "deliveryDelay": {
+            "timestamp": "2026-12-04T11:00:00Z",
+            "delayType": "TransientCommunicationFailure",
+            "delayedRecipients": [
+                {
+                    "emailAddress": "a@example.com",
+                    "status": "4.4.1",
+                    "diagnosticCode": "smtp; 421 4.4.1 no answer",
+                }
+            ],
+        },
+    }
+    [delayed] = ses.events(delay, lambda _: None, now)
+    assert (delayed.kind, delayed.status, delayed.address, delayed.at.hour) == (
+        "delayed",
+        "4.4.1",
+        "a@example.com",
+        11,
+    )
+    delivered = {
+        "notificationType": "Delivery",
+        "mail": mail,
+        "delivery": {"recipients": ["b@example.com"], "smtpResponse": "250 2.0.0 OK"},
+    }
+    assert [e.kind for e in ses.events(delivered, lambda _: None, now)] == ["delivered"]
+    not_spam = {
+        "notificationType": "Complaint",
+        "mail": mail,
+        "complaint": {
+            "complaintFeedbackType": "not-spam",
+            "complainedRecipients": [{"emailAddress": "c@example.com"}],
+        },
+    }
+    assert ses.events(not_spam, lambda _: None, now) == []
+    no_status = {
+        "notificationType": "Bounce",
+        "mail": mail,
+        "bounce": {
+            "bounceType": "Transient",
+            "bounceSubType": "ContentRejected",
+            "bouncedRecipients": [{"emailAddress": "d@example.com"}],
+        },
+    }
+    assert [e.kind for e in ses.events(no_status, lambda _: None, now)] == ["policy"]
+    assert postmark.events({"RecordType": "Open", "Email": "e@example.com"}, now) == []
+    assert [
+        e.kind
+        for e in postmark.events(
+            {"RecordType": "Bounce", "Type": "SoftBounce", "ID": 9, "Email": "f@example.com"}, now
+        )
+    ] == ["soft_bounce"]
+    temporary = {
+        "event": "failed",
+        "severity": "temporary",
+        "recipient": "g@example.com",
+        "id": "x",
+        "delivery-status": {"code": 452, "message": "4.2.2 full"},
+    }
+    assert [(e.kind, e.status) for e in mailgun.events(temporary, lambda _: None, now)] == [
+        ("delayed", "4.2.2")
+    ]
+    assert [
+        e.kind
+        for e in sendgrid.events(
+            [
+                {
+                    "event": "deferred",
+                    "email": "h@example.com",
+                    "response": "450 4.7.1 later",
+                    "sg_event_id": "s",
+                }
+            ],
+            now,
+        )
+    ] == ["delayed"]
