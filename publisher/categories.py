@@ -8,7 +8,7 @@ once, in the section of its first category (``sections``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from publisher.links import category_slug
@@ -33,8 +33,11 @@ class _Names:
 
     def of(self, stored: StoredArticle) -> Iterator[tuple[str, str]]:
         """The article's categories as (name, slug), blank ones dropped, each slug once."""
+        return self.names(stored.categories)
+
+    def names(self, categories: Sequence[str]) -> Iterator[tuple[str, str]]:
         seen: set[str] = set()
-        for raw in stored.categories:
+        for raw in categories:
             known = self._known.get(raw)
             if known is None:
                 clean = single_line(xml_safe(raw))
@@ -43,6 +46,17 @@ class _Names:
             if name and slug not in seen:
                 seen.add(slug)
                 yield name, slug
+
+
+def names(category_lists: Iterable[Sequence[str]]) -> dict[str, str]:
+    """slug -> the name readers see for it, from articles' category lists given newest
+    first (the first spelling met, as ``group`` shows it)."""
+    found: dict[str, str] = {}
+    known = _Names()
+    for raw in category_lists:
+        for name, slug in known.names(raw):
+            found.setdefault(slug, name)
+    return found
 
 
 def _add(found: dict[str, Category], name: str, slug: str, stored: StoredArticle) -> None:

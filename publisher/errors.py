@@ -139,3 +139,12 @@ class SpfError(Exception):
         super().__init__(reason)
         self.result = result
         self.reason = reason
+
+
+class UnknownChoice(UsageError):
+    """A subscribe or preferences form named a newsletter or section the site does not
+    have (``value``: the field's value as sent, for the page that says so)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__(f"no newsletter or section {value!r} on this site")

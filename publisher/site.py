@@ -231,6 +231,8 @@ def _common(config: Config, links: Links, categories: Sequence[Category] = ()) -
         "category_url": category_url,
         "categories": [(c.name, category_urls[c.slug]) for c in categories],
         "site_feeds": feed_links(links, config.site.title),
+        # the subscribe form's choices: shown when there are several
+        "offered": [n for n in config.newsletters if n.signup],
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from publisher import audience, categories, pipeline
 from publisher import config as configuration
-from publisher.models import Article, StoredArticle
+from publisher.models import Article, Saving, StoredArticle
 from publisher.store import Store
 
 NOW = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)
@@ -34,6 +34,30 @@ def test_spellings_that_slugify_alike_are_one_category_named_as_the_newest_spell
 def test_an_article_is_listed_once_per_category_and_blank_names_are_dropped():
     [only] = categories.group([stored(1, "Sports", "sports", " ", "\x00")])
     assert (only.name, len(only.articles)) == ("Sports", 1)
+
+
+def test_section_names_are_the_newest_articles_spelling_as_the_pages_show_them(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        made = ((3, ("BUSINESS", "경제")), (1, ("business",)), (2, ("Business", "Culture")))
+        batch = [
+            Saving(
+                Article(
+                    id=f"s:{n}",
+                    source="s",
+                    title=f"S{n}",
+                    body="x",
+                    published=NOW - timedelta(hours=n),
+                    categories=tags,
+                )
+            )
+            for n, tags in made
+        ]
+        store.articles.save_many(batch, NOW)
+        names = categories.names(store.articles.category_lists())
+    finally:
+        store.close()
+    assert names == {"business": "business", "culture": "Culture", "경제": "경제"}
 
 
 def test_digest_sections_follow_each_articles_first_category_by_slug():

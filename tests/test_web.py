@@ -417,7 +417,7 @@ def test_the_answer_is_the_same_for_new_pending_confirmed_and_unsubscribed_addre
     assert status_of(server, "same-gone@example.com") == "unsubscribed"
     [*_, note] = wait_for_mails(server.site, "same-active@example.com", 2)
     assert note["Subject"].startswith("You are already subscribed")
-    assert "/unsubscribe/" in link_in(note, "unsubscribe")
+    assert "/preferences/" in link_in(note, "preferences")  # to change what it gets, or leave
 
 
 def test_at_most_three_confirmation_mails_per_address_an_hour(server: Server) -> None:
@@ -539,7 +539,7 @@ def test_serve_with_scheduler_keeps_the_timetable_and_serves_what_it_writes(tmp_
 def test_ipv6_clients_are_limited_by_their_slash_64() -> None:
     from starlette.requests import Request
 
-    from publisher.web.views import client_key
+    from publisher.web.limits import client_key
 
     def key(host: str) -> str:
         return client_key(Request({"type": "http", "client": (host, 4321), "headers": []}))

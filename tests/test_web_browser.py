@@ -4,11 +4,14 @@ then leave with the unsubscribe link of a digest. Screenshots land in tests/arti
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tests.sites import ARTIFACTS, CHROMIUM_ARGS, publish, require_binary
+from tests.test_digest_clients import CONTRAST
 from tests.webserver import (
     OLD_SECRET,
     SECRET,
@@ -72,6 +75,109 @@ def test_a_reader_subscribes_confirms_and_unsubscribes_in_chromium(tmp_path: Pat
             page.wait_for_selector("h1:has-text('You are unsubscribed')")
             page.screenshot(path=str(ARTIFACTS / "web-6-unsubscribed.png"))
             assert status_of(site, email) == "unsubscribed"
+            assert blocked == []
+            browser.close()
+    finally:
+        server.stop()
+
+
+def subscriptions_of(site: Path, email: str) -> dict[str, tuple[str, list[str]]]:
+    """newsletter key -> (status, sections), as the store holds them."""
+    with sqlite3.connect(site / "publisher.db") as db:
+        rows = db.execute(
+            "SELECT s.newsletter, s.status, s.sections FROM subscriptions s "
+            "JOIN subscribers r ON r.id = s.subscriber_id WHERE r.email = ?",
+            (email,),
+        ).fetchall()
+    return {key: (status, json.loads(sections)) for key, status, sections in rows}
+
+
+def test_a_reader_chooses_newsletters_then_narrows_and_leaves_one_in_chromium(tmp_path: Path) -> None:
+    from tests.test_web_newsletters import with_newsletters
+
+    chromium = require_binary("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    env = {"PUBLISHER_SECRET": SECRET, "PUBLISHER_SECRET_PREVIOUS": OLD_SECRET}
+    port = free_port()
+    site = with_newsletters(make_site(tmp_path / "site", port))
+    publish(site, "now", "--no-email", env=env)
+    server = Server(site, port)
+    ARTIFACTS.mkdir(exist_ok=True)
+    email = "chooser.reader@example.com"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            blocked: list[str] = []
+            page.on(
+                "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+            )
+
+            # The front page offers the two signup newsletters, ticked; the reader keeps both.
+            page.goto(server.url("/"))
+            assert page.get_by_label("The Morning Briefing").is_checked()
+            assert page.get_by_label("The Week in Korea").is_checked()
+            assert page.get_by_label("Breaking News").count() == 0  # signup = false
+            page.fill("#subscribe-email", email)
+            page.screenshot(path=str(ARTIFACTS / "web-newsletters-1-form.png"), full_page=True)
+            page.click("form.subscribe button[type=submit]")
+            page.wait_for_selector("text=Check your inbox")
+            [mail] = wait_for_mails(site, email, 1)
+            text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            assert "The Morning Briefing" in text and "The Week in Korea" in text
+            assert subscriptions_of(site, email) == {"daily": ("pending", []), "weekly": ("pending", [])}
+
+            page.goto(link_in(mail, "confirm"))
+            page.wait_for_selector("text=Confirm your subscription")
+            page.click("button:has-text('Confirm my subscription')")
+            page.wait_for_selector("h1:has-text('You are subscribed')")
+            page.screenshot(path=str(ARTIFACTS / "web-newsletters-2-subscribed.png"), full_page=True)
+            assert subscriptions_of(site, email) == {"daily": ("active", []), "weekly": ("active", [])}
+
+            # The preference centre, from the link in a mail: the reader asks again and
+            # is told it has them already, with the link.
+            page.goto(server.url("/"))
+            page.fill("#subscribe-email", email)
+            page.click("form.subscribe button[type=submit]")
+            page.wait_for_selector("text=Check your inbox")
+            [_, note] = wait_for_mails(site, email, 2)
+            page.goto(link_in(note, "preferences"))
+            page.wait_for_selector("h1:has-text('Your newsletters')")
+            assert page.get_by_label("The Morning Briefing").is_checked()
+            assert not page.get_by_label("Breaking News").is_checked()
+            page.screenshot(path=str(ARTIFACTS / "web-newsletters-3-preferences.png"), full_page=True)
+            sections = page.get_by_role("group", name="Sections of The Morning Briefing")
+            sections.get_by_label("Sports").uncheck()  # narrow the daily to business and culture
+            page.get_by_label("The Week in Korea").uncheck()  # leave the weekly
+            page.click("button:has-text('Save my choices')")
+            page.wait_for_selector("text=Your choices are saved")
+            page.screenshot(path=str(ARTIFACTS / "web-newsletters-4-saved.png"), full_page=True)
+            assert subscriptions_of(site, email) == {
+                "daily": ("active", ["business", "culture"]),
+                "weekly": ("unsubscribed", []),
+            }
+            assert not page.get_by_label("Sports").is_checked()  # the page shows what was saved
+
+            # Phone and desktop, light and dark: nothing scrolls sideways, every text legible.
+            for scheme in ("light", "dark"):
+                for width in (390, 1280):
+                    context = browser.new_context(
+                        viewport={"width": width, "height": 900}, color_scheme=scheme
+                    )
+                    shown = context.new_page()
+                    for name, url in (("form", server.url("/")), ("preferences", page.url)):
+                        shown.goto(url)
+                        shown.screenshot(
+                            path=str(ARTIFACTS / f"web-newsletters-{name}-{width}-{scheme}.png"),
+                            full_page=True,
+                        )
+                        assert shown.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+                        contrast = shown.evaluate(CONTRAST)
+                        assert contrast["checked"] > 10 and not contrast["failures"], (name, scheme, contrast)
+                        for box in shown.locator(".choice input[type=checkbox]").all():
+                            size = box.bounding_box()
+                            assert size is not None and size["width"] >= 18 and size["height"] >= 18
+                    context.close()
             assert blocked == []
             browser.close()
     finally:

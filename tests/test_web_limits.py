@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from publisher.web.views import ClientLimiter
+from publisher.web.limits import ClientLimiter
 from tests.sites import publish
 from tests.waiting import wait_until
 from tests.webserver import Server, free_port, make_site

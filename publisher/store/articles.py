@@ -226,6 +226,19 @@ class Articles:
             digests_n = conn.execute(select(func.count()).select_from(digests)).scalar_one()
         return {"articles": total, "published": live, "digests": digests_n}
 
+    def category_lists(self) -> list[list[str]]:
+        """Each distinct list of categories that articles readers may see carry, the
+        newest article's first (for the names of sections: ``categories.names``)."""
+        newest = func.max(articles.c.published)
+        q = (
+            select(articles.c.categories)
+            .where(articles.c.withdrawn.is_(None), articles.c.categories != "[]")
+            .group_by(articles.c.categories)
+            .order_by(newest.desc())
+        )
+        with self.engine.connect() as conn:
+            return [json.loads(raw) for raw in conn.execute(q).scalars()]
+
     def per_source(self) -> dict[str, tuple[int, datetime | None]]:
         """For each source: articles seen (withdrawn ones included) and when the newest
         of them was first collected, so a source that went quiet stands out."""

@@ -1,15 +1,20 @@
-"""The web server behind ``publish serve``: the web edition, subscribe, confirm, unsubscribe.
+"""The web server behind ``publish serve``: the web edition, subscribe, confirm,
+unsubscribe, the preference centre.
 
 ``create_app(config)`` returns one ASGI application. GET and HEAD of anything but
 the routes below are answered straight from ``static.FileCache`` (bytes and headers
 prepared in advance), without Starlette's routing; everything else goes to a small
 Starlette application (``views``):
 
-- ``POST /subscribe``: double opt-in; the same answer whatever the address's state.
+- ``POST /subscribe``: ``email`` and ``newsletter`` fields; double opt-in; the same
+  answer whatever the address's state.
 - ``GET /confirm/<token>`` and ``GET /unsubscribe/<token>``: a page with a button;
   GET and HEAD never change anything (mail scanners fetch every link).
 - ``POST /confirm/<token>``: activates; ``POST /unsubscribe/<token>``: RFC 8058
-  one-click unsubscribe (no cookie, Origin or CSRF token needed; 200, never a redirect).
+  one-click unsubscribe from the newsletter the token names (no cookie, Origin or CSRF
+  token needed; 200, never a redirect).
+- ``GET /preferences/<token>``: every newsletter with the reader's choices;
+  ``POST /preferences/<token>`` saves them (``publisher.web.forms``).
 - ``GET /healthz``.
 - ``POST /webhooks/<provider>``: ESP bounce, complaint and delivery reports (``webhooks``).
 

@@ -1,19 +1,18 @@
-"""The dynamic routes: subscribe, confirm, unsubscribe, health; pages from templates/.
+"""The dynamic routes: subscribe, confirm, unsubscribe, preferences, health; pages from
+templates/.
 
 What each request does lives in ``publisher.signup``; here are only HTTP concerns:
-forms, CSRF (Fetch Metadata / Origin), rate limits, status codes and headers.
+forms (``publisher.web.forms``), CSRF (Fetch Metadata / Origin), rate limits, status
+codes and headers. New routes go in ``build``'s table (and their path in ``links``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -26,58 +25,37 @@ from publisher import site
 from publisher.audience import normalise
 from publisher.config import Config
 from publisher.confirmations import ConfirmationSender
-from publisher.errors import UsageError
+from publisher.errors import UnknownChoice, UsageError
 from publisher.i18n import N_
-from publisher.links import CONFIRM, HEALTH, SUBSCRIBE, TOKEN_ROUTES, UNSUBSCRIBE, WEBHOOKS, Links
-from publisher.signup import Signup
+from publisher.links import (
+    CONFIRM,
+    HEALTH,
+    PREFERENCES,
+    SUBSCRIBE,
+    TOKEN_ROUTES,
+    UNSUBSCRIBE,
+    WEBHOOKS,
+    Links,
+)
+from publisher.models import Subscriber
+from publisher.signup import Leaving, Signup
 from publisher.store import Store
 from publisher.tokens import signer_for
-
-MAX_FORM = 8 * 1024
-HOUR = 3600.0
+from publisher.web.forms import boxes, choice, read_form, signup_choice
+from publisher.web.limits import HOUR, ClientLimiter, client_key
 
 BAD_LINK = (
     N_("This link is not valid or has expired"),
     N_(
         "Confirmation links work for 7 days, and a link cut short or changed in transit no longer "
-        "works. Subscribe again below to receive a fresh confirmation link. To unsubscribe, use the "
-        "link at the bottom of any recent digest."
+        "works. Subscribe again below to receive a fresh confirmation link. To unsubscribe or change "
+        "your newsletters, use the links at the bottom of any recent mail from us."
     ),
 )
-
-
-class ClientLimiter:
-    """At most ``limit`` hits per key (a client address) in a fixed window.
-
-    Keys are kept in the order their windows started, so expired ones are dropped from
-    the front as new hits arrive: O(1) amortised per hit, never a rebuild of the table.
-    At most ``max_keys`` are kept; past that the oldest window is forgotten early."""
-
-    def __init__(self, limit: int, window: float = HOUR, max_keys: int = 100_000) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._hits: OrderedDict[str, list[float]] = OrderedDict()  # key -> [start, count]
-
-    def hit(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        hits = self._hits
-        while hits:
-            oldest = next(iter(hits.values()))
-            if now - oldest[0] < self.window and len(hits) < self.max_keys:
-                break
-            hits.popitem(last=False)
-        entry = hits.get(key)
-        if entry is None:
-            hits[key] = [now, 1]
-            return True
-        if entry[1] >= self.limit:
-            return False
-        entry[1] += 1
-        return True
-
-    def __len__(self) -> int:
-        return len(self._hits)
+UNKNOWN_CHOICE = N_(
+    "There is no newsletter or section “%(value)s” here; nothing was changed. Choose from the list."
+)
+NO_CHOICE = N_("Choose at least one newsletter.")
 
 
 class Views:
@@ -115,7 +93,7 @@ class Views:
     ) -> Response:
         if self._chrome is None:  # the shared page parts depend on the config only
             self._chrome = site.page_context(self.config, self.links, self.env)
-        html = self.env.get_template(template).render(**{**self._chrome, **context})
+        html = self.env.get_template(template).render(**{**self._chrome, "values": {}, **context})
         return HTMLResponse(html, status_code=status, headers={**self.page_headers(), **(headers or {})})
 
     def page_headers(self) -> dict[str, str]:
@@ -175,6 +153,13 @@ class Views:
     async def subscribe_form(self, request: Request) -> Response:
         return self.page("subscribe.html", heading=N_("Subscribe"), state="form", message="")
 
+    def form_again(
+        self, status: int, message: str, heading: str = N_("Subscribe"), **values: str
+    ) -> Response:
+        return self.page(
+            "subscribe.html", status, heading=heading, state="form", message=message, values=values
+        )
+
     async def subscribe(self, request: Request) -> Response:
         if self.cross_site(request):
             return self.refused()
@@ -182,45 +167,43 @@ class Views:
             return self.too_many()
         form = await read_form(request)
         if form is None:
-            return self.page(
-                "subscribe.html",
-                413,
-                heading=N_("Subscribe"),
-                state="form",
-                message=N_("The form was too large."),
-            )
+            return self.form_again(413, N_("The form was too large."))
         raw = (form.get("email") or [""])[0]
         try:
             email = normalise(raw)
         except UsageError:
-            return self.page(
-                "subscribe.html",
+            return self.form_again(
                 400,
-                heading=N_("Check the address"),
-                state="form",
-                message=N_("That does not look like an email address. Check it and try again."),
+                N_("That does not look like an email address. Check it and try again."),
+                N_("Check the address"),
             )
+        try:
+            asked = {"newsletter": form["newsletter"]} if "newsletter" in form else {}  # sections: later
+            chosen = choice(self.config.newsletters, asked) or signup_choice(self.config.newsletters)
+        except UnknownChoice as exc:
+            return self.form_again(400, UNKNOWN_CHOICE, N_("Check your choice"), value=exc.value[:80])
+        if not chosen.keys:
+            return self.form_again(400, NO_CHOICE, N_("Check your choice"))
         assert self.signup is not None and self.mailer is not None
         if not await run_in_threadpool(self.signup.allow, email):
             return self.too_many()
         # The mail is committed to the outbox before the answer promises it; the same
         # work for every address, so the answer and its timing tell nothing of its state.
-        await run_in_threadpool(self.signup.enqueue, email)
+        await run_in_threadpool(self.signup.enqueue, email, None, chosen.keys)
         self.mailer.wake()
         return self.page("subscribe.html", heading=N_("Check your inbox"), state="sent")
 
     async def confirm_page(self, request: Request) -> Response:
         assert self.signup is not None
         found = await run_in_threadpool(self.signup.check, "confirm", request.path_params["token"])
-        if not found.ok:
+        if found.subscriber is None:
             return self.bad_link()
-        assert found.subscriber is not None
-        done = found.subscriber.status == "active"
-        return self.page(
-            "confirm.html",
-            heading=N_("You are subscribed") if done else N_("Confirm your subscription"),
-            done=done,
-        )
+        standing = await run_in_threadpool(self.signup.standing, found.subscriber)
+        if standing.pending or found.subscriber.status != "active":
+            return self.page(
+                "confirm.html", heading=N_("Confirm your subscription"), done=False, asked=standing.pending
+            )
+        return self.subscribed(standing.active, found.subscriber)
 
     async def confirm(self, request: Request) -> Response:
         if self.cross_site(request):
@@ -228,30 +211,110 @@ class Views:
         await read_form(request)
         assert self.signup is not None
         found = await run_in_threadpool(self.signup.confirm, request.path_params["token"])
-        if not found.ok:
+        if found.subscriber is None:
             return self.bad_link()
-        return self.page("confirm.html", heading=N_("You are subscribed"), done=True)
+        standing = await run_in_threadpool(self.signup.standing, found.subscriber)
+        return self.subscribed(standing.active, found.subscriber)
+
+    def subscribed(self, receiving: list[str], sub: Subscriber) -> Response:
+        assert self.signup is not None
+        return self.page(
+            "confirm.html",
+            heading=N_("You are subscribed"),
+            done=True,
+            receiving=receiving,
+            preferences_url=self.signup.preferences_url(sub),
+        )
 
     async def unsubscribe_page(self, request: Request) -> Response:
         assert self.signup is not None
         found = await run_in_threadpool(self.signup.check, "unsubscribe", request.path_params["token"])
-        if not found.ok:
+        if found.subscriber is None:
             return self.bad_link()
-        assert found.subscriber is not None
-        done = found.subscriber.status == "unsubscribed"
+        leaving = await run_in_threadpool(self.signup.leaving, found)
+        if leaving.done:
+            return self.unsubscribed(leaving)
         return self.page(
-            "unsubscribe.html", heading=N_("You are unsubscribed") if done else N_("Unsubscribe"), done=done
+            "unsubscribe.html",
+            heading=N_("Unsubscribe"),
+            done=False,
+            newsletter=leaving.title,
+            preferences_url=self.signup.preferences_url(found.subscriber),
         )
 
     async def unsubscribe(self, request: Request) -> Response:
         """RFC 8058 one-click: no CSRF check (mail providers POST from their servers),
-        idempotent, the change committed before the 200 answer."""
+        idempotent, the change committed before the 200 answer. The link leaves the
+        newsletter its token names (``Signup.unsubscribe``)."""
         await read_form(request)
         assert self.signup is not None
         found = await run_in_threadpool(self.signup.unsubscribe, request.path_params["token"])
-        if not found.ok:
+        if found.subscriber is None:
             return self.bad_link()
-        return self.page("unsubscribe.html", heading=N_("You are unsubscribed"), done=True)
+        return self.unsubscribed(await run_in_threadpool(self.signup.leaving, found))
+
+    def unsubscribed(self, leaving: Leaving) -> Response:
+        assert self.signup is not None
+        return self.page(
+            "unsubscribe.html",
+            heading=N_("You are unsubscribed"),
+            done=True,
+            newsletter=leaving.title,
+            remaining=leaving.remaining,
+            preferences_url=self.signup.preferences_url(leaving.subscriber),
+        )
+
+    async def preferences_page(self, request: Request) -> Response:
+        """The preference centre; GET and HEAD change nothing."""
+        assert self.signup is not None
+        found = await run_in_threadpool(self.signup.check, "preferences", request.path_params["token"])
+        if found.subscriber is None:
+            return self.bad_link()
+        return await self.preferences(found.subscriber)
+
+    async def save_preferences(self, request: Request) -> Response:
+        """Save the reader's choices (``publisher.web.forms``); no confirmation needed:
+        the signed link proves the address. A form that says nothing changes nothing."""
+        if self.cross_site(request):
+            return self.refused()
+        form = await read_form(request)
+        assert self.signup is not None
+        found = await run_in_threadpool(self.signup.check, "preferences", request.path_params["token"])
+        if found.subscriber is None:
+            return self.bad_link()
+        sub = found.subscriber
+        if form is None:
+            return await self.preferences(sub, 413, problem=N_("The form was too large."))
+        if form.get("all") == ["unsubscribe"]:
+            await run_in_threadpool(self.signup.save, sub, {})
+            return await self.preferences(sub, notice=N_("You are unsubscribed from every newsletter."))
+        try:
+            chosen = choice(self.config.newsletters, form)
+        except UnknownChoice as exc:
+            return await self.preferences(sub, 400, problem=UNKNOWN_CHOICE, value=exc.value[:80])
+        if chosen is None:
+            return await self.preferences(
+                sub, 400, problem=N_("The form held no choices; nothing was changed.")
+            )
+        await run_in_threadpool(self.signup.save, sub, chosen.sections)
+        return await self.preferences(sub, notice=N_("Your choices are saved."))
+
+    async def preferences(
+        self, sub: Subscriber, status: int = 200, *, notice: str = "", problem: str = "", **values: str
+    ) -> Response:
+        assert self.signup is not None
+        held = await run_in_threadpool(self.signup.subscriptions, sub)
+        names = await run_in_threadpool(self.signup.section_names)
+        return self.page(
+            "preferences.html",
+            status,
+            heading=N_("Your newsletters"),
+            email=sub.email,
+            newsletters=boxes(self.config.newsletters, held, names),
+            notice=notice,
+            problem=problem,
+            values=values,
+        )
 
     async def healthz(self, request: Request) -> Response:
         assert self.store is not None
@@ -291,19 +354,6 @@ class Views:
         )
 
 
-def client_key(request: Request) -> str:
-    """Who a client is for the rate limit: its IPv4 address, or its IPv6 /64 (one
-    machine commonly holds a whole /64, so single IPv6 addresses are free to rotate)."""
-    host = request.client.host if request.client else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host or "unknown"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
-
-
 class RedactTokens(logging.Filter):
     """Access log lines without the tokens of confirm and unsubscribe links: a token
     is as good as the link, so it does not belong in logs."""
@@ -320,19 +370,6 @@ class RedactTokens(logging.Filter):
 def allowed(exc: Exception) -> str:
     headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else {}
     return next((v for k, v in headers.items() if k.lower() == "allow"), "")
-
-
-async def read_form(request: Request) -> dict[str, list[str]] | None:
-    """An application/x-www-form-urlencoded body (or none); None when too large."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            return None
-    try:
-        return parse_qs(body.decode("utf-8"), max_num_fields=20)
-    except (UnicodeDecodeError, ValueError):
-        return {}
 
 
 def by_method(
@@ -360,6 +397,11 @@ def build(config: Config) -> Starlette:
         Route(
             f"/{UNSUBSCRIBE}{{token}}",
             by_method(views.unsubscribe_page, views.unsubscribe),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            f"/{PREFERENCES}{{token}}",
+            by_method(views.preferences_page, views.save_preferences),
             methods=["GET", "POST"],
         ),
         Route("/" + HEALTH, views.healthz, methods=["GET"]),
