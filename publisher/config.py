@@ -74,8 +74,12 @@ class StoreConfig:
     url: str = _h(
         "sqlite:///publisher.db",
         "SQLAlchemy URL; a relative SQLite path is beside config.toml. PostgreSQL: "
-        '`postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB` (needs `pip install "psycopg[binary]"`; '
-        "`--dry-run` needs SQLite).",
+        '`postgresql://USER:PASSWORD@HOST:PORT/DB` (or `postgres://`; needs `pip install "psycopg[binary]"`; `--dry-run` needs SQLite).',
+    )
+    url_env: str = _h(
+        "",
+        "Environment variable holding the store URL (keeps a password out of config.toml); "
+        "when it is set and not empty it wins over `url`.",
     )
     lease: int = _h(
         60,
@@ -427,8 +431,9 @@ class Config:
 
     @property
     def store_url(self) -> str:
-        """The store URL with a relative SQLite path resolved beside config.toml."""
-        url = self.store.url
+        """The store URL (from ``store.url_env`` when that variable is set and not empty)
+        with a relative SQLite path resolved beside config.toml."""
+        url = (os.environ.get(self.store.url_env, "") if self.store.url_env else "") or self.store.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             rest = url[len(prefix) :]

@@ -50,6 +50,14 @@ class StoreError(PublisherError):
     or not a publisher store. The message names the database and what to do."""
 
 
+class StoreSetupError(StoreError):
+    """The store's URL cannot be used as set up: a missing driver, a database server that
+    does not answer or refuses us, a database that does not exist. Fixed by the one who
+    sets up the site, like a configuration problem."""
+
+    exit_code = 2
+
+
 class SourceError(PublisherError):
     """A whole source could not be read this run (folder missing, feed down)."""
 

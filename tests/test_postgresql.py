@@ -9,8 +9,10 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from importlib.util import find_spec
 
 import feedparser
+import pytest
 from sqlalchemy import create_engine, inspect
 
 from publisher.store import Store
@@ -48,24 +50,71 @@ def test_dry_run_refuses_a_postgresql_store(site, run_publish, pg_url):
     assert lines == [lines[-1]] and "--dry-run needs a SQLite store" in lines[0], result.stderr
 
 
+def _one_line(result) -> str:
+    """The one line a store that cannot be used leaves on stderr (exit 2, no traceback)."""
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
 def test_an_unreachable_server_is_a_clear_error_that_hides_the_password(site, run_publish):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     use_store(site, f"postgresql+psycopg://publisher:s3cret@127.0.0.1:{port}/news?connect_timeout=2")
     result = run_publish(site, "status", check=False)
-    assert result.returncode != 0
-    assert "cannot open the store postgresql+psycopg://publisher:***@127.0.0.1" in result.stderr
+    line = _one_line(result)
+    assert f"cannot open the store postgresql+psycopg://publisher:***@127.0.0.1:{port}/news" in line
+    assert f"no PostgreSQL server answers at 127.0.0.1:{port}" in line
     assert "s3cret" not in result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+
+
+def test_a_database_that_does_not_exist_is_one_line_with_the_fix(site, run_publish, postgresql):
+    use_store(site, f"postgres://postgres:s3cret@127.0.0.1:{postgresql.port}/nosuchnews")
+    line = _one_line(run_publish(site, "now", "--no-email", check=False))
+    assert f"postgres://postgres:***@127.0.0.1:{postgresql.port}/nosuchnews" in line, line
+    assert "the database nosuchnews does not exist" in line, line
+    assert f"createdb -h 127.0.0.1 -p {postgresql.port} -U postgres nosuchnews" in line, line
+    assert "s3cret" not in line
+    assert not (site / "public").exists()
 
 
 def test_an_unknown_driver_is_a_clear_error(site, run_publish):
     use_store(site, "postgresql+nosuchdriver://publisher@127.0.0.1/news")
-    result = run_publish(site, "status", check=False)
-    assert result.returncode != 0
-    assert "cannot open the store postgresql+nosuchdriver://" in result.stderr
-    assert "Traceback" not in result.stderr
+    line = _one_line(run_publish(site, "status", check=False))
+    assert "cannot open the store postgresql+nosuchdriver://" in line
+
+
+def test_a_driver_that_is_not_installed_names_the_install_command(site, run_publish):
+    if find_spec("psycopg2") is not None:
+        pytest.skip("psycopg2 is installed here")
+    use_store(site, "postgresql+psycopg2://publisher:s3cret@127.0.0.1/news")
+    line = _one_line(run_publish(site, "status", check=False))
+    assert "postgresql+psycopg2://publisher:***@127.0.0.1/news" in line
+    assert "the driver psycopg2 is not installed: pip install psycopg2-binary" in line
+
+
+def _articles_in(url: str) -> int:
+    with Store.open(url) as store:
+        return sum(n for n, _ in store.articles.per_source().values())
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_bare_postgresql_urls_use_the_installed_driver(site, run_publish, pg_url, scheme):
+    use_store(site, pg_url.replace("postgresql+psycopg://", f"{scheme}://"))
+    run_publish(site, "collect")
+    assert not (site / "publisher.db").exists()
+    assert _articles_in(pg_url) == 9
+
+
+def test_the_store_url_from_an_environment_variable(site, run_publish, pg_url):
+    edit_config(site, "[store]\n", '[store]\nurl_env = "NEWSROOM_DATABASE_URL"\n')
+    run_publish(site, "collect", env={"NEWSROOM_DATABASE_URL": pg_url})
+    assert not (site / "publisher.db").exists()  # the variable won over store.url
+    assert _articles_in(pg_url) == 9
+    run_publish(site, "collect", env={"NEWSROOM_DATABASE_URL": ""})  # empty: store.url
+    assert (site / "publisher.db").exists()
 
 
 def test_the_request_limit_holds_under_concurrent_requests(pg_url):

@@ -13,11 +13,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Engine, create_engine
 
 from publisher.config import Config
 from publisher.errors import PublisherError, UsageError
-from publisher.store import migrations, sqlite
+from publisher.store import migrations, servers, sqlite
 from publisher.store.articles import Articles
 from publisher.store.feedback import Feedback
 from publisher.store.health import Health
@@ -51,14 +51,12 @@ class Store:
         """Connect to ``url`` and bring its schema up to date; ``lock_wait``: seconds
         a SQLite write waits for another program's write lock (``store.lock_wait``);
         ``shown_as``: the SQLite file errors name (a scratch copy names its original)."""
-        try:
-            shown = make_url(url).render_as_string(hide_password=True)  # a server URL may carry one
-        except Exception:
-            shown = url.split("://", 1)[0] + "://..."
+        shown = servers.shown(url)  # a server URL may carry a password
+        url = servers.with_driver(url)
         try:
             engine = create_engine(url)  # an unknown dialect or a missing driver fails here
         except Exception as exc:
-            raise PublisherError(f"cannot open the store {shown}: {exc}") from exc
+            raise servers.missing_driver(url, shown, exc) from exc
         if engine.dialect.name == "sqlite":
             sqlite.prepare(engine, lock_wait, shown_as)
         try:
@@ -68,7 +66,9 @@ class Store:
             raise
         except Exception as exc:  # the URL's database cannot be opened or read
             engine.dispose()
-            raise PublisherError(f"cannot open the store {shown}: {exc}") from exc
+            raise servers.unusable(url, shown, exc) or PublisherError(
+                f"cannot open the store {shown}: {' '.join(str(exc).split())}"
+            ) from exc
         return cls(engine)
 
     @classmethod
