@@ -53,3 +53,5 @@ _.pause_after
 _.ProviderGate  # deliverability/gate.py (health)
 _.observe
 _.pauses
+_.change_status  # store/subscribers.py: since the web confirms through subscriptions only
+#                  tests/test_subscriptions.py calls it (newsletters/webnl: use it or remove it)
