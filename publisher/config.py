@@ -74,7 +74,7 @@ class StoreConfig:
     url: str = _h(
         "sqlite:///publisher.db",
         "SQLAlchemy URL; a relative SQLite path is beside config.toml. PostgreSQL: "
-        '`postgresql://USER:PASSWORD@HOST:PORT/DB` (or `postgres://`; needs `pip install "psycopg[binary]"`; `--dry-run` needs SQLite).',
+        '`postgresql://USER:PASSWORD@HOST:PORT/DB` (or `postgres://`; needs `pip install "psycopg[binary]"`).',
     )
     url_env: str = _h(
         "",

@@ -80,20 +80,24 @@ class Store:
     @contextmanager
     def scratch_copy(cls, config: Config) -> Iterator[Store]:
         """A throwaway copy of the site's store (what ``--dry-run`` works on): every
-        step runs for real on it and nothing of the real store changes. SQLite only."""
-        url = config.store_url
-        if not url.startswith("sqlite:///"):
-            raise UsageError("--dry-run needs a SQLite store (it works on a scratch copy)")
-        source = url[len("sqlite:///") :]
-        with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
-            copy = os.path.join(scratch, "store.db")
-            if os.path.exists(source):
-                sqlite.copy(source, copy, config.store.lock_wait)
-            store = cls.open("sqlite:///" + copy, lock_wait=config.store.lock_wait, shown_as=source)
-            try:
-                yield store
-            finally:
-                store.close()
+        step runs for real on it and nothing of the real store changes. SQLite: a copy
+        of the file; PostgreSQL: a scratch schema in the same database."""
+        url, wait = config.store_url, config.store.lock_wait
+        if url.startswith("sqlite:///"):
+            source = url[len("sqlite:///") :]
+            with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
+                copy = os.path.join(scratch, "store.db")
+                if os.path.exists(source):
+                    sqlite.copy(source, copy, wait)
+                with cls.open("sqlite:///" + copy, lock_wait=wait, shown_as=source) as store:
+                    yield store
+        elif "postgres" in url.split("://", 1)[0]:
+            with servers.scratch_schema(url) as (scratch, source):
+                with cls.open(scratch, lock_wait=wait) as store:
+                    servers.copy_rows(store.engine, source)
+                    yield store
+        else:
+            raise UsageError("--dry-run needs a SQLite or PostgreSQL store")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -5,15 +5,22 @@ as one line.
 out) name the installed driver: psycopg (3), else psycopg2. A missing driver, a server
 nobody answers at, a refused password or a database that does not exist is a
 ``StoreSetupError`` naming the URL (its password hidden) and the fix.
+
+``--dry-run`` works on a copy of the store in a scratch schema of the same database
+(``scratch_schema``, ``copy_rows``), dropped when the run ends.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, Engine, create_engine, make_url
 
-from publisher.errors import StoreSetupError
+from publisher.errors import PublisherError, StoreError, StoreSetupError, UsageError
+from publisher.store import migrations, schema
 
 DRIVERS = {"psycopg": 'pip install "psycopg[binary]"', "psycopg2": "pip install psycopg2-binary"}
 BARE = ("postgres://", "postgresql://")
@@ -79,3 +86,69 @@ def unusable(url: str, shown: str, exc: Exception) -> StoreSetupError | None:
     else:
         return None
     return StoreSetupError(f"cannot open the store {shown}: {fix}")
+
+
+@contextmanager
+def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
+    """A copy of the PostgreSQL store at ``url`` in a new schema of the same database
+    (what ``--dry-run`` works on): yields the URL of the copy (its ``search_path`` set to
+    the new schema) and the store's own schema; the scratch schema is dropped afterwards. The store itself is only read, in
+    one snapshot; its sequences are not advanced."""
+    shown_url = shown(url)
+    url = with_driver(url)
+    name = f"publisher_dry_run_{secrets.token_hex(6)}"
+    real = create_engine(url)
+    try:
+        with real.connect() as conn:
+            if not migrations.at_head(conn, shown_url):
+                raise UsageError(
+                    f"--dry-run: the store {shown_url} needs a schema upgrade first: "
+                    "run `publish status` once (it upgrades the store)"
+                )
+            source = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+    except PublisherError:
+        real.dispose()
+        raise
+    except Exception as exc:
+        real.dispose()
+        raise unusable(url, shown_url, exc) or StoreError(
+            f"cannot open the store {shown_url}: {' '.join(str(exc).split())}"
+        ) from exc
+    try:
+        with real.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        parsed = make_url(url)
+        options = f"{parsed.query.get('options', '')} -csearch_path={name}".strip()
+        yield parsed.update_query_dict({"options": options}).render_as_string(hide_password=False), source
+    finally:
+        with real.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        real.dispose()
+
+
+def copy_rows(engine: Engine, source: str) -> None:
+    """Copy every table of the schema ``source`` into ``engine``'s (a new, empty store
+    in its own schema: ``scratch_schema``), in one snapshot, and set its sequences past
+    the copied rows."""
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            for table in reversed(schema.metadata.sorted_tables):
+                conn.execute(table.delete())
+            for table in schema.metadata.sorted_tables:
+                cols = ", ".join(quote(c.name) for c in table.columns)
+                conn.exec_driver_sql(
+                    f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {quote(source)}.{quote(table.name)}"
+                )
+            serial = conn.exec_driver_sql(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() "
+                "AND (column_default LIKE 'nextval(%%' OR is_identity = 'YES')"
+            ).all()
+            for table_name, column in serial:
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence(%(t)s, %(c)s), "
+                    f"COALESCE(MAX({quote(column)}), 0) + 1, false) FROM {quote(table_name)}",
+                    {"t": quote(table_name), "c": column},
+                )

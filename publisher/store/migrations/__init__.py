@@ -59,7 +59,7 @@ def head() -> str:
 def upgrade(engine: Engine, shown: str) -> None:
     """Create or upgrade the schema of ``engine``'s database (``shown``: how errors name it)."""
     with engine.connect() as conn:
-        if _current(conn, shown) == head():
+        if at_head(conn, shown):
             return  # the usual case: one read, no lock
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -87,6 +87,11 @@ def upgrade(engine: Engine, shown: str) -> None:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 raw.isolation_level = level  # type: ignore[union-attr]
+
+
+def at_head(conn: Connection, shown: str) -> bool:
+    """Whether the store needs no upgrade (it is at this publisher's newest revision)."""
+    return _current(conn, shown) == head()
 
 
 def _current(conn: Connection, shown: str) -> str | None:
