@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from publisher.models import DigestItem, DigestRecord, Outcome, Subscriber
+from publisher.store.feedback import not_suppressed
 from publisher.store.schema import UTCDateTime, deliveries, digest_articles, digests, subscribers
 
 
@@ -53,7 +54,11 @@ class Ledger:
                 )
             if recipients:
                 ids = (
-                    conn.execute(select(subscribers.c.id).where(subscribers.c.status == "active"))
+                    conn.execute(
+                        select(subscribers.c.id).where(
+                            subscribers.c.status == "active", not_suppressed(subscribers.c.email)
+                        )
+                    )
                     .scalars()
                     .all()
                 )
@@ -107,8 +112,11 @@ class Ledger:
         """Whether a subscriber is still active, for one sending thread: asked right
         before every message (an unsubscribe committed meanwhile wins), so cheap: its own driver connection for the whole run, the statement compiled
         once, each read in its own short transaction (so it sees every commit)."""
-        status = _Compiled(
-            self.engine, select(subscribers.c.status).where(subscribers.c.id == bindparam("sid"))
+        status = _Compiled(  # a suppression (a complaint meanwhile) makes it not active
+            self.engine,
+            select(subscribers.c.status).where(
+                subscribers.c.id == bindparam("sid"), not_suppressed(subscribers.c.email)
+            ),
         )
         raw = self.engine.raw_connection()
         try:
