@@ -1,6 +1,7 @@
 """The email digest at scale: render once, personalise cheaply, send fast, stay small.
 
     python bench/digest.py [--recipients 10000] [--connections 4] [--rounds 3] [--skip-smtp] [--skip-rss]
+                           [--skip-newsletters] [--newsletter-readers 50000]
 
 Prints a table of ratios from one run:
 
@@ -14,6 +15,11 @@ Prints a table of ratios from one run:
    connections (goal >= 0.5).
 3. rss: peak RSS of a process sending to 50,000 subscribers against 5,000
    (goal: ratio <= 1.1, under 120 MB).
+4. newsletters: 50,000 subscribers over 4 newsletters with 8 distinct choices of
+   sections, one process making every issue and sending it into smtp-sink: renders
+   counted (goal: <= newsletters + choices, never per reader), the per-recipient cost
+   of a newsletter's message (two signed links: unsubscribe from it, preferences),
+   peak RSS (goal < 120 MB).
 """
 
 from __future__ import annotations
@@ -251,6 +257,160 @@ def bench_rss(folder: Path) -> list[tuple[str, str, str]]:
     ]
 
 
+# Four newsletters; readers of three may narrow them (8 distinct choices in all).
+NEWSLETTERS = """
+[[newsletters]]
+key = "daily"
+title = "The Daily"
+sections = []
+reader_sections = true
+
+[[newsletters]]
+key = "money"
+title = "Money and Power"
+sections = ["Business", "Politics"]
+reader_sections = true
+
+[[newsletters]]
+key = "weekend"
+title = "The Weekend"
+sections = ["Culture", "Sports"]
+reader_sections = true
+
+[[newsletters]]
+key = "national"
+title = "National"
+sections = ["National"]
+"""
+CHOICES = {  # newsletter -> the narrower choices its readers make (besides "everything")
+    "daily": ['["business"]', '["culture","sports"]', '["politics"]', '["national","sports"]'],
+    "money": ['["business"]', '["politics"]'],
+    "weekend": ['["culture"]', '["sports"]'],
+}
+
+
+def newsletters_of(i: int) -> dict[str, str]:
+    """Reader i's subscriptions: {newsletter: their sections}."""
+    chosen = {"daily": "[]"}
+    if i % 2:
+        chosen["money"] = "[]"
+    if i % 3 == 0:
+        chosen["weekend"] = "[]"
+    if i % 5 == 0:
+        chosen["national"] = "[]"
+    for key, options in CHOICES.items():
+        if key in chosen and i % 3 != 1:  # a third keep everything
+            chosen[key] = options[(i // 7) % len(options)]
+    return chosen
+
+
+def queue_newsletters(folder: Path, port: int, recipients: int) -> tuple[configuration.Config, int]:
+    """A site with NEWSLETTERS and ``recipients`` readers subscribed as ``newsletters_of`` says."""
+    from sqlalchemy import delete, insert
+
+    from publisher.store.schema import subscriptions
+
+    config = make_site(folder, port)
+    cfg = folder / "config.toml"
+    single = re.sub(r"(?m)^(subject|max_articles|digest) = .*\n", "", cfg.read_text(encoding="utf-8"))
+    cfg.write_text(single + NEWSLETTERS, encoding="utf-8")  # each newsletter has its own
+    config = configuration.load(cfg)
+    now = datetime.now(UTC)
+    store = Store.open(config.store_url)
+    try:
+        store.subscribers.add_many(
+            ((f"reader{i:06}@example.com", f"Reader {i}") for i in range(recipients)), "active", now
+        )
+        ids = sorted(s.id for s in store.subscribers.all())
+        rows = [
+            {"subscriber_id": sid, "newsletter": key, "status": "active", "sections": sections}
+            | {"created": now, "changed": now}
+            for i, sid in enumerate(ids)
+            for key, sections in newsletters_of(i).items()
+        ]
+        with store.engine.begin() as conn:
+            conn.execute(delete(subscriptions))
+            conn.execute(insert(subscriptions), rows)
+    finally:
+        store.close()
+    return config, len(rows)
+
+
+def bench_newsletters(folder: Path, recipients: int) -> list[tuple[str, str, str]]:
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        config, subscriptions = queue_newsletters(folder, port, recipients)
+        result = subprocess.run(
+            [sys.executable, __file__, "--child-newsletters", str(folder / "config.toml")],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait()
+    if result.returncode != 0:
+        raise SystemExit(f"the sending process failed: {result.stderr[-2000:]}")
+    got = dict(line.split("=", 1) for line in result.stdout.split())
+    choices = sum(len(v) for v in CHOICES.values())
+    renditions, renders = int(got["renditions"]), int(got["renders"])
+    return [
+        (
+            f"{recipients:,} readers, {subscriptions:,} subscriptions",
+            f"{int(got['sent']):,} sent",
+            f"4 newsletters, {choices} distinct choices",
+        ),
+        ("renditions (issues + choices)", f"{renditions}", f"goal <= {4 + choices}: never per reader"),
+        ("template renders", f"{renders}", "each rendition once (more only to fit Gmail's clip)"),
+        ("make every issue", f"{float(got['prepare']):.2f} s", "select, render, queue every delivery"),
+        (
+            "personalise one newsletter message",
+            f"{float(got['personalise']) * 1e6:.1f} µs",
+            "two signed links",
+        ),
+        ("send", f"{int(got['sent']) / float(got['deliver']):.0f} msg/s", "into smtp-sink, 4 connections"),
+        ("peak RSS, make and send all", f"{int(got['rss']) / 1024:.1f} MB", "goal < 120 MB"),
+    ]
+
+
+def child_newsletters(config_path: str) -> None:
+    config = configuration.load(config_path)
+    counted = {"renders": 0}
+    render = digests.render
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        counted["renders"] += 1
+        return render(*args, **kwargs)
+
+    digests.render = counting  # type: ignore[assignment]
+    store = Store.open(config.store_url)
+    report = pipeline.RunReport()
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    pipeline.prepare_digest(config, store, now, pipeline.Options(), report)
+    prepare = time.perf_counter() - t0
+    [record] = [d for d in store.ledger.all_digests() if d.newsletter == "daily"]
+    make = Messages.for_site(config, store).digest(record, "daily", "The Daily")
+    subs = [Subscriber(i, f"{i:024x}", f"reader{i:06}@example.com", f"Reader {i}") for i in range(2000)]
+    t0 = time.perf_counter()
+    for sub in subs:
+        make(sub)
+    personalise = (time.perf_counter() - t0) / len(subs)
+    t0 = time.perf_counter()
+    pipeline.deliver(config, store, report)
+    deliver = time.perf_counter() - t0
+    store.close()
+    if report.delivery.queued or report.delivery.failed:
+        raise SystemExit(f"not all sent: {report.delivery.errors[:3]}")
+    status = Path("/proc/self/status").read_text()
+    rss = re.search(r"VmHWM:\s+(\d+) kB", status).group(1)  # type: ignore[union-attr]
+    print(f"renditions={sum(i.renditions for i in report.issues)} renders={counted['renders']}")
+    print(
+        f"prepare={prepare} personalise={personalise} deliver={deliver} sent={report.delivery.sent} rss={rss}"
+    )
+
+
 def child_send(config_path: str) -> None:
     config = configuration.load(config_path)
     store = Store.open(config.store_url)
@@ -270,10 +430,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="SMTP rounds per side (best counts)")
     parser.add_argument("--skip-smtp", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--skip-newsletters", action="store_true")
+    parser.add_argument("--newsletter-readers", type=int, default=50_000)
     parser.add_argument("--child-send", help=argparse.SUPPRESS)
+    parser.add_argument("--child-newsletters", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_send:
         child_send(args.child_send)
+        return
+    if args.child_newsletters:
+        child_newsletters(args.child_newsletters)
         return
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-digest-") as tmp:
@@ -282,6 +448,8 @@ def main() -> None:
             rows += bench_smtp(Path(tmp) / "smtp", args.recipients, args.connections, args.rounds)
         if not args.skip_rss:
             rows += bench_rss(Path(tmp) / "rss")
+        if not args.skip_newsletters:
+            rows += bench_newsletters(Path(tmp) / "newsletters", args.newsletter_readers)
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':>20}  note")
     for name, value, note in rows:

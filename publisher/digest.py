@@ -1,6 +1,8 @@
-"""The digest: which articles go out, and the message every subscriber shares.
+"""The digest (an issue of a newsletter): which articles go out, and the message its
+subscribers share.
 
-Selection: published articles no earlier digest carried, newest first; the newest
+Selection: published articles of the newsletter's sections (``carries``) that no
+earlier issue of that newsletter carried, newest first; the newest
 ``max_articles`` are shown, in sections by category (``categories.sections``), the rest are counted ("N more on
 the site") so they do not spill into tomorrow's digest. Articles an earlier digest
 showed and that were corrected since are never sent again as new: they fill the
@@ -11,15 +13,18 @@ sent, after the transfer encoding) shows fewer articles instead (``compose``): t
 overflow joins "N more on the site", so the footer with its unsubscribe link is
 never clipped off.
 
-Rendering happens once per digest: Jinja2 renders the HTML and text templates with placeholders for the
+Rendering happens once per issue and once per distinct choice of sections among its
+readers (``narrow``: the issue's articles of those sections), never per reader:
+Jinja2 renders the newsletter's HTML and text templates with placeholders for the
 personal fields, premailer inlines the stylesheet once (network access off: no
 article can make the publisher fetch a URL), and ``publisher.mail`` fills in each
-recipient.
+recipient. ``held_copy`` marks an editor's copy of an issue held for approval.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,11 +34,11 @@ import jinja2
 from premailer import Premailer
 
 from publisher import categories, mail, plaintext
-from publisher.config import Config
+from publisher.config import Config, Newsletter
 from publisher.errors import ConfigError
-from publisher.i18n import N_, for_config
-from publisher.links import Links
-from publisher.models import StoredArticle
+from publisher.i18n import N_, Language, for_config
+from publisher.links import Links, category_slug
+from publisher.models import DIGEST, StoredArticle
 from publisher.render import site_environment
 from publisher.text import single_line
 
@@ -67,23 +72,51 @@ def select(
     return Selection(shown, list(candidates[max_articles:]), list(corrected[:room]))
 
 
+def slugs(names: Sequence[str]) -> frozenset[str]:
+    """Sections as configured or chosen (names or slugs) -> the category slugs they mean."""
+    return frozenset(category_slug(single_line(n)) for n in names if single_line(n))
+
+
+def carries(article: StoredArticle, sections: frozenset[str]) -> bool:
+    """Whether an article belongs to ``sections`` (category slugs; empty: every article)."""
+    return not sections or not sections.isdisjoint(slugs(article.categories))
+
+
+def narrow(issue: Selection, sections: frozenset[str], max_articles: int) -> Selection:
+    """The issue as a reader who chose ``sections`` gets it: its articles of those
+    sections (shown and counted ones alike, up to ``max_articles`` shown) and its
+    corrections of those; empty when none of its new articles is theirs."""
+    pool = [a for a in issue.shown + issue.hidden if carries(a, sections)]
+    return select(pool, max_articles, [a for a in issue.updated if carries(a, sections)])
+
+
+def the_newsletter(config: Config) -> Newsletter:
+    """The site's first newsletter (a site without ``[[newsletters]]`` has one, ``digest``)."""
+    return config.newsletters[0]
+
+
 def render(
     config: Config,
     selection: Selection,
     key: str,
     now: datetime,
     *,
+    newsletter: Newsletter | None = None,
     unsubscribe_url: str = mail.UNSUBSCRIBE_URL,
     recipient: str = mail.RECIPIENT,
+    preferences_url: str = mail.PREFERENCES_URL,
 ) -> RenderedDigest:
-    """Render and inline the digest once, with placeholders for the personal fields
-    (or, given them, one recipient's own copy: the reference a check compares with)."""
+    """Render and inline the issue ``key`` (YYYY-MM-DD[-N]) of ``newsletter`` once,
+    with placeholders for the personal fields (or, given them, one recipient's own
+    copy: the reference a check compares with)."""
+    newsletter = newsletter or the_newsletter(config)
     links = Links(config.site.base_url)
     env = site_environment(config)
     language = for_config(config)
     date = language.date(now)
     context = {
         "site": config.site,
+        "newsletter": newsletter,
         "tz": config.tz,
         "date": date,
         "articles": selection.shown,
@@ -95,20 +128,45 @@ def render(
         "more": len(selection.hidden),
         "url": links.article,
         "site_url": links.base,
-        "browser_url": links.digest(key),
+        "browser_url": links.issue(newsletter.key, key),
         "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
         "recipient": recipient,
         "postal_address": config.digest.postal_address,
     }
     subject_env = site_environment(config, autoescape=False, sandboxed=True)
     try:
-        subject = single_line(subject_env.from_string(config.digest.subject).render(**context))
+        subject = single_line(subject_env.from_string(newsletter.subject).render(**context))
     except jinja2.TemplateError as exc:  # e.g. an attribute site has not, or one the sandbox refuses
-        raise ConfigError(config.path, "digest.subject", f"cannot render the template: {exc}") from None
-    html = env.get_template("digest.html").render(subject=subject, **context)
-    text = env.get_template("digest.txt").render(subject=subject, **context)
-    text = plaintext.wrap(text, own_line=(unsubscribe_url, recipient))
+        where = "digest.subject" if newsletter.key == DIGEST else f"newsletters.{newsletter.key}.subject"
+        raise ConfigError(config.path, where, f"cannot render the template: {exc}") from None
+    html = env.get_template(f"{newsletter.template}.html").render(subject=subject, **context)
+    text = env.get_template(f"{newsletter.template}.txt").render(subject=subject, **context)
+    text = plaintext.wrap(text, own_line=(unsubscribe_url, recipient, preferences_url))
     return RenderedDigest(subject, inline_css(html), text)
+
+
+def held_copy(subject: str, html: str, text: str, language: Language) -> tuple[str, str, str]:
+    """An editor's copy of an issue held for approval: its subject prefixed and a
+    banner on top of both parts, in the site's language."""
+    mark = language.gettext("[Held for approval]")
+    banner = language.gettext(
+        "This issue is held for approval: readers get it once an editor approves it (publish issues approve)."
+    )
+    box = (
+        '<p style="margin:0;padding:12px 16px;background:#fff3cd;color:#4d3800;font-weight:bold;'
+        f'text-align:center;font-family:Arial,sans-serif">{_escape(banner)}</p>'
+    )
+    start = _BODY.search(html)
+    at = start.end() if start else 0
+    return f"{mark} {subject}", html[:at] + box + html[at:], f"{mark} {banner}\n\n{text}"
+
+
+_BODY = re.compile(r"<body\b[^>]*>", re.I)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # Room kept below the clip for what a recipient's copy adds (their address and
@@ -117,6 +175,7 @@ CLIP_BUDGET = mail.GMAIL_CLIP_BYTES - 1024
 _STAND_INS = {
     mail.UNSUBSCRIBE_URL: "https://" + "u" * 200,
     mail.RECIPIENT: "r" * 64 + "@" + "d" * 100,
+    mail.PREFERENCES_URL: "https://" + "p" * 200,
 }
 
 
@@ -137,14 +196,20 @@ def shrink(selection: Selection, count: int) -> Selection:
 
 
 def compose(
-    config: Config, selection: Selection, key: str, now: datetime, budget: int = CLIP_BUDGET
+    config: Config,
+    selection: Selection,
+    key: str,
+    now: datetime,
+    budget: int = CLIP_BUDGET,
+    *,
+    newsletter: Newsletter | None = None,
 ) -> tuple[Selection, RenderedDigest]:
     """Render the digest with as many of the selected articles as fit under Gmail's
     clip as sent; returns the selection actually shown and its rendering.
 
     The size grows about linearly with the articles shown, so an interpolation
     search finds the largest count that fits in a few renders."""
-    rendered = render(config, selection, key, now)
+    rendered = render(config, selection, key, now, newsletter=newsletter)
     size = sent_html_size(rendered.html)
     total = len(selection.shown) + len(selection.updated)
     if size <= budget or total <= 1:
@@ -156,7 +221,7 @@ def compose(
     while hi - lo > 1:
         n = min(max(guess, lo + 1), hi - 1)
         trial = shrink(selection, n)
-        attempt = render(config, trial, key, now)
+        attempt = render(config, trial, key, now, newsletter=newsletter)
         size = sent_html_size(attempt.html)
         if size <= budget:
             lo, lo_size, best = n, size, (trial, attempt)

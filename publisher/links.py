@@ -127,7 +127,21 @@ class Links:
 
     @staticmethod
     def digest_path(key: str) -> str:
+        """The single digest's archive page before newsletters (still written for ``digest``)."""
         return f"digests/{key}.html"
+
+    @staticmethod
+    def issue_path(newsletter: str, key: str) -> str:
+        """An issue's archive page ("view in browser"): ``key`` is YYYY-MM-DD[-N]."""
+        return f"digests/{newsletter}/{key}.html"
+
+    def issue(self, newsletter: str, key: str) -> str:
+        return self.url(self.issue_path(newsletter, key))
+
+    @staticmethod
+    def issues_path(newsletter: str) -> str:
+        """A newsletter's archive: every issue sent."""
+        return f"digests/{newsletter}/index.html"
 
     def digest(self, key: str) -> str:
         return self.url(self.digest_path(key))

@@ -32,7 +32,8 @@ from publisher.text import single_line
 
 UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
 RECIPIENT = "@@RECIPIENT@@"
-PLACEHOLDERS = (UNSUBSCRIBE_URL, RECIPIENT)
+PREFERENCES_URL = "@@PREFERENCES_URL@@"  # the reader's preference centre
+PLACEHOLDERS = (UNSUBSCRIBE_URL, RECIPIENT, PREFERENCES_URL)
 
 
 def _line(value: str) -> str:
@@ -139,6 +140,7 @@ class Recipient:
     unsubscribe_url: str  # "": a mail with no List-Unsubscribe (a confirmation mail)
     unsubscribe_mailto: str
     message_id: str
+    preferences_url: str = ""  # the footer's "Manage your newsletters" link
 
 
 @dataclass(frozen=True)
@@ -212,8 +214,13 @@ class MessageTemplate:
         values_html = {
             UNSUBSCRIBE_URL: html_escape(to.unsubscribe_url),
             RECIPIENT: html_escape(to.email),
+            PREFERENCES_URL: html_escape(to.preferences_url),
         }
-        values_text = {UNSUBSCRIBE_URL: to.unsubscribe_url, RECIPIENT: to.email}
+        values_text = {
+            UNSUBSCRIBE_URL: to.unsubscribe_url,
+            RECIPIENT: to.email,
+            PREFERENCES_URL: to.preferences_url,
+        }
         b = self.boundary
         unsubscribe = (
             [raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>")]

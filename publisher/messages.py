@@ -4,7 +4,7 @@
 the site's settings: the From (and Reply-To), the List-Id (``"<title>" <<key>.<list
 id>>``, the id ASCII from ``digest.list_id`` or the base_url host, never from the
 title), stable Message-IDs on the base_url host, the unsubscribe links (https and
-mailto) and DKIM signing. ``publisher.mail`` turns that into bytes (RFC 2047 headers,
+mailto, naming the newsletter; the preference centre's link) and DKIM signing. ``publisher.mail`` turns that into bytes (RFC 2047 headers,
 encoded bodies). The digest (``digest``: built once, cheap per subscriber) and the
 confirmation mails (``single``) both come from here, so both are encoded and
 signed the same way.
@@ -21,11 +21,11 @@ from publisher import mail
 from publisher.config import Config
 from publisher.links import Links, unsubscribe_mailto
 from publisher.mail import DkimSigner, MessageTemplate, Recipient
-from publisher.models import DigestRecord, Subscriber
+from publisher.models import DIGEST, DigestRecord, Subscriber
 from publisher.store import Store
 from publisher.tokens import Signer, signer_for
 
-DIGEST_KEY = "digest"  # the single newsletter's key (List-Id, Message-ID)
+DIGEST_KEY = DIGEST  # the single newsletter's key (List-Id, Message-ID)
 
 
 def list_id_domain(config: Config) -> str:
@@ -105,29 +105,50 @@ class Messages:
             return None
         return self.signer.read_return_token(token)
 
+    def issue_message_id(self, newsletter: str, key: str, public_id: str) -> str:
+        """Stable per (issue, subscriber): a resent copy carries the same id. The
+        single digest keeps the ids it had before newsletters."""
+        parts = (key, public_id) if newsletter == DIGEST_KEY else (newsletter, key, public_id)
+        return self.message_id(*parts)
+
     def sign(self, message: bytes) -> bytes:
         return self.dkim.sign(message) if self.dkim is not None else message
 
     # -- the mails ------------------------------------------------------------------
 
-    def digest(self, record: DigestRecord, key: str = DIGEST_KEY) -> Callable[[Subscriber], bytes]:
-        """Build the digest's shared message once; return the cheap per-recipient step."""
+    def digest(
+        self, record: DigestRecord, newsletter: str = DIGEST_KEY, title: str | None = None
+    ) -> Callable[[Subscriber], bytes]:
+        """Build an issue's (or one rendition's) shared message once; return the cheap
+        per-recipient step. ``title``: the newsletter's, for its List-Id."""
         template = MessageTemplate.build(
             sender=self.sender,
             subject=record.subject,
             date=record.created,
-            list_id=self.list_id(key),
+            list_id=self.list_id(newsletter, title),
             reply_to=self.config.digest.reply_to,
             html_body=record.html,
             text_body=record.text,
         )
 
         def make(sub: Subscriber) -> bytes:
-            url, mailto = self.unsubscribe_links(sub, key)
-            message_id = self.message_id(record.key, sub.public_id)
-            return self.sign(template.personalise(Recipient(sub.email, sub.name, url, mailto, message_id)))
+            url, mailto = self.unsubscribe_links(sub, newsletter)
+            message_id = self.issue_message_id(newsletter, record.key, sub.public_id)
+            to = Recipient(sub.email, sub.name, url, mailto, message_id, self.preferences_url(sub))
+            return self.sign(template.personalise(to))
 
         return make
+
+    def held_copy(self, record: DigestRecord, to: Subscriber, *, subject: str, html: str, text: str) -> bytes:
+        """An editor's test copy of an issue (``publisher.digest.held_copy`` marks it):
+        no list headers, personal links pointing at the site."""
+        for placeholder in mail.PLACEHOLDERS:
+            value = to.email if placeholder == mail.RECIPIENT else self.links.base
+            html = html.replace(placeholder, mail.html_escape(value))
+            text = text.replace(placeholder, value)
+        return self.single(
+            to, subject=subject, html=html, text=text, date=record.created, kind="held", headers=None
+        )
 
     def single(
         self,

@@ -176,15 +176,26 @@ class Saving:
     order: int = 0  # among this run's dateless articles: 0 for the first its sources listed
 
 
+DIGEST = "digest"  # the key of the one newsletter of a site without [[newsletters]]
+
+
 @dataclass(frozen=True)
 class DigestRecord:
+    """An issue of a newsletter (the ``digests`` table): ``key`` is YYYY-MM-DD[-N]."""
+
     id: int
     key: str
     created: datetime
     subject: str
-    status: str
+    status: str  # held | sending | done | skipped
     html: str
     text: str
+    newsletter: str = DIGEST
+
+    @property
+    def issue_key(self) -> str:
+        """``<newsletter>/<YYYY-MM-DD>[-N]``: how people name an issue."""
+        return f"{self.newsletter}/{self.key}"
 
 
 @dataclass(frozen=True)

@@ -8,29 +8,24 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 
-import jinja2
-
-from publisher import deliverability, feeds, site, websub
-from publisher import digest as digests
-from publisher.checks import Check, check_message
+from publisher import deliverability, feeds, issues, site, websub
+from publisher.checks import Check
 from publisher.collect import CollectReport, collect
-from publisher.config import Config
+from publisher.config import Config, Newsletter
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
-from publisher.errors import OutputError, PublisherError, Stopped
+from publisher.errors import OutputError, Stopped
+from publisher.issues import IssueReport
 from publisher.links import Links
 from publisher.locks import SITE_LOCK, Lock
 from publisher.messages import Messages
-from publisher.models import DigestItem, DigestRecord, Subscriber
-from publisher.output import Writer, write_atomic
+from publisher.output import Writer
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +52,8 @@ class Options:
     lock_wait: float | None = None  # seconds to wait for another writer; None: store.lock_wait
     what: str = "publish now"  # who holds the lock, as others are told
     stop: threading.Event | None = None  # set: finish the current message, then stop
+    newsletters: tuple[str, ...] = ()  # the next issue of these newsletters only (default: every one)
+    automatic: bool = False  # a scheduled run: each newsletter's min_interval is kept
 
 
 @dataclass
@@ -64,8 +61,10 @@ class RunReport:
     collect: CollectReport | None = None
     files_written: list[str] = field(default_factory=list)
     files_unchanged: int = 0
-    digest: str | None = None  # the key of the digest created in this run
+    digest: str | None = None  # the key of the (first) issue created in this run
     digest_articles: int = 0
+    issues: list[IssueReport] = field(default_factory=list)  # every issue created (or previewed)
+    waiting: list[str] = field(default_factory=list)  # newsletters that made no issue, and why
     delivery: SendReport = field(default_factory=SendReport)
     dry_run: bool = False
     checks: list[Check] = field(default_factory=list)  # --dry-run / --preview: the editor's checks
@@ -99,13 +98,11 @@ class RunReport:
         return None
 
 
-PREVIEW_READER = Subscriber(0, "preview", "reader@example.com", "A Reader")
-
-
 def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) -> RunReport:
     if Step.SEND in steps and (options.dry_run or options.preview):
         raise ValueError("a dry run or a preview sends nothing: leave Step.SEND out")
     report = RunReport(dry_run=options.dry_run)
+    newsletters = issues.chosen(config, options.newsletters)  # an unknown key stops here
     now = datetime.now(UTC)
     wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
     lock = {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
@@ -116,7 +113,7 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
         if Step.COLLECT in steps:
             report.collect = collect(config, store, now, options.reading)
         if Step.DIGEST in steps:
-            prepare_digest(config, store, now, options, report)
+            prepare_digest(config, store, now, options, report, newsletters)
         if Step.BUILD in steps:
             try:
                 write_outputs(config, store, now, options, report)
@@ -130,47 +127,30 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
     return report
 
 
-def prepare_digest(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
-    """Select and render the next digest; record it and its queue unless previewing."""
-    selection = digests.select(
-        store.articles.not_yet_in_digest(now),
-        config.digest.max_articles,
-        store.articles.corrected_since_digest(now),
+def prepare_digest(
+    config: Config,
+    store: Store,
+    now: datetime,
+    options: Options,
+    report: RunReport,
+    newsletters: Sequence[Newsletter] | None = None,
+) -> None:
+    """Select and render the next issue of each newsletter; record it and its queue
+    unless previewing (``publisher.issues``)."""
+    done = issues.prepare(
+        config,
+        store,
+        now,
+        list(config.newsletters) if newsletters is None else newsletters,
+        preview=options.preview,
+        dry_run=options.dry_run,
+        automatic=options.automatic,
     )
-    if selection.empty and config.digest.skip_if_empty:
-        return
-    day = now.astimezone(config.tz).strftime("%Y-%m-%d")
-    key = store.ledger.next_key(day)
-    # Rendered and built before anything is recorded: a digest whose messages cannot
-    # be built fails the run here and leaves no digest stuck in "sending".
-    try:
-        selection, rendered = digests.compose(config, selection, key, now)
-    except jinja2.TemplateError as exc:
-        raise PublisherError(f"cannot render the digest: {_template_error(exc)}") from None
-    draft = DigestRecord(0, key, now, rendered.subject, "draft", rendered.html, rendered.text)
-    sample = Messages.for_site(config, store).digest(draft)(PREVIEW_READER)
-    if options.preview:
-        write_atomic(
-            Path(options.preview), site.archived(rendered.html, Links(config.site.base_url)).encode()
-        )
-    if options.dry_run or options.preview:
-        report.digest, report.digest_articles = key, len(selection.shown)
-        links = Links(config.site.base_url)
-        shown = selection.shown + selection.updated
-        report.checks = check_message(sample, [a.title for a in shown], [links.article(a) for a in shown])
-        return
-    items = [DigestItem(a.id, a.content_hash, True) for a in selection.shown + selection.updated]
-    items += [DigestItem(a.id, a.content_hash, False) for a in selection.hidden]
-    record = store.ledger.create_digest(key, rendered.subject, rendered.html, rendered.text, items, now)
-    report.digest, report.digest_articles = record.key, len(selection.shown)
-
-
-def _template_error(exc: jinja2.TemplateError) -> str:
-    """Where a template failed, for one line: ``digest.txt line 3: 'x' is undefined``."""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not frame.filename.endswith(".py"):
-            return f"{frame.filename} line {frame.lineno}: {exc.message}"
-    return str(exc.message)
+    report.issues, report.waiting, report.checks = done.issues, done.waiting, done.checks
+    if done.issues:
+        report.digest, report.digest_articles = done.issues[0].key, done.issues[0].articles
+    for line in done.waiting:
+        log.info("%s", line)
 
 
 def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
@@ -194,7 +174,8 @@ def deliver(
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Send every queued delivery of every unfinished digest, oldest digest first.
+    """Send every queued delivery of every unfinished issue, oldest issue first, each
+    rendition's message built once.
 
     Once ``stop`` is set, the messages in flight finish, the rest stay queued for the
     next run, and ``Stopped`` is raised."""
@@ -206,21 +187,57 @@ def deliver(
     policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
     messages = Messages.for_site(config, store)
     gate = deliverability.gate_for(config, store)  # one per run: a paused provider stays paused
+    titles = {n.key: n.title for n in config.newsletters}
     for record in pending:
-        part = send_queued(
-            store.ledger,
-            record.id,
-            lambda sub, issue=record.id: messages.envelope(issue, sub),
-            messages.digest(record),
-            factory,
-            policy,
-            progress,
-            stop,
-            gate,
-        )
-        report.delivery.add(part)
-        if stop is not None and stop.is_set():
-            raise Stopped()
+        parts = store.ledger.parts(record.id)
+        if not parts:
+            store.ledger.finish(record.id)
+        for part in parts:
+            shown = replace(record, subject=part.subject, html=part.html, text=part.text)
+            part_report = send_queued(
+                store.ledger.part(record.id, part.id, record.newsletter),
+                record.id,
+                lambda sub, issue=record.id: messages.envelope(issue, sub),
+                messages.digest(shown, record.newsletter, titles.get(record.newsletter)),
+                factory,
+                policy,
+                progress,
+                stop,
+                gate,
+            )
+            report.delivery.add(part_report)
+            if stop is not None and stop.is_set():
+                raise Stopped()
+            if part_report.halted:
+                return  # the server refuses the message itself: the rest stays queued
+
+
+def approve(config: Config, issue_key: str, options: Options) -> RunReport:
+    """``publish issues approve``: queue a held issue for its readers and send it."""
+    report = RunReport()
+    now = datetime.now(UTC)
+    lock = {
+        "wait": config.store.lock_wait,
+        "ttl": config.store.lease,
+        "what": options.what,
+        "stop": options.stop,
+    }
+    with Store.of(config) as store, site_lock(store, **lock):
+        issues.approve(config, store, issue_key, now)
+        deliver(config, store, report, options.progress, options.stop)
+    return report
+
+
+def skip(config: Config, issue_key: str, options: Options) -> None:
+    """``publish issues skip``: discard a held issue; its articles wait for the next one."""
+    lock = {
+        "wait": config.store.lock_wait,
+        "ttl": config.store.lease,
+        "what": options.what,
+        "stop": options.stop,
+    }
+    with Store.of(config) as store, site_lock(store, **lock):
+        issues.skip(config, store, issue_key)
 
 
 @contextmanager

@@ -56,19 +56,29 @@ STANDBY_POLL = 1.0
 
 
 def collect_job(config_path: str, stop: threading.Event | None = None) -> None:
-    """Scheduled: collect and rebuild feeds and pages."""
-    _run_job("collect", config_path, (Step.COLLECT, Step.BUILD), stop)
+    """Scheduled: collect and rebuild feeds and pages; then the issues of the
+    "instant" newsletters that have something new (each at most every min_interval)."""
+    _run_job("collect", config_path, (Step.COLLECT, Step.BUILD), stop, instant=True)
 
 
-def digest_job(config_path: str, stop: threading.Event | None = None) -> None:
-    """Scheduled: collect, rebuild, then send the digest of articles not yet sent."""
-    _run_job("digest", config_path, EVERYTHING, stop)
+def digest_job(config_path: str, newsletter: str = "digest", stop: threading.Event | None = None) -> None:
+    """Scheduled: collect, rebuild, then send the next issue of one newsletter."""
+    _run_job(newsletter, config_path, EVERYTHING, stop, newsletters=(newsletter,))
 
 
-JOB_FUNCTIONS = {"collect": collect_job, "digest": digest_job}
+JOB_FUNCTIONS = {"collect": collect_job}  # and digest_job for each scheduled newsletter
+INSTANT = "instant"  # a newsletter's schedule: after each collect
 
 
-def _run_job(job: str, config_path: str, steps: tuple[Step, ...], stop: threading.Event | None) -> None:
+def _run_job(
+    job: str,
+    config_path: str,
+    steps: tuple[Step, ...],
+    stop: threading.Event | None,
+    *,
+    newsletters: tuple[str, ...] = (),
+    instant: bool = False,
+) -> None:
     started, t0 = datetime.now(UTC), time.monotonic()
     outcome, detail = "ok", ""
     try:
@@ -76,7 +86,17 @@ def _run_job(job: str, config_path: str, steps: tuple[Step, ...], stop: threadin
     except PublisherError as exc:
         log.error("%s: %s", job, exc)
         return
-    options = pipeline.Options(lock_wait=JOB_LOCK_WAIT, what=f"publish run ({job})", stop=stop)
+    if instant:
+        newsletters = tuple(n.key for n in config.newsletters if n.schedule == INSTANT)
+        if newsletters:
+            steps = EVERYTHING
+    options = pipeline.Options(
+        lock_wait=JOB_LOCK_WAIT,
+        what=f"publish run ({job})",
+        stop=stop,
+        newsletters=newsletters,
+        automatic=True,
+    )
     try:
         report = pipeline.run(config, options, steps)
         detail = describe(report)
@@ -118,8 +138,10 @@ def describe(report: pipeline.RunReport) -> str:
         if c.failed_sources:
             parts.append("failed sources: " + ", ".join(c.failed_sources))
     parts.append(f"{len(report.files_written)} files written")
-    if report.digest:
-        parts.append(f"digest {report.digest} ({report.digest_articles} articles)")
+    for issue in report.issues:
+        held = ", held for approval" if issue.state == "held" else ""
+        parts.append(f"{issue.key.replace('/', ' ', 1)} ({issue.articles} articles{held})")
+    parts += report.waiting
     d = report.delivery
     if d.sent or d.failed or d.queued or d.skipped:
         parts.append(f"{d.sent} sent, {d.failed} failed, {d.queued} queued for retry")
@@ -129,16 +151,35 @@ def describe(report: pipeline.RunReport) -> str:
 # -- the timetable ----------------------------------------------------------------------
 
 
+def jobs(config: Config) -> dict[str, tuple[str, str]]:
+    """Every job of the timetable: {name: (schedule, where it is configured)}:
+    ``collect`` and one per newsletter, named by its key ("" = by hand only,
+    "instant" = after each collect: neither is a job of its own)."""
+    found = {"collect": (config.schedule.collect, "schedule.collect")}
+    for n in config.newsletters:
+        found[n.key] = (n.schedule, _where(config, n.key))
+    if not config.newsletters:  # a Config made by hand
+        found["digest"] = (config.schedule.digest, "schedule.digest")
+    return found
+
+
+def _where(config: Config, key: str) -> str:
+    return "schedule.digest" if key == "digest" else f"newsletters.{key}.schedule"
+
+
 def triggers(config: Config) -> dict[str, CronTrigger | None]:
-    """The cron trigger of each job from ``[schedule]`` (None: disabled)."""
-    return {name: _trigger(config, name) for name in JOB_FUNCTIONS}
+    """The cron trigger of each job (None: disabled, by hand, or instant)."""
+    return {name: _trigger(config, name) for name in jobs(config)}
 
 
 def _trigger(config: Config, name: str) -> CronTrigger | None:
+    expression, where = jobs(config)[name]
+    if expression == INSTANT:
+        return None
     try:
-        return cron.trigger(getattr(config.schedule, name), config.tz)
+        return cron.trigger(expression, config.tz)
     except ValueError as exc:  # config.load checked it; a Config built by hand may not be
-        raise ConfigError(config.path, f"schedule.{name}", str(exc)) from None
+        raise ConfigError(config.path, where, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -158,9 +199,12 @@ def timetable(config: Config, store: Store) -> list[Planned]:
         kept[job.id] = job.next_run_time
     now = datetime.now(config.tz)
     plan = []
+    schedules = jobs(config)
     for name, trig in triggers(config).items():
-        expr = getattr(config.schedule, name)
-        if trig is None:
+        expr = schedules[name][0]
+        if trig is None and expr == INSTANT:
+            plan.append(Planned(name, INSTANT, None, False))
+        elif trig is None:
             plan.append(Planned(name, "", None, False))
         elif name in kept:
             nxt = kept[name]
@@ -247,7 +291,7 @@ class SchedulerHandle:
         config = self.config
         sched = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)},
-            executors={"default": _Executor(len(JOB_FUNCTIONS), self._stop)},
+            executors={"default": _Executor(len(jobs(config)), self._stop)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": config.schedule.grace},
             timezone=config.tz,
         )
@@ -331,9 +375,9 @@ def _replace_jobs(sched: BackgroundScheduler, config: Config) -> None:
             keep["next_run_time"] = old.next_run_time
             log.info("%s: its run due at %s was missed while no scheduler ran", name, old.next_run_time)
         sched.add_job(
-            JOB_FUNCTIONS[name],
+            JOB_FUNCTIONS.get(name, digest_job),
             trig,
-            args=[str(config.path)],
+            args=[str(config.path)] if name in JOB_FUNCTIONS else [str(config.path), name],
             id=name,
             name=name,
             replace_existing=True,

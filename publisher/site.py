@@ -22,7 +22,7 @@ from publisher import __version__, mail
 from publisher.categories import Category, group
 from publisher.config import Config
 from publisher.links import FORMATS, Links, category_slug
-from publisher.models import DigestRecord, StoredArticle
+from publisher.models import DIGEST, DigestRecord, StoredArticle
 from publisher.output import Lazy
 from publisher.render import site_environment
 
@@ -118,11 +118,76 @@ def build(
             **common,
         )
         pages.update(archive.pages(c.articles, c, partial(chrome, own + site_feeds, url)))
-    pages["digests/index.html"] = env.get_template("digests.html").render(
-        digests=digests, chrome=in_folder, canonical=links.url("digests/index.html"), root="../", **common
+    pages.update(
+        issue_archive(config, env, links, digests, common, in_folder, chrome(site_feeds, None, "../../"))
     )
-    for d in digests:
-        pages[links.digest_path(d.key)] = archived(d.html, links)
+    return pages
+
+
+@dataclass(frozen=True)
+class NewsletterArchive:
+    key: str
+    title: str
+    description: str
+    href: str  # its index page
+    issues: list[DigestRecord]  # newest first
+
+
+def issue_archive(
+    config: Config,
+    env: Environment,
+    links: Links,
+    digests: Sequence[DigestRecord],
+    common: dict[str, Any],
+    top: Chrome,
+    inner: Chrome,
+) -> dict[str, str | Lazy]:
+    """Every issue sent (never a held or skipped one) at
+    ``digests/<newsletter>/<YYYY-MM-DD>[-N].html``, an index per newsletter, and
+    ``digests/index.html`` listing them all. The single digest's issues are also
+    still written where they were before newsletters (``digests/<YYYY-MM-DD>.html``):
+    links in mail already sent keep working."""
+    sent = [d for d in digests if d.status in ("sending", "done")]
+    configured = {n.key: n for n in config.newsletters}
+    keys = list(dict.fromkeys([*configured, *(d.newsletter for d in sent)]))
+    archives = []
+    for key in keys:
+        n = configured.get(key)
+        archives.append(
+            NewsletterArchive(
+                key,
+                n.title if n is not None else key,
+                n.description if n is not None else "",
+                links.url(links.issues_path(key)),
+                [d for d in sent if d.newsletter == key],
+            )
+        )
+    template = env.get_template("digests.html")
+    pages: dict[str, str | Lazy] = {
+        "digests/index.html": template.render(
+            newsletters=archives,
+            current=None,
+            chrome=top,
+            canonical=links.url("digests/index.html"),
+            root="../",
+            **common,
+        )
+    }
+    for archive in archives:
+        path = links.issues_path(archive.key)
+        pages[path] = template.render(
+            newsletters=[archive],
+            current=archive,
+            chrome=inner,
+            canonical=archive.href,
+            root="../../",
+            **common,
+        )
+        for d in archive.issues:
+            page = archived(d.html, links)
+            pages[links.issue_path(d.newsletter, d.key)] = page
+            if d.newsletter == DIGEST:
+                pages[links.digest_path(d.key)] = page
     return pages
 
 
@@ -282,7 +347,9 @@ def archived(html: str, links: Links) -> str:
         html = _MAIL_ONLY.sub("", html)
     else:
         html = _PERSONAL_PARAGRAPH.sub("", html)
-    return html.replace(mail.UNSUBSCRIBE_URL, links.base).replace(mail.RECIPIENT, "")
+    for placeholder in (mail.UNSUBSCRIBE_URL, mail.PREFERENCES_URL):
+        html = html.replace(placeholder, links.base)
+    return html.replace(mail.RECIPIENT, "")
 
 
 _MAIL_ONLY = re.compile(r"<!--mail-only-->.*?<!--/mail-only-->", re.S)

@@ -80,6 +80,7 @@ class StatusReport:
     digests: int
     deliveries: dict[str, int]  # status -> count, over every digest
     recent: list[DigestStatus]  # the newest digests first
+    held: list[str] = field(default_factory=list)  # issues waiting for an editor's approval
     deliverability: Report | None = None  # per mailbox provider, from what the store knows
     newsletters: list[NewsletterStatus] = field(default_factory=list)
 
@@ -110,7 +111,7 @@ def build(config: Config, store: Store, now: datetime | None = None) -> StatusRe
     held = store.meta.lock_holder(SITE_LOCK)
     counts = store.articles.counts(now)
     recent = [
-        DigestStatus(d.key, d.status, d.subject, store.ledger.delivery_counts(d.id))
+        DigestStatus(d.issue_key, d.status, d.subject, store.ledger.delivery_counts(d.id))
         for d in store.ledger.all_digests()[:RECENT_DIGESTS]
     ]
     return StatusReport(
@@ -124,6 +125,7 @@ def build(config: Config, store: Store, now: datetime | None = None) -> StatusRe
         digests=counts["digests"],
         deliveries=store.ledger.delivery_counts(),
         recent=recent,
+        held=[i.issue_key for n in config.newsletters if (i := store.ledger.held(n.key)) is not None],
         deliverability=deliverability.report(config, store, lookups=False),  # no DNS here
         newsletters=newsletters(config, store, now),
     )

@@ -93,6 +93,7 @@ def _status_text(report: StatusReport, tz: tzinfo) -> str:
         lines.append(f"  {d.key}  {d.status:8} {_delivery_counts(d.deliveries)}  {d.subject}")
     for n in report.newsletters:
         lines += newsletter_lines(n, tz)
+    lines += [f"held for approval: {key} (publish issues approve or skip it)" for key in report.held]
     if report.deliverability is not None:
         lines += report.deliverability.lines()
     return "\n".join(lines)

@@ -103,33 +103,54 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         lines.append(
             f"{prefix}files: {len(r.files_written)} written, {r.files_unchanged} unchanged in {cfg.output.dir}"
         )
-    if r.digest:
+    word = "digest" if [n.key for n in cfg.newsletters] == ["digest"] else "issue"
+    for issue in r.issues:
+        held = "; held for approval (publish issues approve)" if issue.state == "held" else ""
         lines.append(
-            f"{prefix}digest {r.digest}: " + count(r.digest_articles, "%(num)s article", "%(num)s articles")
+            f"{prefix}{word} {issue.key}: "
+            + count(issue.articles, "%(num)s article", "%(num)s articles")
+            + held
         )
+    lines += [f"{prefix}{line}" for line in r.waiting]
     lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
     if d.sent or d.failed or d.queued or d.skipped:
-        where = (
-            cfg.delivery.maildir
-            if cfg.delivery.transport == "maildir"
-            else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
-        )
-        lines.append(
-            f"delivered: {d.sent} sent, {d.queued} queued for retry, {d.failed} failed ({where})"
-            + (
-                "; "
-                + count(d.bounced, "%(num)s address suppressed", "%(num)s addresses suppressed")
-                + " as bounced"
-                if d.bounced
-                else ""
-            )
-            + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
-        )
+        lines.append(delivered_line(cfg, r))
     lines += d.paused  # mailbox providers this run stopped sending to, one line each
-    if not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.digest:
+    if not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.issues:
         lines.append("digest: nothing new to send")
     return "\n".join(lines)
+
+
+def delivered_line(cfg: configuration.Config, r: pipeline.RunReport) -> str:
+    """What delivery did, in one line."""
+    d = r.delivery
+    where = (
+        cfg.delivery.maildir
+        if cfg.delivery.transport == "maildir"
+        else f"{cfg.delivery.smtp.host}:{cfg.delivery.smtp.port}"
+    )
+    return (
+        f"delivered: {d.sent} sent, {d.queued} queued for retry, {d.failed} failed ({where})"
+        + (
+            "; "
+            + count(d.bounced, "%(num)s address suppressed", "%(num)s addresses suppressed")
+            + " as bounced"
+            if d.bounced
+            else ""
+        )
+        + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
+    )
+
+
+def _newsletter_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--newsletter",
+        "newsletters",
+        multiple=True,
+        metavar="KEY",
+        help="Only this newsletter's next issue (repeatable; default: every newsletter).",
+    )(func)
 
 
 def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,13 +160,16 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command()
 @_run_options
+@_newsletter_option
 @click.option("--no-email", is_flag=True, help="Collect and rebuild feeds, send no digest.")
 @click.pass_context
 @handles_errors
-def now(ctx: click.Context, dry_run: bool, as_json: bool, no_email: bool) -> None:
-    """Collect, rebuild feeds and pages, send the digest of articles not yet sent."""
+def now(
+    ctx: click.Context, dry_run: bool, as_json: bool, newsletters: tuple[str, ...], no_email: bool
+) -> None:
+    """Collect, rebuild feeds and pages, send the next issue of each newsletter with something new."""
     steps = (Step.COLLECT, Step.BUILD) if no_email else EVERYTHING
-    _run(ctx, steps, pipeline.Options(dry_run=dry_run), as_json)
+    _run(ctx, steps, pipeline.Options(dry_run=dry_run, newsletters=newsletters), as_json)
 
 
 @main.command()
@@ -168,6 +192,7 @@ def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 
 @main.command()
 @_run_options
+@_newsletter_option
 @click.option(
     "--preview",
     type=click.Path(dir_okay=False),
@@ -176,11 +201,14 @@ def feeds(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 )
 @click.pass_context
 @handles_errors
-def digest(ctx: click.Context, dry_run: bool, as_json: bool, preview: str | None) -> None:
-    """Send (or with --preview only preview) the digest of articles not yet sent,
-    without collecting."""
+def digest(
+    ctx: click.Context, dry_run: bool, as_json: bool, newsletters: tuple[str, ...], preview: str | None
+) -> None:
+    """Send (or with --preview only preview) the next issue of each newsletter, without
+    collecting."""
     steps = (Step.DIGEST, Step.BUILD, Step.SEND)
-    report = _run(ctx, steps, pipeline.Options(dry_run=dry_run, preview=preview), as_json)
+    options = pipeline.Options(dry_run=dry_run, preview=preview, newsletters=newsletters)
+    report = _run(ctx, steps, options, as_json)
     if preview and not as_json:
         click.echo(
             f"preview written to {preview}" if report.digest else f"nothing new: {preview} not written"

@@ -51,7 +51,8 @@ _GIVE_UP_AFTER = 20  # consecutive temporary failures: the server is unwell, sto
 
 
 class LedgerView(Protocol):
-    """What sending needs of the store (``publisher.store.ledger.Ledger`` has it)."""
+    """What sending needs of the store (``publisher.store.ledger.Ledger`` has it, and
+    ``PartLedger``: one rendition of an issue, its readers' subscriptions checked)."""
 
     def queued(self, digest_id: int, batch: int = ...) -> Iterator[Subscriber]: ...
     def queued_count(self, digest_id: int) -> int: ...

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Row, exists, func, insert, select, update
 
@@ -190,29 +190,42 @@ class Articles:
             decode = _Decoder()
             return [_stored(r, decode) for r in conn.execute(q)]
 
-    def not_yet_in_digest(self, now: datetime) -> list[StoredArticle]:
-        """Published articles that no earlier digest included, newest first."""
-        sent = exists().where(digest_articles.c.article_id == articles.c.id)
+    def not_yet_in_digest(self, now: datetime, newsletter: str = "digest") -> list[StoredArticle]:
+        """Published articles that no earlier issue of ``newsletter`` carried (a
+        skipped issue carried nothing), newest first."""
         q = (
             select(articles)
-            .where(articles.c.published <= now, articles.c.withdrawn.is_(None), ~sent)
+            .where(articles.c.published <= now, articles.c.withdrawn.is_(None), ~_carried(newsletter))
             .order_by(articles.c.published.desc(), articles.c.id)
         )
         with self.engine.connect() as conn:
             return [_stored(r) for r in conn.execute(q)]
 
-    def corrected_since_digest(self, now: datetime) -> list[StoredArticle]:
-        """Articles an earlier digest showed that have changed since (a correction),
-        most recently updated first; never sent again as new, only marked "Updated"."""
-        da = digest_articles.c
-        shown = exists().where(da.article_id == articles.c.id, da.shown)
-        this_version_sent = exists().where(
-            da.article_id == articles.c.id, da.content_hash == articles.c.content_hash
-        )
+    def corrected_since_digest(self, now: datetime, newsletter: str = "digest") -> list[StoredArticle]:
+        """Articles an earlier issue of ``newsletter`` showed that have changed since (a
+        correction), most recently updated first; never sent again as new, only marked "Updated"."""
         q = (
             select(articles)
-            .where(articles.c.published <= now, articles.c.withdrawn.is_(None), shown, ~this_version_sent)
+            .where(
+                articles.c.published <= now,
+                articles.c.withdrawn.is_(None),
+                _carried(newsletter, shown=True),
+                ~_carried(newsletter, this_version=True),
+            )
             .order_by(articles.c.updated.desc(), articles.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(q)]
+
+    def by_ids(self, ids: Iterable[str]) -> list[StoredArticle]:
+        """These articles (those still stored), newest first."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        q = (
+            select(articles)
+            .where(articles.c.id.in_(wanted))
+            .order_by(articles.c.published.desc(), articles.c.id)
         )
         with self.engine.connect() as conn:
             return [_stored(r) for r in conn.execute(q)]
@@ -249,6 +262,23 @@ class Articles:
                 )
             ).all()
         return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _carried(newsletter: str, *, shown: bool = False, this_version: bool = False) -> Any:
+    """An issue of ``newsletter`` (not a skipped one) carried the article (showed it;
+    carried this very version of it)."""
+    da = digest_articles.c
+    found = exists().where(
+        da.article_id == articles.c.id,
+        da.digest_id == digests.c.id,
+        digests.c.newsletter == newsletter,
+        digests.c.status != "skipped",
+    )
+    if shown:
+        found = found.where(da.shown)
+    if this_version:
+        found = found.where(da.content_hash == articles.c.content_hash)
+    return found
 
 
 def _whole(when: datetime | None) -> datetime | None:

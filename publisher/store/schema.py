@@ -191,8 +191,24 @@ deliveries = Table(
     # SMTP reply yet (not tried, or a transport without one such as maildir).
     Column("reply_code", Integer),
     Column("reply_status", String(16)),
+    # What this reader gets: a rendition of the issue for their sections; NULL: the whole issue.
+    Column("rendition_id", Integer, ForeignKey("renditions.id")),
 )
 Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
+
+renditions = Table(
+    "renditions",
+    metadata,
+    # An issue as the readers who chose some of its newsletter's sections get it:
+    # rendered once per distinct choice, never per reader.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest_id", Integer, ForeignKey("digests.id"), nullable=False),
+    Column("sections", Text, nullable=False),  # JSON list of the chosen section slugs, sorted
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),  # inlined, with personal placeholders
+    Column("text", Text, nullable=False),
+)
+Index("ix_renditions_digest", renditions.c.digest_id)
 
 source_state = Table(
     "source_state",

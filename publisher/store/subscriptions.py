@@ -168,7 +168,7 @@ class Subscriptions:
         return (
             select(subscriptions.c.subscriber_id)
             .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
-            .where(_in_audience(newsletter))
+            .where(in_audience(newsletter))
         )
 
     def readers(self, newsletter: str, batch: int = 1000) -> Iterator[Reader]:
@@ -180,7 +180,7 @@ class Subscriptions:
             q = (
                 select(sub.id, sub.public_id, sub.email, sub.name, sub.status, s.sections)
                 .join(subscriptions, s.subscriber_id == sub.id)
-                .where(_in_audience(newsletter), s.subscriber_id > last)
+                .where(in_audience(newsletter), s.subscriber_id > last)
                 .order_by(s.subscriber_id)
                 .limit(batch)
             )
@@ -227,7 +227,7 @@ class Subscriptions:
         q = (
             select(func.count())
             .select_from(subscriptions.join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id))
-            .where(_in_audience(newsletter), subscriptions.c.subscriber_id == subscriber_id)
+            .where(in_audience(newsletter), subscriptions.c.subscriber_id == subscriber_id)
         )
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one() > 0
@@ -294,7 +294,9 @@ def _effective(status: str, address: str) -> str:
     return status
 
 
-def _in_audience(newsletter: str) -> object:
+def in_audience(newsletter: Any) -> Any:
+    """A newsletter's audience (its readers): active subscriptions of active subscribers.
+    ``newsletter``: its key, or a bind parameter (a statement compiled once)."""
     return and_(
         subscriptions.c.newsletter == newsletter,
         subscriptions.c.status == "active",
