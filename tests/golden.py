@@ -30,6 +30,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 NOW = datetime(2025, 6, 2, 7, 0, tzinfo=UTC)
 READER = "reader@example.com"
 UNSUBSCRIBE = "https://news.example.com/unsubscribe/TOKEN"
+PREFERENCES = "https://news.example.com/preferences/TOKEN"
 
 
 def _collected(folder: Path) -> tuple[configuration.Config, Store]:
@@ -59,7 +60,9 @@ def demo_digest_text() -> str:
         finally:
             store.close()
     key = NOW.astimezone(config.tz).strftime("%Y-%m-%d")
-    return digest.render(config, selection, key, NOW, unsubscribe_url=UNSUBSCRIBE, recipient=READER).text
+    return digest.render(
+        config, selection, key, NOW, unsubscribe_url=UNSUBSCRIBE, recipient=READER, preferences_url=PREFERENCES
+    ).text
 
 
 GOLDENS: dict[str, Callable[[], str]] = {"rss.xml": demo_rss, "digest.txt": demo_digest_text}
