@@ -61,7 +61,13 @@ def demo_digest_text() -> str:
             store.close()
     key = NOW.astimezone(config.tz).strftime("%Y-%m-%d")
     return digest.render(
-        config, selection, key, NOW, unsubscribe_url=UNSUBSCRIBE, recipient=READER, preferences_url=PREFERENCES
+        config,
+        selection,
+        key,
+        NOW,
+        unsubscribe_url=UNSUBSCRIBE,
+        recipient=READER,
+        preferences_url=PREFERENCES,
     ).text
 
 

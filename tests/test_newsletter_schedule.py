@@ -7,8 +7,8 @@ from __future__ import annotations
 import signal
 import time
 
+from tests.daemon import NEVER_SOON, configure
 from tests.newsletter_site import add_article, mails_to, newsletter_of, subscribe, with_newsletters
-from tests.test_scheduler import NEVER_SOON, configure, daemons  # noqa: F401 (a fixture)
 
 TABLES = """
 [[newsletters]]
@@ -31,7 +31,7 @@ min_interval = 60
 """
 
 
-def test_each_newsletter_keeps_its_own_schedule(site, run_publish, daemons):  # noqa: F811
+def test_each_newsletter_keeps_its_own_schedule(site, run_publish, daemons):
     configure(site, digest=NEVER_SOON, collect='"* * * * * *"')
     with_newsletters(site, TABLES)
     subscribe(site, "reader@example.com", "daily", "money", "weekend")
