@@ -75,3 +75,14 @@ def test_an_import_without_an_entry_column_is_one_line(site, tmp_path):
         result.returncode == 2
         and result.stderr.strip() == f"publish: {csv}: no 'entry' (or 'email') column in the header line"
     )
+
+
+def test_adding_a_suppressed_subscriber_says_the_list_still_wins(site):
+    publish(site, "suppressions", "add", "@spam.example")
+    result = publish(site, "subscribers", "add", "reader@spam.example")
+    assert result.stdout.strip() == "added reader@spam.example"
+    assert result.stderr.strip() == (
+        "note: @spam.example is on the suppression list (manual): reader@spam.example gets nothing "
+        "until `publish suppressions remove @spam.example`"
+    )
+    assert publish(site, "subscribers", "add", "other@example.com").stderr == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -40,8 +41,9 @@ def subscribers_add(
     ctx: click.Context, email: str, name: str, newsletters: tuple[str, ...], sections: str, resubscribe: bool
 ) -> None:
     """Add an active subscriber to newsletters (default: those with signup = true)."""
+    store = site_store(ctx)
     sub, outcome = audience.add(
-        site_store(ctx),
+        store,
         email,
         name,
         config=load_config(ctx),
@@ -58,6 +60,13 @@ def subscribers_add(
         }[outcome]
         + f" {sub.email}"
     )
+    held = store.feedback.suppressed(sub.email, datetime.now(UTC))
+    if held is not None:  # added, but the suppression list still wins: say so
+        click.echo(
+            f"note: {held.entry} is on the suppression list ({held.reason}): {sub.email} gets nothing "
+            f"until `publish suppressions remove {held.entry}`",
+            err=True,
+        )
 
 
 @subscribers.command("remove")
