@@ -24,6 +24,7 @@ from publisher import config as configuration
 from publisher.store import Store
 from tests.caniemail import FALLBACKS, FEATURES, features_used, notes, support
 from tests.sites import ARTIFACTS, CHROMIUM_ARGS, demo_site, require_binary
+from tests.wcag import CONTRAST
 
 
 @pytest.fixture(scope="module")
@@ -146,33 +147,6 @@ def without_style_blocks(html: str) -> str:
     """The HTML as Gmail shows it for a non-Google account: <style> blocks dropped
     (Outlook's conditional comments stay: they are comments to everyone else)."""
     return re.sub(r"<style[^>]*>.*?</style>", "", html, flags=re.S)
-
-
-# WCAG 2.1 AA (1.4.3): 4.5:1 for text, 3:1 for large text (24 px, or 18.66 px bold).
-CONTRAST = """() => {
-    const parse = c => { const m = c.match(/[\\d.]+/g).map(Number); return m.length > 3 ? m : [...m, 1]; };
-    const lum = ([r, g, b]) => { const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-                                 return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-    const canvas = matchMedia('(prefers-color-scheme: dark)').matches &&
-        getComputedStyle(document.documentElement).colorScheme.includes('dark') ? [18, 18, 18, 1] : [255, 255, 255, 1];
-    const background = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor);
-                                   if (c[3] > 0) return c; } return canvas; };
-    const failures = [];
-    let checked = 0;
-    for (const el of document.querySelectorAll('body *')) {
-        if (el.closest('.preheader') || !el.getClientRects().length) continue;
-        const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-        if (!own && el.tagName !== 'LI') continue;  // an <li> draws its bullet in its own colour
-        const style = getComputedStyle(el), fg = parse(style.color), bg = background(el);
-        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x), ratio = (a + 0.05) / (b + 0.05);
-        const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
-        const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
-        checked++;
-        if (fg[3] < 1 || ratio < needed)
-            failures.push(`${el.tagName}.${el.className} ${style.color} on ${bg}: ${ratio.toFixed(2)} < ${needed}`);
-    }
-    return {checked, failures};
-}"""
 
 
 @pytest.mark.parametrize("styles", ["style", "nostyle"])

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.sites import ARTIFACTS, CHROMIUM_ARGS, publish, require_binary
-from tests.test_digest_clients import CONTRAST
+from tests.three_newsletters import OFFERED, with_newsletters
+from tests.wcag import CONTRAST
 from tests.webserver import (
     OLD_SECRET,
     SECRET,
@@ -93,13 +94,11 @@ def subscriptions_of(site: Path, email: str) -> dict[str, tuple[str, list[str]]]
 
 
 def test_a_reader_chooses_newsletters_then_narrows_and_leaves_one_in_chromium(tmp_path: Path) -> None:
-    from tests.test_web_newsletters import with_newsletters
-
     chromium = require_binary("chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     env = {"PUBLISHER_SECRET": SECRET, "PUBLISHER_SECRET_PREVIOUS": OLD_SECRET}
     port = free_port()
-    site = with_newsletters(make_site(tmp_path / "site", port))
+    site = with_newsletters(make_site(tmp_path / "site", port), OFFERED)
     publish(site, "now", "--no-email", env=env)
     server = Server(site, port)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from lxml import html as lxml_html
 
 from publisher.tokens import Signer
 from tests.sites import publish as _publish
+from tests.three_newsletters import OFFERED, with_newsletters
 from tests.webserver import (
     OLD_SECRET,
     SECRET,
@@ -31,41 +31,8 @@ from tests.webserver import (
     wait_for_mails,
 )
 
-NEWSLETTERS = """
-[[newsletters]]
-key = "daily"
-title = "The Morning Briefing"
-description = "The day's top stories, every morning at seven."
-schedule = "0 7 * * *"
-sections = ["Business", "Culture", "Sports"]
-reader_sections = true
-signup = true
-
-[[newsletters]]
-key = "weekly"
-title = "The Week in Korea"
-description = "Our editors' picks, on Saturdays."
-schedule = "0 9 * * 6"
-signup = true
-
-[[newsletters]]
-key = "alerts"
-title = "Breaking News"
-description = "Big stories, as they happen."
-schedule = "instant"
-signup = false
-"""
 SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
 _clients = itertools.count(1)
-
-
-def with_newsletters(site: Path, tables: str = NEWSLETTERS) -> Path:
-    config = site / "config.toml"
-    text = config.read_text("utf-8").replace('digest = "0 7 * * *"\n', "")
-    # each newsletter has its own subject and size: [digest] keeps what they share
-    text = re.sub(r"(?m)^(subject|max_articles) = .*\n", "", text, count=2)
-    config.write_text(text + tables, "utf-8")
-    return site
 
 
 def publish(site: Path, *args: str) -> None:
@@ -78,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     site = make_site(
         tmp_path_factory.mktemp("newsletters") / "site", port, 'trusted_proxies = ["127.0.0.1"]\n'
     )
-    with_newsletters(site)
+    with_newsletters(site, OFFERED)
     publish(site, "now", "--no-email")
     srv = Server(site, port)
     yield srv
