@@ -169,6 +169,9 @@ class Newsletter:
     )
     approval: bool = _h(False, "Issues wait for an editor's approval (`publish issues approve KEY`).")
     editors: list[str] = _h([], "Addresses that get a test copy of each held issue.", check="addresses")
+    # Not a key: each section's name as the configuration spells it ("Economy" for the
+    # slug "economy"), for readers when no article has shown the name yet.
+    section_names: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
 
 
 @dataclass(frozen=True)
@@ -542,14 +545,13 @@ def _newsletter(cfg_path: Path, newsletter: Newsletter, i: int) -> Newsletter:
     for required in ("key", "title"):
         if not getattr(newsletter, required).strip():
             raise ConfigError(cfg_path, f"newsletters[{i}].{required}", "required")
-    slugs: list[str] = []
+    names: dict[str, str] = {}
     for name in newsletter.sections:
         clean = single_line(name)
         if not clean:
             raise ConfigError(cfg_path, f"newsletters[{i}].sections", "a section name is empty")
-        if category_slug(clean) not in slugs:
-            slugs.append(category_slug(clean))
-    return dataclasses.replace(newsletter, sections=slugs)
+        names.setdefault(category_slug(clean), clean)
+    return dataclasses.replace(newsletter, sections=list(names), section_names=names)
 
 
 def _check_unique_keys(cfg_path: Path, newsletters: tuple[Newsletter, ...]) -> None:
@@ -620,6 +622,11 @@ def _known(table: Any, *extra: str) -> str:
     return ", ".join(sorted([*table, *extra]))
 
 
+def _keys(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields of a settings table that are configuration keys (not derived ones)."""
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
 def toml_key(f: dataclasses.Field[Any]) -> str:
     return f.metadata.get("key", f.name)
 
@@ -633,14 +640,14 @@ class _Reader:
         if not isinstance(value, dict):
             raise ConfigError(self.cfg_path, where, "must be a table")
         hints = typing.get_type_hints(cls)
-        fields = {toml_key(f): f for f in dataclasses.fields(cls)}
+        fields = {toml_key(f): f for f in _keys(cls)}
         kwargs = {}
         for key, item in value.items():
             f = fields.get(key)
             if f is None:
                 raise ConfigError(self.cfg_path, f"{where}.{key}", f"unknown key (known: {_known(fields)})")
             kwargs[f.name] = self.value(f, hints[f.name], item, f"{where}.{key}")
-        for f in dataclasses.fields(cls):
+        for f in _keys(cls):
             if f.name in kwargs:
                 continue
             if isinstance(f.default, Path):  # a relative default is beside config.toml, not the cwd
@@ -869,7 +876,7 @@ def reference() -> str:
     lines = ["| key | default | meaning |", "| --- | --- | --- |"]
 
     def walk(cls: type, prefix: str) -> None:
-        for f in dataclasses.fields(cls):
+        for f in _keys(cls):
             key = f"{prefix}.{toml_key(f)}"
             if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
                 walk(f.default_factory, key)  # type: ignore[arg-type]

@@ -166,13 +166,17 @@ class Signup:
         )
 
     def section_names(self) -> dict[str, str]:
-        """slug -> the name readers see for each section (as the pages spell it), read
-        from the store at most once a minute; empty when no newsletter offers sections."""
+        """slug -> the name readers see for each section: as the pages spell it (read
+        from the store at most once a minute), else as the configuration does (a section
+        no article has shown yet); empty when no newsletter offers sections."""
         if not any(n.reader_sections for n in self.config.newsletters):
             return {}
         now = time.monotonic()
         if self._names is None or now - self._names[0] > NAMES_FOR:
-            self._names = (now, categories.names(self.store.articles.category_lists()))
+            configured = {
+                slug: name for n in self.config.newsletters for slug, name in n.section_names.items()
+            }
+            self._names = (now, configured | categories.names(self.store.articles.category_lists()))
         return self._names[1]
 
     def preferences_url(self, sub: Subscriber) -> str:

@@ -62,6 +62,9 @@ def test_newsletters_tables_are_read_with_sections_as_slugs(tmp_path: Path) -> N
     daily, breaking = cfg.newsletters
     assert daily.key == "daily" and daily.title == "The Morning Briefing"
     assert daily.sections == ["business", "north-korea", "정치"]  # one slug rule, each once
+    # the names as written, for readers before any article has shown them
+    assert daily.section_names == {"business": "Business", "north-korea": "North Korea", "정치": "정치"}
+    assert "section_names" not in config.reference()  # derived, not a key
     assert (daily.reader_sections, daily.max_articles, daily.min_interval, daily.approval) == (
         True,
         15,
