@@ -10,6 +10,7 @@ from publisher import config as configuration
 from publisher.store import Store
 from tests.conftest import publish
 from tests.mailserver import MailServer, add_subscribers, smtp_site
+from tests.newsletter_site import mails_to, newsletter_of, subscribe, with_newsletters
 
 
 def recipients(site) -> list[str]:
@@ -45,3 +46,14 @@ def test_a_suppression_that_arrives_while_an_issue_waits_wins(site):
         publish(site, "now")
         delivered = sorted(r for received in server.handler.received for r in received.rcpt_tos)
     assert delivered == ["b@example.com"]
+
+
+def test_no_newsletter_sends_to_a_suppressed_address(site):
+    with_newsletters(site)
+    for reader in ("kept@example.com", "complained@example.com"):
+        subscribe(site, reader, "daily", "money", "weekend")
+    publish(site, "suppressions", "add", "complained@example.com")
+    publish(site, "now")
+    got = {newsletter_of(m) for m in mails_to(site, "kept@example.com")}
+    assert got == {"daily", "money", "weekend"}
+    assert mails_to(site, "complained@example.com") == []
