@@ -30,6 +30,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -39,6 +40,22 @@ from publisher.errors import OutputError
 log = logging.getLogger(__name__)
 
 MANIFEST = ".publisher-manifest.json"
+
+
+def stale(root: Path, changed: datetime | None) -> str | None:
+    """Why the output folder ``root`` cannot be served as current (one line), or None:
+    it has no web edition, or it was last built whole before the store's articles last
+    changed at ``changed`` (``Meta.content_changed``)."""
+    if not (root / "index.html").is_file():
+        return f"no web edition in {root} (run publish feeds)"
+    try:
+        built = (root / MANIFEST).stat().st_mtime
+    except FileNotFoundError:
+        built = (root / "index.html").stat().st_mtime
+    if changed is not None and built < changed.timestamp():
+        at = datetime.fromtimestamp(built, UTC).isoformat(timespec="seconds")
+        return f"{root} was built at {at}, before the articles changed at {changed.isoformat(timespec='seconds')} (run publish feeds)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -315,6 +332,10 @@ class Writer:
                     pass
         if self.complete and not self.dry_run:
             self._sweep_leftovers()
+            try:  # the manifest's mtime says when this folder was last built whole: ``stale``
+                os.utime(self.root / MANIFEST)
+            except FileNotFoundError:
+                pass
 
     def _inside(self, key: str) -> bool:
         """``key`` names a file inside the output folder, through any symlinked folder."""

@@ -55,7 +55,8 @@ def closed_within(s: socket.socket, seconds: float) -> float | None:
 def healthy(server: Server, within: float = 2.0) -> bool:
     start = time.monotonic()
     r = httpx.get(server.url("/healthz"), timeout=within)
-    return r.status_code == 200 and time.monotonic() - start < within
+    answered = r.status_code == 200 or "output" in r.json()  # 503: a site with no outputs built
+    return answered and time.monotonic() - start < within
 
 
 def test_a_huge_request_head_is_refused_early_and_others_are_served(server: Server) -> None:

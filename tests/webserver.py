@@ -66,7 +66,7 @@ class Server:
         deadline = time.monotonic() + 15
         while True:
             try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code in (200, 503):  # answering
                     break
             except httpx.TransportError:
                 pass

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, Row, exists, func, insert, select, update
 
 from publisher.models import Article, Author, Change, Saving, StoredArticle
+from publisher.store.meta import mark_content_changed
 from publisher.store.schema import articles, digest_articles, digests
 from publisher.text import slugify
 
@@ -136,6 +137,8 @@ class Articles:
                     outcomes.append(Change.UPDATED)
             if inserts:
                 conn.execute(insert(articles), inserts)
+            if any(o is not Change.UNCHANGED for o in outcomes):
+                mark_content_changed(conn)
         return outcomes
 
     def mint_missing_feed_ids(self, mint: Callable[[str], str]) -> int:
@@ -175,6 +178,8 @@ class Articles:
                 )
                 if hit.rowcount:
                     done.append(article_id)
+            if done:
+                mark_content_changed(conn)
         return done
 
     def published(self, now: datetime, limit: int | None = None) -> list[StoredArticle]:

@@ -5,10 +5,20 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.store.schema import locks, meta
+
+CONTENT_CHANGED = "content_changed"  # when a collect last stored, corrected or withdrew an article
+
+
+def mark_content_changed(conn: Connection) -> None:
+    """Note, in the transaction that changed the articles, that they changed now (what
+    ``/healthz`` compares a web node's outputs with). The wall clock, not a run's ``now``."""
+    value = datetime.now(UTC).isoformat()
+    if not conn.execute(update(meta).where(meta.c.key == CONTENT_CHANGED).values(value=value)).rowcount:
+        conn.execute(insert(meta).values(key=CONTENT_CHANGED, value=value))
 
 
 class Meta:
@@ -19,6 +29,11 @@ class Meta:
         with self.engine.connect() as conn:
             row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
         return None if row is None else row.value
+
+    def content_changed(self) -> datetime | None:
+        """When the store's articles last changed (None: never, or before this was kept)."""
+        value = self.get(CONTENT_CHANGED)
+        return None if value is None else datetime.fromisoformat(value)
 
     def get_or_create_secret(self, key: str = "secret") -> str:
         """A random secret created once and kept: links already mailed keep working."""

@@ -15,7 +15,7 @@ Starlette application (``views``):
   token needed; 200, never a redirect).
 - ``GET /preferences/<token>``: every newsletter with the reader's choices;
   ``POST /preferences/<token>`` saves them (``publisher.web.forms``).
-- ``GET /healthz``.
+- ``GET /healthz``: 503 while the store does not answer or this node's outputs are missing or stale.
 - ``POST /webhooks/<provider>``: ESP bounce, complaint and delivery reports (``webhooks``).
 
 Starlette and uvicorn are used only in this package.

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from publisher import site
+from publisher import output, site
 from publisher.audience import normalise
 from publisher.config import Config
 from publisher.confirmations import ConfirmationSender
@@ -317,14 +317,18 @@ class Views:
         )
 
     async def healthz(self, request: Request) -> Response:
+        """503 while the store does not answer or this node's outputs are missing or
+        older than the store's articles (a load balancer then sends readers elsewhere)."""
         assert self.store is not None
         try:
-            await run_in_threadpool(self.store.meta.get, "schema_version")
+            changed = await run_in_threadpool(self.store.meta.content_changed)
         except Exception as exc:
             return JSONResponse({"status": "error", "store": str(exc)}, status_code=503)
-        return JSONResponse(
-            {"status": "ok", "output": self.config.output.dir.is_dir()}, headers={"cache-control": "no-store"}
-        )
+        headers = {"cache-control": "no-store"}
+        problem = await run_in_threadpool(output.stale, self.config.output.dir, changed)
+        if problem is not None:
+            return JSONResponse({"status": "error", "output": problem}, status_code=503, headers=headers)
+        return JSONResponse({"status": "ok", "output": True}, headers=headers)
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
