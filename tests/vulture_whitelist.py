@@ -32,7 +32,7 @@ _.readers  # store/subscriptions.py: a newsletter's audience in batches (sending
 _.is_reader  # store/subscriptions.py: checked before each send (sending)
 _.verify_for  # tokens.py (newsletters: tokens that name a newsletter)
 _.verify_issued
-_.imap_host  # config.py [bounces] IMAP mailbox (bounces)
+_.imap_host  # config/tables.py [bounces] IMAP mailbox (bounces)
 _.imap_port
 _.imap_security
 _.imap_user
@@ -44,7 +44,7 @@ _.webhook  # links.py: webhook URLs (bounces)
 _.mx_hosts  # store/schema.py (health)
 _.LEVELS  # doctor/__init__.py (health)
 _._policy
-_.pause_rate  # config.py [deliverability] (health: the provider gate)
+_.pause_rate  # config/tables.py [deliverability] (health: the provider gate)
 _.pause_after
 _.ProviderGate  # deliverability/gate.py (health)
 _.observe
