@@ -1,6 +1,8 @@
 """A reader in a real browser (headless chromium driven by Playwright): subscribe with
 the form on the front page, follow the confirmation link from the outbox, confirm,
-then leave with the unsubscribe link of a digest. Screenshots land in tests/artifacts/."""
+then leave with the unsubscribe link of a digest; on a site of several newsletters,
+choose some, manage them from an issue's footer and get the next issues as chosen.
+Screenshots land in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -133,14 +135,12 @@ def test_a_reader_chooses_newsletters_then_narrows_and_leaves_one_in_chromium(tm
             page.screenshot(path=str(ARTIFACTS / "web-newsletters-2-subscribed.png"), full_page=True)
             assert subscriptions_of(site, email) == {"daily": ("active", []), "weekly": ("active", [])}
 
-            # The preference centre, from the link in a mail: the reader asks again and
-            # is told it has them already, with the link.
-            page.goto(server.url("/"))
-            page.fill("#subscribe-email", email)
-            page.click("form.subscribe button[type=submit]")
-            page.wait_for_selector("text=Check your inbox")
-            [_, note] = wait_for_mails(site, email, 2)
-            page.goto(link_in(note, "preferences"))
+            # The first issues go out; the preference centre, from the daily's footer.
+            publish(site, "now", env=env)
+            issues = wait_for_mails(site, email, 3)[1:]
+            by_list = {str(m["List-Id"]).rsplit("<", 1)[1].split(".", 1)[0]: m for m in issues}
+            assert sorted(by_list) == ["daily", "weekly"]
+            page.goto(link_in(by_list["daily"], "preferences"))
             page.wait_for_selector("h1:has-text('Your newsletters')")
             assert page.get_by_label("The Morning Briefing").is_checked()
             assert not page.get_by_label("Breaking News").is_checked()
@@ -156,6 +156,20 @@ def test_a_reader_chooses_newsletters_then_narrows_and_leaves_one_in_chromium(tm
                 "weekly": ("unsubscribed", []),
             }
             assert not page.get_by_label("Sports").is_checked()  # the page shows what was saved
+
+            # The next issues follow the change: a daily of its chosen sections, no weekly.
+            for name, tag in (("zz-match", "Sports"), ("zz-market", "Business")):
+                (site / "seeds" / f"{name}.md").write_text(
+                    f'+++\ntitle = "A {tag.lower()} story"\npublished = 2025-06-02T09:00:00+09:00\n'
+                    f'tags = ["{tag}"]\n+++\nBody.\n',
+                    encoding="utf-8",
+                )
+            publish(site, "now", env=env)
+            [*_, latest] = wait_for_mails(site, email, 4)
+            assert "<daily." in str(latest["List-Id"])
+            text = latest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            assert "A business story" in text and "A sports story" not in text
+            assert len(wait_for_mails(site, email, 5, timeout=1)) == 4  # nothing from the weekly
 
             # Phone and desktop, light and dark: nothing scrolls sideways, every text legible.
             for scheme in ("light", "dark"):
