@@ -36,13 +36,9 @@ from tests.webserver import (
     status_of,
     wait_for_mails,
 )
+from tests.webserver import operator_publish as publish
 
 _clients = itertools.count(1)
-
-
-def publish(site: Path, *args: str) -> None:
-    """The CLI with the server's secret, as an operator runs both."""
-    _publish(site, *args, env={"PUBLISHER_SECRET": SECRET, "PUBLISHER_SECRET_PREVIOUS": OLD_SECRET})
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ Screenshots land in tests/artifacts/."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from tests.webserver import (
     link_in,
     make_site,
     status_of,
+    subscriptions_of,
     wait_for_mails,
 )
 
@@ -82,17 +81,6 @@ def test_a_reader_subscribes_confirms_and_unsubscribes_in_chromium(tmp_path: Pat
             browser.close()
     finally:
         server.stop()
-
-
-def subscriptions_of(site: Path, email: str) -> dict[str, tuple[str, list[str]]]:
-    """newsletter key -> (status, sections), as the store holds them."""
-    with sqlite3.connect(site / "publisher.db") as db:
-        rows = db.execute(
-            "SELECT s.newsletter, s.status, s.sections FROM subscriptions s "
-            "JOIN subscribers r ON r.id = s.subscriber_id WHERE r.email = ?",
-            (email,),
-        ).fetchall()
-    return {key: (status, json.loads(sections)) for key, status, sections in rows}
 
 
 def test_a_reader_chooses_newsletters_then_narrows_and_leaves_one_in_chromium(tmp_path: Path) -> None:

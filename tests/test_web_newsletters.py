@@ -5,7 +5,6 @@ newsletter. State is read back from the real SQLite store, mail from the real Ma
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 import time
 from pathlib import Path
@@ -30,13 +29,11 @@ from tests.webserver import (
     make_site,
     wait_for_mails,
 )
+from tests.webserver import operator_publish as publish
+from tests.webserver import subscriptions_of as subscriptions
 
 SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
 _clients = itertools.count(1)
-
-
-def publish(site: Path, *args: str) -> None:
-    _publish(site, *args, env={"PUBLISHER_SECRET": SECRET, "PUBLISHER_SECRET_PREVIOUS": OLD_SECRET})
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +68,6 @@ def post(
 
 def subscribe(server: Server, fields: list[tuple[str, str]]) -> httpx.Response:
     return post(server, "/subscribe", fields, new_client())
-
-
-def subscriptions(server: Server, email: str) -> dict[str, tuple[str, list[str]]]:
-    """newsletter key -> (status, sections) as the store holds them."""
-    with sqlite3.connect(server.site / "publisher.db") as db:
-        rows = db.execute(
-            "SELECT s.newsletter, s.status, s.sections FROM subscriptions s "
-            "JOIN subscribers r ON r.id = s.subscriber_id WHERE r.email = ?",
-            (email,),
-        ).fetchall()
-    return {key: (status, json.loads(sections)) for key, status, sections in rows}
 
 
 def public_id(server: Server, email: str) -> str:

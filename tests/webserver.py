@@ -3,8 +3,10 @@ they share (the site's Maildir, read back with the standard email parser)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from publisher.store import Store
-from tests.sites import demo_site, edit_config, mails, publish_command, publish_env
+from tests.sites import demo_site, edit_config, mails, publish, publish_command, publish_env
 
 SECRET = "web-tests-current-secret"
 OLD_SECRET = "web-tests-previous-secret"
@@ -107,6 +109,23 @@ def outbox_counts(site: Path) -> dict[str, int]:
 def confirmations_settled(site: Path) -> bool:
     """Whether the sender has nothing queued or in flight (each mail sent or failed)."""
     return set(outbox_counts(site)) <= {"sent", "failed"}
+
+
+def operator_publish(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI with the server's secrets, as an operator runs both."""
+    return publish(site, *args, env={"PUBLISHER_SECRET": SECRET, "PUBLISHER_SECRET_PREVIOUS": OLD_SECRET})
+
+
+def subscriptions_of(where: Server | Path, email: str) -> dict[str, tuple[str, list[str]]]:
+    """newsletter key -> (status, sections), as the site's SQLite store holds them."""
+    site = where.site if isinstance(where, Server) else where
+    with sqlite3.connect(site / "publisher.db") as db:
+        rows = db.execute(
+            "SELECT s.newsletter, s.status, s.sections FROM subscriptions s "
+            "JOIN subscribers r ON r.id = s.subscriber_id WHERE r.email = ?",
+            (email,),
+        ).fetchall()
+    return {key: (status, json.loads(sections)) for key, status, sections in rows}
 
 
 def status_of(where: Server | Path, email: str) -> str | None:
