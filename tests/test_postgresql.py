@@ -71,6 +71,22 @@ def test_dry_run_on_postgresql_changes_nothing(site, run_publish, pg_url):
     assert report["collect"]["updated"] == 1 and report["delivery"]["sent"] == 2, report
 
 
+def test_dry_run_without_the_right_to_make_a_schema_is_one_line(site, run_publish, postgresql):
+    url = postgresql.createdb()
+    use_store(site, url)
+    run_publish(site, "collect")
+    db = url.rsplit("/", 1)[1]
+    role = f"reader_of_{db}"  # may read every table, may not create a schema
+    postgresql.tool("createuser", role)
+    postgresql.tool("psql", "-d", db, "-c", f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    edit_config(site, url, url.replace("//postgres@", f"//{role}:s3cret@"))
+    before = _snapshot(url)
+    line = _one_line(run_publish(site, "now", "--dry-run", check=False))
+    assert f"--dry-run cannot make a scratch schema in the store postgresql+psycopg://{role}:***@" in line
+    assert "grant its user CREATE on the database" in line and "s3cret" not in line
+    assert _snapshot(url) == before
+
+
 def _one_line(result) -> str:
     """The one line a store that cannot be used leaves on stderr (exit 2, no traceback)."""
     assert result.returncode == 2, result

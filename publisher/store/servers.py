@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from importlib.util import find_spec
 
 from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from publisher.errors import PublisherError, StoreError, StoreSetupError, UsageError
 from publisher.store import migrations, schema
@@ -92,8 +93,8 @@ def unusable(url: str, shown: str, exc: Exception) -> StoreSetupError | None:
 def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
     """A copy of the PostgreSQL store at ``url`` in a new schema of the same database
     (what ``--dry-run`` works on): yields the URL of the copy (its ``search_path`` set to
-    the new schema) and the store's own schema; the scratch schema is dropped afterwards. The store itself is only read, in
-    one snapshot; its sequences are not advanced."""
+    the new schema) and the store's own schema; the scratch schema is dropped afterwards.
+    The store itself is only read, in one snapshot; its sequences are not advanced."""
     shown_url = shown(url)
     url = with_driver(url)
     name = f"publisher_dry_run_{secrets.token_hex(6)}"
@@ -106,6 +107,14 @@ def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
                     "run `publish status` once (it upgrades the store)"
                 )
             source = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+            try:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+                conn.commit()
+            except DBAPIError as exc:
+                raise StoreSetupError(
+                    f"--dry-run cannot make a scratch schema in the store {shown_url} ({_first(exc)}): "
+                    "grant its user CREATE on the database, or run without --dry-run"
+                ) from exc
     except PublisherError:
         real.dispose()
         raise
@@ -115,8 +124,6 @@ def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
             f"cannot open the store {shown_url}: {' '.join(str(exc).split())}"
         ) from exc
     try:
-        with real.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
         parsed = make_url(url)
         options = f"{parsed.query.get('options', '')} -csearch_path={name}".strip()
         yield parsed.update_query_dict({"options": options}).render_as_string(hide_password=False), source
@@ -130,6 +137,18 @@ def copy_rows(engine: Engine, source: str) -> None:
     """Copy every table of the schema ``source`` into ``engine``'s (a new, empty store
     in its own schema: ``scratch_schema``), in one snapshot, and set its sequences past
     the copied rows."""
+    try:
+        _copy_rows(engine, source)
+    except DBAPIError as exc:
+        raise StoreError(f"--dry-run cannot copy the store ({_first(exc)}): run without --dry-run") from exc
+
+
+def _first(exc: DBAPIError) -> str:
+    """The driver's own message, its first line."""
+    return (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+
+
+def _copy_rows(engine: Engine, source: str) -> None:
     quote = engine.dialect.identifier_preparer.quote
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
