@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import mailbox
 
+import pytest
+
 from publisher import config as configuration
 from publisher.store import Store
+from tests import pg
 from tests.conftest import publish
 from tests.mailserver import MailServer, add_subscribers, smtp_site
 from tests.newsletter_site import mails_to, newsletter_of, subscribe, with_newsletters
+
+postgresql = pg.postgresql
+pg_url = pg.pg_url
 
 
 def recipients(site) -> list[str]:
@@ -57,3 +63,18 @@ def test_no_newsletter_sends_to_a_suppressed_address(site):
     got = {newsletter_of(m) for m in mails_to(site, "kept@example.com")}
     assert got == {"daily", "money", "weekend"}
     assert mails_to(site, "complained@example.com") == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_address_the_smtp_session_bounces_is_on_the_suppression_list(site, backend, request):
+    if backend == "postgresql":
+        pg.use_store(site, request.getfixturevalue("pg_url"))
+    with MailServer() as server:
+        server.handler.faults["gone@example.com"] = "550-no-such-user"
+        config = smtp_site(site, server.port)
+        add_subscribers(config, ["gone@example.com", "ok@example.com"])
+        publish(site, "now")
+    (line,) = publish(site, "suppressions", "list").stdout.splitlines()
+    entry, reason, _, until, detail = line.split("\t")
+    assert (entry, reason, until) == ("gone@example.com", "hard_bounce", "until removed")
+    assert "5.1.1" in detail

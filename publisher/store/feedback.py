@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -200,6 +201,20 @@ def not_suppressed(email: Any, now: datetime | None = None) -> Any:
     entry = suppressions.c.entry
     domain = literal("@").concat(func.substr(email, _AtSign(email) + 1))
     return and_(~exists().where(entry == email, in_force), ~exists().where(entry == domain, in_force))
+
+
+def suppression_of(dialect: str) -> Any:
+    """INSERT a ``hard_bounce`` suppression of the subscriber ``:sid`` (``:detail``,
+    ``:now``) unless the address is listed already: the sending loop's statement for an
+    address the SMTP session just bounced, so the list shows every address never mailed."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(suppressions)
+    source = select(
+        subscribers.c.email,
+        literal("hard_bounce", String),
+        bindparam("detail", type_=String),
+        bindparam("now", type_=String),
+    ).where(subscribers.c.id == bindparam("sid"))
+    return insert.from_select(["entry", "reason", "detail", "created"], source).on_conflict_do_nothing()
 
 
 def _canonical(address: str) -> str:

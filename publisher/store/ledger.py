@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from publisher.models import DIGEST, DigestItem, DigestRecord, Outcome, Subscriber
+from publisher.store.feedback import suppression_of
 from publisher.store.schema import (
     UTCDateTime,
     deliveries,
@@ -347,6 +348,7 @@ class Ledger:
             .values(status="bounced", changed=bindparam("now")),
         )
         stamp = UTCDateTime().process_bind_param
+        listed = _Compiled(self.engine, suppression_of(self.engine.dialect.name))
         raw = self.engine.raw_connection()
 
         def record(digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> int:
@@ -379,7 +381,10 @@ class Ledger:
                         cur.execute(count.sql, count.args(sid=o.subscriber_id))
                         limit = 1 if o.bounce == "now" else bounce_limit
                         cur.execute(suppress.sql, suppress.args(sid=o.subscriber_id, limit=limit, now=when))
-                        bounced += max(cur.rowcount, 0)
+                        if cur.rowcount > 0:  # it just bounced: on the suppression list too
+                            bounced += 1
+                            detail = (o.error or "")[:500]
+                            cur.execute(listed.sql, listed.args(sid=o.subscriber_id, detail=detail, now=when))
                 raw.commit()
             except BaseException:
                 raw.rollback()
