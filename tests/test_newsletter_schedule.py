@@ -5,10 +5,10 @@ often than min_interval, "" only by hand."""
 from __future__ import annotations
 
 import signal
-import time
 
 from tests.daemon import NEVER_SOON, configure
 from tests.newsletter_site import add_article, mails_to, newsletter_of, subscribe, with_newsletters
+from tests.waiting import wait_until
 
 TABLES = """
 [[newsletters]]
@@ -43,19 +43,15 @@ def test_each_newsletter_keeps_its_own_schedule(site, run_publish, daemons):
     def mine() -> list[str]:
         return sorted(newsletter_of(m) for m in mails_to(site, "reader@example.com"))
 
-    deadline = time.monotonic() + 20
-    while mine() != ["daily", "weekend"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert mine() == ["daily", "weekend"]
+    wait_until(lambda: mine() == ["daily", "weekend"], 20, "daily's and weekend's issues")
     assert "money: next run" not in daemon.log  # by hand only: no job
 
     # Something new for weekend within its min_interval: it waits; daily carries it now.
     add_article(site, "102_museum.md", "Museum reopens after renovation", "Culture")
     daemon.wait_for("daily 20", timeout=20)
-    deadline = time.monotonic() + 20
-    while mine().count("daily") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(2)  # a few more collects
+    wait_until(lambda: mine().count("daily") == 2, 20, "daily's second issue")
+    collects = daemon.log.count("collect: ")
+    wait_until(lambda: daemon.log.count("collect: ") >= collects + 2, 20, "two more collects")
     assert mine().count("daily") == 2 and mine().count("weekend") == 1 and "money" not in mine()
     code, _ = daemon.stop(signal.SIGTERM)
     assert code == 0, daemon.log
