@@ -110,6 +110,11 @@ MINIMAL = '[[newsletters]]\nkey = "daily"\ntitle = "Daily"\n'
             "newsletters[1].key",
             "already the key of newsletters[0]",
         ),
+        (
+            "[[newsletters]]\nkey = 'Collect'\ntitle = 'C'\n",
+            "newsletters[0].key",
+            "reserved (the name of the scheduler's collect job)",
+        ),
         (MINIMAL + "colour = 'red'\n", "newsletters[0].colour", "unknown key"),
         (MINIMAL + "schedule = 'every morning'\n", "newsletters[0].schedule", "cron"),
         (MINIMAL + "schedule = 'Instant'\n", "newsletters[0].schedule", '"instant" or ""'),

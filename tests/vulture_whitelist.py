@@ -28,8 +28,6 @@ _.subscribed  # audience.py: ImportReport.subscribed, counted by setattr(report,
 # In progress on this session's issues: settings and APIs landed ahead of their users.
 # Each is used by the product when its work lands, or removed; then its line goes.
 _.create_digest  # store/ledger.py: the single digest queued for all its readers (tests, bench/digest.py)
-_.readers  # store/subscriptions.py: a newsletter's audience in batches (sending)
-_.is_reader  # store/subscriptions.py: checked before each send (sending)
 _.verify_for  # tokens.py (newsletters: tokens that name a newsletter)
 _.verify_issued
 _.imap_host  # config/tables.py [bounces] IMAP mailbox (bounces)

@@ -227,10 +227,18 @@ def _newsletter(cfg_path: Path, newsletter: Newsletter, i: int) -> Newsletter:
     return dataclasses.replace(newsletter, sections=list(names), section_names=names)
 
 
+# Names a newsletter key may not take: the scheduler's jobs are named by the keys.
+RESERVED_KEYS = {"collect": "the name of the scheduler's collect job"}
+
+
 def _check_unique_keys(cfg_path: Path, newsletters: tuple[Newsletter, ...]) -> None:
     seen: dict[str, int] = {}
     for i, newsletter in enumerate(newsletters):
         folded = newsletter.key.lower()
+        if folded in RESERVED_KEYS:
+            raise ConfigError(
+                cfg_path, f"newsletters[{i}].key", f"{newsletter.key!r} is reserved ({RESERVED_KEYS[folded]})"
+            )
         if folded in seen:
             raise ConfigError(
                 cfg_path,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from publisher.models import Subscriber
 from publisher.store.feedback import not_suppressed
@@ -42,14 +42,6 @@ class Subscription:
     sections: tuple[str, ...]  # the reader's narrowing; () = all the newsletter carries
     created: datetime
     changed: datetime
-
-
-@dataclass(frozen=True)
-class Reader:
-    """One recipient of a newsletter: who, and the sections they chose (() = all)."""
-
-    subscriber: Subscriber
-    sections: tuple[str, ...]
 
 
 class Subscriptions:
@@ -162,36 +154,6 @@ class Subscriptions:
             )
         return ended
 
-    def audience(self, newsletter: str) -> Select:
-        """The ids of the newsletter's audience, as a statement (for INSERT ... SELECT):
-        active subscriptions of active subscribers."""
-        return (
-            select(subscriptions.c.subscriber_id)
-            .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
-            .where(in_audience(newsletter))
-        )
-
-    def readers(self, newsletter: str, batch: int = 1000) -> Iterator[Reader]:
-        """The newsletter's audience in subscriber order, read ``batch`` at a time (the
-        list may be long: it is never all in memory)."""
-        s, sub = subscriptions.c, subscribers.c
-        last = 0
-        while True:
-            q = (
-                select(sub.id, sub.public_id, sub.email, sub.name, sub.status, s.sections)
-                .join(subscriptions, s.subscriber_id == sub.id)
-                .where(in_audience(newsletter), s.subscriber_id > last)
-                .order_by(s.subscriber_id)
-                .limit(batch)
-            )
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            for r in rows:
-                yield Reader(Subscriber(r.id, r.public_id, r.email, r.name, r.status), _sections(r.sections))
-            if len(rows) < batch:
-                return
-            last = rows[-1].id
-
     def members(self, newsletter: str, batch: int = 1000) -> Iterator[tuple[Subscriber, Subscription]]:
         """Everyone with a subscription to ``newsletter`` (ended ones too), by address,
         read ``batch`` at a time; the subscription's status is what the reader gets (an
@@ -221,16 +183,6 @@ class Subscriptions:
             if len(rows) < batch:
                 return
             last = rows[-1].email
-
-    def is_reader(self, subscriber_id: int, newsletter: str) -> bool:
-        """Checked right before sending: an unsubscribe committed meanwhile wins."""
-        q = (
-            select(func.count())
-            .select_from(subscriptions.join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id))
-            .where(in_audience(newsletter), subscriptions.c.subscriber_id == subscriber_id)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(q).scalar_one() > 0
 
     def counts(self, newsletters: Iterable[str] = ()) -> dict[str, dict[str, int]]:
         """Per newsletter key (each of ``newsletters`` at least, with zeros): how many
