@@ -21,6 +21,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from publisher.addresses import InvalidAddress, mailbox_key
 from publisher.config import Config, Newsletter
@@ -93,6 +94,15 @@ def narrowing(newsletter: Newsletter, sections: Sequence[str]) -> list[str]:
     return slugs
 
 
+class Added(StrEnum):
+    """What an operator's add did to an address."""
+
+    ADDED = "added"  # a new address
+    ALREADY = "already"  # it had everything asked for
+    REACTIVATED = "reactivated"  # an unsubscribed or bounced address, with resubscribe
+    SUBSCRIBED = "subscribed"  # an active address got a newsletter it did not have
+
+
 def add(
     store: Store,
     address: str,
@@ -102,11 +112,10 @@ def add(
     newsletters: Sequence[str] | None = None,
     sections: Sequence[str] | None = None,
     resubscribe: bool = False,
-) -> tuple[Subscriber, str]:
+) -> tuple[Subscriber, Added]:
     """Add an active subscriber (an operator's add: consent was given elsewhere) with
     active subscriptions to ``newsletters`` (see ``choices``); return it and what
-    happened ("added", "already", "reactivated", "subscribed": an active address got a
-    newsletter it did not have). An unsubscribed or bounced address, or a newsletter the
+    happened. An unsubscribed or bounced address, or a newsletter the
     address left, needs ``resubscribe``."""
     email = normalise(address)
     name = single_line(name)
@@ -116,7 +125,7 @@ def add(
     if existing is None:
         sub = store.subscribers.add(email, name, "active", now)
         store.subscriptions.request(sub.id, wanted, now, status="active")
-        return sub, "added"
+        return sub, Added.ADDED
     if existing.status in ("unsubscribed", "bounced") and not resubscribe:
         raise UsageError(
             f"{email} is {existing.status}; add it again only with their consent, using --resubscribe"
@@ -133,8 +142,8 @@ def add(
     found = store.subscribers.get(email)
     assert found is not None
     if existing.status != "active":
-        return found, "reactivated"
-    return found, "subscribed" if changed else "already"
+        return found, Added.REACTIVATED
+    return found, Added.SUBSCRIBED if changed else Added.ALREADY
 
 
 def subscribe(
@@ -211,6 +220,16 @@ class ImportReport:
     subscribed: int = 0  # known addresses that got a newsletter they did not have
     problems: list[str] = field(default_factory=list)
 
+    def count(self, outcome: Added) -> None:
+        if outcome is Added.ADDED:
+            self.added += 1
+        elif outcome is Added.REACTIVATED:
+            self.reactivated += 1
+        elif outcome is Added.SUBSCRIBED:
+            self.subscribed += 1
+        else:
+            self.already += 1
+
 
 def import_csv(
     store: Store, text: str, filename: str, *, config: Config | None = None, resubscribe: bool = False
@@ -254,7 +273,7 @@ def import_csv(
         except UsageError as exc:
             problems.append((line, f"{filename}:{line}: {exc}"))
             continue
-        setattr(report, outcome, getattr(report, outcome) + 1)
+        report.count(outcome)
     report.problems = [message for _, message in sorted(problems)]
     return report
 

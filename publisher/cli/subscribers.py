@@ -53,10 +53,10 @@ def subscribers_add(
     )
     click.echo(
         {
-            "added": "added",
-            "already": "already subscribed:",
-            "reactivated": "reactivated",
-            "subscribed": "subscribed",
+            audience.Added.ADDED: "added",
+            audience.Added.ALREADY: "already subscribed:",
+            audience.Added.REACTIVATED: "reactivated",
+            audience.Added.SUBSCRIBED: "subscribed",
         }[outcome]
         + f" {sub.email}"
     )

@@ -22,15 +22,6 @@ from publisher.delivery.replies import is_policy, meaning
 from publisher.errors import DnsError
 from publisher.i18n import count
 
-# What a delivery's status, and a feedback report's kind, add to a provider's counts.
-_BY_STATUS = {"sent": "sent", "failed": "bounced", "queued": "queued"}
-_BY_KIND = {
-    "hard_bounce": "bounced",
-    "soft_bounce": "bounced",
-    "complaint": "complained",
-    "delayed": "deferred",
-    "policy": "policy",
-}
 MX_DAYS = 30
 MAX_LOOKUPS = 300  # new domains looked up per report; the rest wait for the next one
 COMPLAINT_CEILING = 0.003  # Gmail's and Yahoo's bulk sender limit (0.3 %)
@@ -61,9 +52,26 @@ class ProviderHealth:
     queued: int = 0
     replies: list[Reply] = field(default_factory=list)
 
-    def add(self, name: str, n: int = 1) -> None:
-        if name:
-            setattr(self, name, getattr(self, name) + n)
+    def count_status(self, status: str, n: int) -> None:
+        """Deliveries of the ledger in ``status``."""
+        self.deliveries += n
+        if status == "sent":
+            self.sent += n
+        elif status == "failed":
+            self.bounced += n
+        elif status == "queued":
+            self.queued += n
+
+    def count_feedback(self, kind: str) -> None:
+        """One late report (a DSN, an ARF complaint, a webhook) of ``kind``."""
+        if kind in ("hard_bounce", "soft_bounce"):
+            self.bounced += 1
+        elif kind == "complaint":
+            self.complained += 1
+        elif kind == "delayed":
+            self.deferred += 1
+        elif kind == "policy":
+            self.policy += 1
 
     def rate(self, count: int, of: int | None = None) -> float:
         base = self.deliveries if of is None else of
@@ -158,8 +166,7 @@ def report(
 
     for r in rows:
         h = entry("@" + r.domain)
-        h.deliveries += r.count
-        h.add(_BY_STATUS.get(r.status, ""), r.count)
+        h.count_status(r.status, r.count)
         if r.status == "queued" and r.reply_code is not None and 400 <= r.reply_code < 500:
             h.deferred += r.count
         if is_policy(r.reply_status):
@@ -169,7 +176,7 @@ def report(
     once = {(f.issue_id or 0, f.address, f.kind): f.status for f in feedback}  # one per issue, address, kind
     for (_, address, kind), status in sorted(once.items()):
         h = entry(address)
-        h.add(_BY_KIND.get(kind, ""))
+        h.count_feedback(kind)
         if status and kind != "delivered":
             replies[h.provider][(None, status)] += 1
     order = [p.key for p in PROVIDERS] + ["other"]
