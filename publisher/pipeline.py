@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from publisher import deliverability, feeds, issues, site, websub
 from publisher.checks import Check
@@ -104,11 +105,9 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
     report = RunReport(dry_run=options.dry_run)
     newsletters = issues.chosen(config, options.newsletters)  # an unknown key stops here
     now = datetime.now(UTC)
-    wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
-    lock = {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
     with (
         Store.scratch_copy(config) if options.dry_run else Store.of(config) as store,
-        site_lock(store, dry_run=options.dry_run, **lock),
+        site_lock(store, dry_run=options.dry_run, **_lock(config, options)),
     ):
         if Step.COLLECT in steps:
             report.collect = collect(config, store, now, options.reading)
@@ -216,13 +215,7 @@ def approve(config: Config, issue_key: str, options: Options) -> RunReport:
     """``publish issues approve``: queue a held issue for its readers and send it."""
     report = RunReport()
     now = datetime.now(UTC)
-    lock = {
-        "wait": config.store.lock_wait,
-        "ttl": config.store.lease,
-        "what": options.what,
-        "stop": options.stop,
-    }
-    with Store.of(config) as store, site_lock(store, **lock):
+    with Store.of(config) as store, site_lock(store, **_lock(config, options)):
         issues.approve(config, store, issue_key, now)
         deliver(config, store, report, options.progress, options.stop)
     return report
@@ -230,14 +223,15 @@ def approve(config: Config, issue_key: str, options: Options) -> RunReport:
 
 def skip(config: Config, issue_key: str, options: Options) -> None:
     """``publish issues skip``: discard a held issue; its articles wait for the next one."""
-    lock = {
-        "wait": config.store.lock_wait,
-        "ttl": config.store.lease,
-        "what": options.what,
-        "stop": options.stop,
-    }
-    with Store.of(config) as store, site_lock(store, **lock):
+    with Store.of(config) as store, site_lock(store, **_lock(config, options)):
         issues.skip(config, store, issue_key)
+
+
+def _lock(config: Config, options: Options) -> dict[str, Any]:
+    """How a command takes the site lock: how long it waits for another writer, how long
+    its hold lasts unrenewed, the name others are told, and what stops it."""
+    wait = config.store.lock_wait if options.lock_wait is None else options.lock_wait
+    return {"wait": wait, "ttl": config.store.lease, "what": options.what, "stop": options.stop}
 
 
 @contextmanager
