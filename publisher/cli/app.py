@@ -16,6 +16,8 @@ from publisher import config as configuration
 from publisher.errors import PublisherError
 from publisher.store import Store
 
+EX_TEMPFAIL = 75  # a mail pipe's "try again later" (sysexits.h): the mail server keeps the mail
+
 
 def fail(message: str, code: int) -> None:
     click.echo(f"publish: {message}", err=True)

@@ -10,13 +10,11 @@ import click
 
 from publisher import bounces as intake
 from publisher import suppression
-from publisher.cli.app import fail, handles_errors, load_config, main, site_store
+from publisher.cli.app import EX_TEMPFAIL, fail, handles_errors, load_config, main, site_store
 from publisher.config import load
 from publisher.errors import PublisherError, UsageError
 from publisher.i18n import count
 from publisher.store import Store
-
-EX_TEMPFAIL = 75  # a mail pipe's "try again later": the mail server keeps the mail
 
 # What mail servers put in a pipe's environment: the address the mail was delivered to
 # (Postfix: ORIGINAL_RECIPIENT and RECIPIENT; Exim and qmail: RECIPIENT).

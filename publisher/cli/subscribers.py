@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from publisher import audience
-from publisher.cli.app import handles_errors, load_config, main, site_store
+from publisher.cli.app import EX_TEMPFAIL, handles_errors, load_config, main, site_store
 from publisher.errors import UsageError
 
 
@@ -162,7 +162,7 @@ def subscribers_unsubscribe_mail(ctx: click.Context) -> None:
         click.echo(forward(cfg, raw, why), err=True)
     except DeliveryError as exc:
         click.echo(f"publish: could not forward the mail to {cfg.digest.reply_to}: {exc}", err=True)
-        sys.exit(75)  # EX_TEMPFAIL: the mail server keeps the mail and tries again
+        sys.exit(EX_TEMPFAIL)
 
 
 @subscribers.command("export")

@@ -183,7 +183,7 @@ def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
         if key not in kwargs:
             kwargs[key] = reader.section(cls, {}, key)
     if "newsletters" in kwargs:
-        _check_unique_keys(cfg_path, kwargs["newsletters"])
+        _check_keys(cfg_path, kwargs["newsletters"])
         for section, key in (("digest", "subject"), ("digest", "max_articles"), ("schedule", "digest")):
             if isinstance(data.get(section), dict) and key in data[section]:
                 raise ConfigError(
@@ -231,7 +231,8 @@ def _newsletter(cfg_path: Path, newsletter: Newsletter, i: int) -> Newsletter:
 RESERVED_KEYS = {"collect": "the name of the scheduler's collect job"}
 
 
-def _check_unique_keys(cfg_path: Path, newsletters: tuple[Newsletter, ...]) -> None:
+def _check_keys(cfg_path: Path, newsletters: tuple[Newsletter, ...]) -> None:
+    """Each newsletter key unique (case aside) and none of the reserved names."""
     seen: dict[str, int] = {}
     for i, newsletter in enumerate(newsletters):
         folded = newsletter.key.lower()
