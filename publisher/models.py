@@ -247,3 +247,69 @@ class SourceStatus:
     ok: bool = True
     error: str | None = None
     succeeded: datetime | None = None  # the last good read; unchanged by failures
+
+
+# -- feedback after sending (the rules applied by publisher.feedback / store.feedback) --
+
+KINDS = ("hard_bounce", "soft_bounce", "complaint", "policy", "delayed", "delivered")
+SUPPRESSES = ("complaint", "hard_bounce")  # at once, and every subscription ends
+COUNTS = ("soft_bounce",)  # towards a suspension
+
+
+def event_key(*parts: object) -> str:
+    """A stable key from the parts that identify one report (e.g. the report's
+    Message-ID and the recipient): SHA-256, hex."""
+    joined = "\x00".join(str(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One report about one delivery or recipient.
+
+    ``key`` identifies the report (``event_key``): the same report read twice has the
+    same key and counts once. The delivery it names, if known: ``issue_id`` and
+    ``subscriber_id`` (from the VERP return path, or an ESP's metadata); else only
+    ``address``. ``status`` is RFC 3463's ``5.1.1`` where the report gave one,
+    ``diagnostic`` the remote server's words. ``source`` says what brought it:
+    ``dsn``, ``arf``, ``bounce`` (a non-standard bounce), ``verp`` (only the return
+    path was readable) or ``webhook:<esp>``."""
+
+    kind: str
+    key: str
+    source: str
+    at: datetime
+    address: str = ""
+    issue_id: int | None = None
+    subscriber_id: int | None = None
+    status: str = ""
+    diagnostic: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown feedback kind {self.kind!r} (known: {', '.join(KINDS)})")
+        if not self.key:
+            raise ValueError("a feedback event needs a key")
+        if not self.address and self.subscriber_id is None:
+            raise ValueError("a feedback event names an address or a subscriber")
+        if self.at.tzinfo is None:
+            raise ValueError("a feedback event's time must be aware")
+
+
+@dataclass
+class Recorded:
+    """What ``record`` did: events new and already known, and the addresses it
+    suppressed (a complaint or a hard bounce) or suspended (soft bounces)."""
+
+    new: int = 0
+    duplicates: int = 0
+    suppressed: list[str] = field(default_factory=list)
+    suspended: list[str] = field(default_factory=list)
+    unknown: int = 0  # events naming a subscriber the store does not have
+
+    def add(self, other: Recorded) -> None:
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.suppressed += other.suppressed
+        self.suspended += other.suspended
+        self.unknown += other.unknown

@@ -1,4 +1,4 @@
-"""Feedback events and the suppression list (the rules are ``publisher.feedback``'s).
+"""Feedback events and the suppression list (the rules' constants are in ``publisher.models``).
 
 ``record`` applies a group of events in one transaction. Its first statement is a
 write (the event row), so a SQLite writer holds the write lock before it reads
@@ -35,12 +35,11 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from publisher.addresses import mailbox_key
 from publisher.errors import InvalidAddress
-from publisher.models import Suppression
+from publisher.models import COUNTS, SUPPRESSES, Event, Recorded, Suppression, event_key
 from publisher.store.schema import UTCDateTime, feedback_events, subscribers, suppressions
 
 if TYPE_CHECKING:
     from publisher.config import BouncesConfig
-    from publisher.feedback import Event, Recorded
 
 # A stronger reason replaces a weaker one; never the other way round.
 _RANK = {"soft_bounce": 0, "manual": 1, "hard_bounce": 2, "complaint": 3}
@@ -58,8 +57,6 @@ class Feedback:
         self.engine = engine
 
     def record(self, events: Sequence[Event], rules: BouncesConfig, now: datetime) -> Recorded:
-        from publisher.feedback import COUNTS, SUPPRESSES, Recorded, event_key
-
         done = Recorded()
         if not events:
             return done

@@ -265,7 +265,7 @@ feedback_events = Table(
     # report's own identity) is unique, so the same report read twice counts once.
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key", String(64), nullable=False, unique=True),
-    Column("kind", String(16), nullable=False),  # publisher.feedback.KINDS
+    Column("kind", String(16), nullable=False),  # publisher.models.KINDS
     Column("address", String(320), nullable=False),  # the recipient it is about
     Column("issue_id", Integer),  # digests.id, when the report names the delivery
     Column("subscriber_id", Integer),
