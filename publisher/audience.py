@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -212,13 +212,18 @@ def remove(store: Store, address: str) -> Subscriber:
     return found
 
 
+IMPORT_BATCH = 1000  # rows read, checked and stored together: memory does not grow with the file
+KEPT_PROBLEMS = 100  # problems an ImportReport keeps (each one is also given to ``on_problem``)
+
+
 @dataclass
 class ImportReport:
     added: int = 0
     already: int = 0
     reactivated: int = 0
     subscribed: int = 0  # known addresses that got a newsletter they did not have
-    problems: list[str] = field(default_factory=list)
+    rejected: int = 0  # bad rows, every one counted
+    problems: list[str] = field(default_factory=list)  # the first KEPT_PROBLEMS, by line
 
     def count(self, outcome: Added) -> None:
         if outcome is Added.ADDED:
@@ -230,20 +235,50 @@ class ImportReport:
         else:
             self.already += 1
 
+    def reject(self, problem: str) -> None:
+        self.rejected += 1
+        if len(self.problems) < KEPT_PROBLEMS:
+            self.problems.append(problem)
+
+
+@dataclass
+class _Row:
+    line: int
+    email: str
+    name: str
+    wanted: dict[str, list[str]]
+
 
 def import_csv(
-    store: Store, text: str, filename: str, *, config: Config | None = None, resubscribe: bool = False
+    store: Store,
+    text: str | Iterable[str],
+    filename: str,
+    *,
+    config: Config | None = None,
+    resubscribe: bool = False,
+    on_problem: Callable[[str], None] | None = None,
+    batch: int = IMPORT_BATCH,
 ) -> ImportReport:
     """Import rows with an ``email`` column (and optionally ``name``, and ``newsletters``:
-    keys separated by spaces; empty or absent: those offered at sign-up); bad rows are
-    reported by line number and skipped, good ones are still imported. New addresses
-    go in together (a list of 100,000 takes seconds); known ones one by one."""
+    keys separated by spaces; empty or absent: those offered at sign-up) from ``text``
+    (the file's text, or its lines: an open file is read as it goes). Bad rows are
+    reported by line number and skipped, good ones are still imported.
+
+    The file is read, checked and stored ``batch`` rows at a time, in order (a list of
+    any length takes the memory of one batch): new addresses of a batch go in together,
+    known ones (found in the store, which includes the rows of earlier batches: an
+    address repeated in the file) one by one. Each problem goes to ``on_problem`` as
+    soon as its batch is stored, in line order; the report counts them all and keeps
+    the first ``KEPT_PROBLEMS``."""
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if isinstance(text, str):
+        text = io.StringIO(text.lstrip("\ufeff"))
+    reader = csv.DictReader(text)
     if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
         raise UsageError(f"{filename}: no 'email' column in the header line")
     default = choices(config)
-    rows: dict[str, tuple[int, str, dict[str, list[str]]]] = {}  # email -> (line, name, choices)
+    now = datetime.now(UTC)
+    rows: list[_Row] = []
     problems: list[tuple[int, str]] = []
     for row in reader:
         row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
@@ -253,29 +288,60 @@ def import_csv(
             wanted = choices(config, keys) if keys else default
         except UsageError as exc:
             problems.append((reader.line_num, f"{filename}:{reader.line_num}: {exc}"))
-            continue
-        if email in rows:
+        else:
+            rows.append(_Row(reader.line_num, email, single_line(row.get("name", "")), wanted))
+        if len(rows) + len(problems) >= batch:
+            _store_batch(store, filename, rows, problems, report, config, resubscribe, now)
+            _report(problems, report, on_problem)
+            rows, problems = [], []
+    _store_batch(store, filename, rows, problems, report, config, resubscribe, now)
+    _report(problems, report, on_problem)
+    return report
+
+
+def _store_batch(
+    store: Store,
+    filename: str,
+    rows: list[_Row],
+    problems: list[tuple[int, str]],
+    report: ImportReport,
+    config: Config | None,
+    resubscribe: bool,
+    now: datetime,
+) -> None:
+    """Store one batch of checked rows (the first of an address repeated within the
+    batch wins: the others count as already subscribed); problems of known addresses
+    join ``problems``."""
+    first: dict[str, _Row] = {}
+    for row in rows:
+        if row.email in first:
             report.already += 1
         else:
-            rows[email] = (reader.line_num, single_line(row.get("name", "")), wanted)
-    known = store.subscribers.statuses(rows)
-    fresh = [email for email in rows if email not in known]
-    now = datetime.now(UTC)
-    report.added += store.subscribers.add_many([(e, rows[e][1]) for e in fresh], "active", now)
-    ids = store.subscribers.ids(fresh)
-    store.subscriptions.add_many({ids[e]: rows[e][2] for e in fresh if e in ids}, "active", now)
+            first[row.email] = row
+    known = store.subscribers.statuses(first)
+    fresh = [row for email, row in first.items() if email not in known]
+    report.added += store.subscribers.add_many([(r.email, r.name) for r in fresh], "active", now)
+    ids = store.subscribers.ids(r.email for r in fresh)
+    store.subscriptions.add_many({ids[r.email]: r.wanted for r in fresh if r.email in ids}, "active", now)
     for email in known:
-        line, name, wanted = rows[email]
+        row = first[email]
         try:
             _, outcome = add(
-                store, email, name, config=config, newsletters=list(wanted), resubscribe=resubscribe
+                store, email, row.name, config=config, newsletters=list(row.wanted), resubscribe=resubscribe
             )
         except UsageError as exc:
-            problems.append((line, f"{filename}:{line}: {exc}"))
+            problems.append((row.line, f"{filename}:{row.line}: {exc}"))
             continue
         report.count(outcome)
-    report.problems = [message for _, message in sorted(problems)]
-    return report
+
+
+def _report(
+    problems: list[tuple[int, str]], report: ImportReport, on_problem: Callable[[str], None] | None
+) -> None:
+    for _, problem in sorted(problems):
+        report.reject(problem)
+        if on_problem is not None:
+            on_problem(problem)
 
 
 def export_csv(store: Store, batch: int = 1000) -> Iterable[str]:

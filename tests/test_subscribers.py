@@ -56,6 +56,47 @@ def test_a_large_import_counts_every_row_once(site, run_publish):
     assert "20000 active" in status
 
 
+def test_a_long_import_goes_in_batches_and_names_each_bad_line(site, run_publish):
+    """20,000 rows (20 batches): a bad row in the middle, an address repeated 15,000 lines
+    later (found in the store, not in memory), an unsubscribed address far down."""
+    run_publish(site, "subscribers", "add", "gone@example.com")
+    run_publish(site, "subscribers", "remove", "gone@example.com")
+    lines = ["email,name"] + [f"reader{i}@example.com,Reader {i}" for i in range(20_000)]
+    lines[10_001] = "reader10000@,Broken"  # line 10,002 of the file
+    lines[15_001] = "Reader5@Example.com,Reader five again"
+    lines[19_001] = "gone@example.com,Gone"
+    (site / "big.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_publish(site, "subscribers", "import", str(site / "big.csv"))
+    assert result.stdout == "19997 added, 0 reactivated, 1 already subscribed, 2 rejected\n"
+    problems = result.stderr.splitlines()
+    assert [p.split(": ")[0] for p in problems] == [f"{site / 'big.csv'}:10002", f"{site / 'big.csv'}:19002"]
+    assert "'reader10000@' is not a valid email address" in problems[0]
+    assert "gone@example.com is unsubscribed" in problems[1] and "--resubscribe" in problems[1]
+    rows = list(csv.DictReader(io.StringIO(run_publish(site, "subscribers", "export").stdout)))
+    stored = {r["email"]: r["name"] for r in rows}
+    assert len(stored) == 19_998 and "reader10000@example.com" not in stored
+    assert stored["reader5@example.com"] == "Reader 5" and stored["reader19999@example.com"] == "Reader 19999"
+
+
+def test_an_import_report_counts_every_problem_and_keeps_the_first(tmp_path):
+    from publisher import audience
+    from publisher.store import Store
+
+    rows = [f"bad{i}" if i % 2 else f"good{i}@example.com" for i in range(2 * audience.KEPT_PROBLEMS + 50)]
+    store = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        told: list[str] = []
+        report = audience.import_csv(
+            store, "email\n" + "\n".join(rows), "in.csv", on_problem=told.append, batch=7
+        )
+        assert (report.added, report.rejected) == (len(rows) // 2, len(rows) // 2)
+        assert len(told) == len(rows) // 2 and told[0].startswith("in.csv:3: 'bad1' is not a valid")
+        assert told[-1].startswith(f"in.csv:{len(rows) + 1}: 'bad{len(rows) - 1}'")
+        assert report.problems == told[: audience.KEPT_PROBLEMS]
+    finally:
+        store.close()
+
+
 def test_addresses_are_kept_in_ascii_every_server_takes():
     import pytest
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
@@ -111,19 +110,32 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
     """Import a CSV file with an 'email' column (optionally 'name', and 'newsletters':
     keys separated by spaces; empty: those with signup = true)."""
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        _check_readable(file)
+        lines = open(file, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{file}: cannot read: {exc}") from None
-    report = audience.import_csv(
-        site_store(ctx), text, file, config=load_config(ctx), resubscribe=resubscribe
-    )
-    for problem in report.problems:
-        click.echo(problem, err=True)
+    with lines:
+        report = audience.import_csv(
+            site_store(ctx),
+            lines,
+            file,
+            config=load_config(ctx),
+            resubscribe=resubscribe,
+            on_problem=lambda problem: click.echo(problem, err=True),
+        )
     more = f"{report.subscribed} subscribed to more newsletters, " if report.subscribed else ""
     click.echo(
         f"{report.added} added, {report.reactivated} reactivated, {more}"
-        f"{report.already} already subscribed, {len(report.problems)} rejected"
+        f"{report.already} already subscribed, {report.rejected} rejected"
     )
+
+
+def _check_readable(file: str) -> None:
+    """Read the whole file once, a megabyte at a time, before importing any of it: a
+    file that cannot be read or is not UTF-8 changes nothing."""
+    with open(file, encoding="utf-8") as text:
+        while text.read(1 << 20):
+            pass
 
 
 @subscribers.command("unsubscribe-mail")
