@@ -40,6 +40,12 @@ class LockBusy(PublisherError):
     """Another process holds the site's lock."""
 
 
+class LockLost(PublisherError):
+    """A lock this process held expired and was taken by another (it was paused, or
+    cut off from the database, for longer than the lease): it stopped before writing
+    anything more that needs the lock."""
+
+
 class InvalidAddress(ValueError):
     """An e-mail address or URL that fails its check (``publisher.addresses``);
     ``str(error)`` says what is wrong. Callers turn it into their own error."""

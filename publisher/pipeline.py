@@ -107,13 +107,15 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
     now = datetime.now(UTC)
     with (
         Store.scratch_copy(config) if options.dry_run else Store.of(config) as store,
-        site_lock(store, dry_run=options.dry_run, **_lock(config, options)),
+        site_lock(store, dry_run=options.dry_run, **_lock(config, options)) as lock,
     ):
         if Step.COLLECT in steps:
             report.collect = collect(config, store, now, options.reading)
         if Step.DIGEST in steps:
+            lock.check()  # lost meanwhile (paused past the lease): another run may make this issue
             prepare_digest(config, store, now, options, report, newsletters)
         if Step.BUILD in steps:
+            lock.check()
             try:
                 write_outputs(config, store, now, options, report)
             except OutputError as exc:  # a full or read-only output folder must not stop the mail
@@ -243,15 +245,22 @@ def site_lock(
     ttl: float = 60.0,
     what: str = "publish",
     stop: threading.Event | None = None,
-) -> Iterator[None]:
-    """The one lock every writer of a site shares (a row in the store, renewed
-    while held, taken over once expired if its holder died)."""
+) -> Iterator[Lock | _Unlocked]:
+    """The one lock every writer of a site's content shares (``publisher.locks``);
+    ``check()`` on what it yields raises ``LockLost`` once it was taken meanwhile."""
     if dry_run:
-        yield
+        yield _Unlocked()
         return
     lock = Lock(store.meta, SITE_LOCK, what, ttl)
     lock.acquire(wait, stop)
     try:
-        yield
+        yield lock
     finally:
         lock.release()
+
+
+class _Unlocked:
+    """A dry run's site lock: it works on a scratch copy nobody else writes."""
+
+    def check(self) -> None:
+        pass

@@ -259,10 +259,9 @@ class SchedulerHandle:
         assert store is not None
         lock = Lock(store.meta, SCHEDULER_LOCK, self.what, float(self.config.store.lease))
         try:
-            if not self._stand_by(lock):
-                return
             try:
-                self._serve(store, lock)
+                if self._stand_by(lock):
+                    self._serve(store, lock)
             finally:
                 lock.release()
         except PublisherError as exc:  # the store became unusable (locked, full, damaged): one line

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(newsboat chromium spamassassin fonts-nanum openssl postgresql dovecot-imapd)
+DEBIAN_PACKAGES=(newsboat chromium spamassassin fonts-nanum openssl postgresql dovecot-imapd faketime)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -1,6 +1,8 @@
-"""The site's one lock: a row in the store, renewed while held, taken over once
-its holder died; with it, two `publish now` started together send every subscriber
-exactly one digest (real processes, a real SMTP server on 127.0.0.1)."""
+"""The site's one lock: a row in the store, renewed while held, its expiry judged by the
+database's clock; a holder the kernel or the database server knows is gone loses it at
+once, a live one never (whatever the taker's clock, hostname or pid namespace says);
+with it, two `publish now` started together send every subscriber exactly one digest
+(real processes, a real SMTP server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,16 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from publisher import config as configuration
+from publisher.errors import LockLost
 from publisher.locks import Lock
 from publisher.store import Store
 from publisher.store.schema import locks
 from tests.daemon import NEVER_SOON, configure, plant_missed_digest
 from tests.mailserver import add_subscribers, smtp_site
-from tests.sites import edit_config, publish_env, start_publish
+from tests.sites import edit_config, publish_command, publish_env, require_binary, start_publish
 from tests.waiting import wait_until
 
 
@@ -89,34 +94,103 @@ def test_a_held_lock_is_renewed_while_its_holder_works(tmp_path):
     store.close()
 
 
-def test_a_run_killed_mid_way_leaves_a_lock_that_expires(site, run_publish):
-    edit_config(site, "[store]\n", "[store]\nlease = 3\nlock_wait = 0\n")
-    cfg = site / "config.toml"
-    store = Store.open(configuration.load(cfg).store_url)
+HOLDER = (
+    "import sys, time\n"
+    "from publisher.store import Store\n"
+    "from publisher.locks import Lock\n"
+    "lock = Lock(Store.open(sys.argv[1]).meta, 'publish', 'a live run', ttl=float(sys.argv[2]))\n"
+    "assert lock.try_acquire() is None\n"
+    "print('held', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def hold_site_lock(site, ttl: float, prefix: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    """A process (started under ``prefix``) that takes the site lock for ``ttl``
+    seconds, renewed, and keeps it until killed; returns once it holds it."""
+    url = configuration.load(site / "config.toml").store_url
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from publisher.store import Store\n"
-            "from publisher.locks import Lock\n"
-            "lock = Lock(Store.open(sys.argv[1]).meta, 'publish', 'a doomed run', ttl=3)\n"
-            "assert lock.try_acquire() is None\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n",
-            configuration.load(cfg).store_url,
-        ],
+        [*prefix, sys.executable, "-c", HOLDER, url, str(ttl)],
         stdout=subprocess.PIPE,
         text=True,
         env=publish_env(),
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    busy = run_publish(site, "now", check=False)
-    assert busy.returncode == 1 and "a doomed run" in busy.stderr
+    return proc
+
+
+def publish_under(site, prefix: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """``publish ARGS`` run under a command prefix (faketime, unshare)."""
+    return subprocess.run(
+        [*prefix, *publish_command(site, *args)],
+        capture_output=True,
+        text=True,
+        env=publish_env(),
+        timeout=120,
+    )
+
+
+def as_host(name: str, *unshare: str) -> tuple[str, ...]:
+    """Run a command as if on a machine called ``name``: its own UTS namespace (and any
+    other ``unshare`` option, e.g. ``--pid --fork``: a container's own process ids)."""
+    return (require_binary("unshare"), "--uts", *unshare, "sh", "-c", f'hostname {name} && exec "$@"', "sh")
+
+
+def test_a_run_killed_mid_way_leaves_a_lock_taken_at_once(any_store, run_publish):
+    """SIGKILL: no clean release, yet the next run need not wait the lease (60 s):
+    the kernel (a flock beside SQLite) or the server (a PostgreSQL session advisory
+    lock) says the holder is gone."""
+    site = any_store
+    edit_config(site, "[store]\n", "[store]\nlease = 60\nlock_wait = 20\n")
+    proc = hold_site_lock(site, 60)
     proc.kill()
     proc.wait()
-    wait_until(lambda: store.meta.lock_holder("publish") is None, 10, "the killed run's lock expiring")
+    # lock_wait (20 s) is shorter than the lease: this succeeds only if the lock is taken early
     assert "9 new" in run_publish(site, "now").stdout
+
+
+def test_a_taker_whose_clock_runs_120_s_ahead_does_not_take_a_live_lock(any_store):
+    site = any_store
+    edit_config(site, "[store]\n", "[store]\nlease = 60\nlock_wait = 1\n")
+    proc = hold_site_lock(site, 60)
+    try:
+        ahead = publish_under(site, (require_binary("faketime"), "-f", "+120s"), "now")
+        assert ahead.returncode == 1, ahead.stdout + ahead.stderr
+        assert "locked by a live run on" in ahead.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_holder_on_another_machine_with_the_same_hostname_is_not_judged_dead_by_its_pid(any_store):
+    """Two containers, one hostname: the taker's own pid namespace has no process with
+    the holder's pid, which says nothing about the holder."""
+    site = any_store
+    edit_config(site, "[store]\n", "[store]\nlease = 60\nlock_wait = 1\n")
+    proc = hold_site_lock(site, 60, as_host("same"))
+    try:
+        taker = publish_under(site, as_host("same", "--pid", "--fork"), "now")
+        assert taker.returncode == 1, taker.stdout + taker.stderr
+        assert f"locked by a live run on same pid {proc.pid}" in taker.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_holder_that_lost_its_lock_stops_before_its_next_write(any_store):
+    """Its lock taken meanwhile (it was paused past its lease): the next renewal sees
+    it, and the holder's next check stops it."""
+    site = any_store
+    store = Store.open(configuration.load(site / "config.toml").store_url)
+    holder = Lock(store.meta, "publish", "a paused run", ttl=0.6)
+    assert holder.try_acquire() is None
+    with store.engine.begin() as conn:
+        conn.execute(locks.update().values(owner="publish now on elsewhere pid 1 [other]"))
+    wait_until(holder.lost.is_set, 10, "the renewal noticing the lock was lost")
+    with pytest.raises(LockLost):
+        holder.check()
+    holder.release()
+    assert store.meta.lock_holder("publish")[0] == "publish now on elsewhere pid 1 [other]"
     store.close()
 
 

@@ -68,8 +68,8 @@ class StoreConfig:
     )
     lease: int = _h(
         60,
-        "Seconds the site's lock (and the scheduler's) lasts unless its holder renews it; "
-        "a killed holder's lock is taken over after this.",
+        "Seconds the site's lock (and the scheduler's) lasts, by the database's clock, unless its "
+        "holder renews it: a holder that stopped answering loses it after this (a killed one's at once).",
         minimum=3,
         maximum=86400,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from publisher.store.clock import db_time
 from publisher.store.schema import locks, meta
 
 CONTENT_CHANGED = "content_changed"  # when a collect last stored, corrected or withdrew an article
@@ -49,18 +50,22 @@ class Meta:
         assert value is not None
         return value
 
-    # -- locks (publisher.locks): one row per held lock ------------------------------
+    # -- locks (publisher.locks): one row per held lock, expiry by the database's clock --
 
-    def try_lock(self, name: str, owner: str, ttl: timedelta) -> str | None:
-        """Take or renew lock ``name`` for ``owner``; return None on success, else the
-        current holder. An expired lock (its holder died) is taken over."""
-        now = datetime.now(UTC)
+    def try_lock(self, name: str, owner: str, ttl: float, *, over: str | None = None) -> str | None:
+        """Take or renew lock ``name`` for ``owner`` until the database's time + ``ttl``
+        seconds; return None on success, else the current holder. The lock is taken when
+        free, already ``owner``'s, expired by the database's clock, or held by ``over``
+        (a holder known to be gone)."""
+        dialect = self.engine.dialect.name
+        takeable = [locks.c.owner == owner, locks.c.expires < db_time(dialect)]
+        if over is not None:
+            takeable.append(locks.c.owner == over)
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(locks)
-                .where(locks.c.name == name)
-                .where(or_(locks.c.owner == owner, locks.c.expires < now))
-                .values(owner=owner, expires=now + ttl)
+                .where(locks.c.name == name, or_(*takeable))
+                .values(owner=owner, expires=db_time(dialect, ttl))
             )
             if taken.rowcount:
                 return None
@@ -69,18 +74,37 @@ class Meta:
                 return holder.owner
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(locks).values(name=name, owner=owner, expires=now + ttl))
+                conn.execute(insert(locks).values(name=name, owner=owner, expires=db_time(dialect, ttl)))
             return None
         except IntegrityError:
-            return self.try_lock(name, owner, ttl)
+            return self.try_lock(name, owner, ttl, over=over)
 
-    def lock_holder(self, name: str) -> tuple[str, datetime] | None:
-        """Who holds lock ``name`` and until when (None: nobody, or it expired)."""
+    def renew_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend ``owner``'s hold of lock ``name`` to the database's time + ``ttl``;
+        False: the lock is no longer ``owner``'s (it expired and was taken)."""
+        with self.engine.begin() as conn:
+            return self.hold_lock(conn, name, owner, ttl)
+
+    def hold_lock(self, conn: Connection, name: str, owner: str, ttl: float) -> bool:
+        """``renew_lock`` inside the caller's transaction: a write that needs the lock
+        made in the same transaction commits only while the lock is still ``owner``'s
+        (the renewed row stays locked until the commit)."""
+        renewed = conn.execute(
+            update(locks)
+            .where(locks.c.name == name, locks.c.owner == owner)
+            .values(expires=db_time(self.engine.dialect.name, ttl))
+        )
+        return bool(renewed.rowcount)
+
+    def lock_holder(self, name: str, *, expired: bool = False) -> tuple[str, datetime] | None:
+        """Who holds lock ``name`` and until when (None: nobody, or it expired by the
+        database's clock, unless ``expired``: a holder known to be alive)."""
+        query = select(locks.c.owner, locks.c.expires).where(locks.c.name == name)
+        if not expired:
+            query = query.where(locks.c.expires > db_time(self.engine.dialect.name))
         with self.engine.connect() as conn:
-            row = conn.execute(select(locks.c.owner, locks.c.expires).where(locks.c.name == name)).first()
-        if row is None or row.expires < datetime.now(UTC):
-            return None
-        return row.owner, row.expires
+            row = conn.execute(query).first()
+        return None if row is None else (row.owner, row.expires)
 
     def release_lock(self, name: str, owner: str) -> None:
         with self.engine.begin() as conn:
