@@ -30,6 +30,17 @@ from publisher.store.subscribers import Subscribers
 from publisher.store.subscriptions import Subscriptions
 from publisher.store.webhooks import WebhookTokens
 
+POOL = 5  # SQLAlchemy's default pool_size: enough for everything but a send
+RUN_CONNECTIONS = 5  # besides the SMTP connections' own: the ledger's writer, the queue's reader, the lock
+
+
+def pool_size(config: Config) -> int:
+    """The connections a run of this site may hold at once: while it sends, every SMTP
+    connection's thread holds one (``delivery.smtp.connections``), and the run holds a
+    few of its own. Each sender process (``delivery.workers``) has its own engine, so
+    this is per process."""
+    return config.delivery.smtp.connections + RUN_CONNECTIONS
+
 
 class Store:
     def __init__(self, engine: Engine) -> None:
@@ -47,14 +58,19 @@ class Store:
         self.health = Health(engine)
 
     @classmethod
-    def open(cls, url: str, *, lock_wait: float = 10.0, shown_as: str | None = None) -> Store:
+    def open(
+        cls, url: str, *, lock_wait: float = 10.0, shown_as: str | None = None, pool: int = POOL
+    ) -> Store:
         """Connect to ``url`` and bring its schema up to date; ``lock_wait``: seconds
         a SQLite write waits for another program's write lock (``store.lock_wait``);
-        ``shown_as``: the SQLite file errors name (a scratch copy names its original)."""
+        ``shown_as``: the SQLite file errors name (a scratch copy names its original);
+        ``pool``: connections kept open for reuse (``pool_size``; up to 10 more are
+        opened while busy)."""
         shown = servers.shown(url)  # a server URL may carry a password
         url = servers.with_driver(url)
         try:
-            engine = create_engine(url)  # an unknown dialect or a missing driver fails here
+            # an unknown dialect or a missing driver fails here
+            engine = create_engine(url, pool_size=pool)
         except Exception as exc:
             raise servers.missing_driver(url, shown, exc) from exc
         if engine.dialect.name == "sqlite":
@@ -73,8 +89,8 @@ class Store:
 
     @classmethod
     def of(cls, config: Config) -> Store:
-        """The store of a site, with its ``[store]`` settings."""
-        return cls.open(config.store_url, lock_wait=config.store.lock_wait)
+        """The store of a site, with its ``[store]`` settings and a pool for its sending."""
+        return cls.open(config.store_url, lock_wait=config.store.lock_wait, pool=pool_size(config))
 
     @classmethod
     @contextmanager
@@ -82,18 +98,18 @@ class Store:
         """A throwaway copy of the site's store (what ``--dry-run`` works on): every
         step runs for real on it and nothing of the real store changes. SQLite: a copy
         of the file; PostgreSQL: a scratch schema in the same database."""
-        url, wait = config.store_url, config.store.lock_wait
+        url, wait, pool = config.store_url, config.store.lock_wait, pool_size(config)
         if url.startswith("sqlite:///"):
             source = url[len("sqlite:///") :]
             with tempfile.TemporaryDirectory(prefix="publisher-dry-run-") as scratch:
                 copy = os.path.join(scratch, "store.db")
                 if os.path.exists(source):
                     sqlite.copy(source, copy, wait)
-                with cls.open("sqlite:///" + copy, lock_wait=wait, shown_as=source) as store:
+                with cls.open("sqlite:///" + copy, lock_wait=wait, shown_as=source, pool=pool) as store:
                     yield store
         elif "postgres" in url.split("://", 1)[0]:
             with servers.scratch_schema(url) as (scratch, source):
-                with cls.open(scratch, lock_wait=wait) as store:
+                with cls.open(scratch, lock_wait=wait, pool=pool) as store:
                     servers.copy_rows(store.engine, source)
                     yield store
         else:
