@@ -160,6 +160,8 @@ def _one(
     items = [DigestItem(a.id, a.content_hash, True) for a in selection.shown + selection.updated]
     items += [DigestItem(a.id, a.content_hash, False) for a in selection.hidden]
     stored = store.ledger.create_issue(record, items, parts, groups, held=held)
+    if not held:
+        store.meta.content_changed()  # the archive shows it: every web node rebuilds
     if held:
         report.state = "held"
         _send_held_copies(config, messages, stored, newsletter, newsletter.editors)
@@ -261,6 +263,7 @@ def approve(config: Config, store: Store, issue_key: str, now: datetime) -> Dige
     parts, groups = _renditions(config, store, now, newsletter, selection, record)
     if not store.ledger.release(record.id, parts, groups, now):
         raise UsageError(f"issue {issue_key} is no longer held")
+    store.meta.content_changed()  # now in the archive
     return record
 
 

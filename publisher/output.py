@@ -19,6 +19,7 @@ and folders on an error.
 from __future__ import annotations
 
 import errno
+import fcntl
 import gc
 import json
 import logging
@@ -28,9 +29,9 @@ import posixpath
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -40,22 +41,45 @@ from publisher.errors import OutputError
 log = logging.getLogger(__name__)
 
 MANIFEST = ".publisher-manifest.json"
+BUILD_LOCK = ".publisher-build.lock"
 
 
-def stale(root: Path, changed: datetime | None) -> str | None:
-    """Why the output folder ``root`` cannot be served as current (one line), or None:
-    it has no web edition, or it was last built whole before the store's articles last
-    changed at ``changed`` (``Meta.content_changed``)."""
+def built_version(root: Path) -> int | None:
+    """The store's content version the output folder ``root`` was last built whole
+    from (its manifest says), or None: no web edition, or none built with a version."""
     if not (root / "index.html").is_file():
-        return f"no web edition in {root} (run publish feeds)"
+        return None
     try:
-        built = (root / MANIFEST).stat().st_mtime
-    except FileNotFoundError:
-        built = (root / "index.html").stat().st_mtime
-    if changed is not None and built < changed.timestamp():
-        at = datetime.fromtimestamp(built, UTC).isoformat(timespec="seconds")
-        return f"{root} was built at {at}, before the articles changed at {changed.isoformat(timespec='seconds')} (run publish feeds)"
+        return _read_manifest(root / MANIFEST)[1]
+    except (OSError, ValueError):
+        return None
+
+
+def stale(root: Path, built: int | None, current: int) -> str | None:
+    """Why the output folder ``root``, built from content version ``built``, cannot be
+    served as current while the store is at ``current`` (one line), or None."""
+    if not (root / "index.html").is_file():
+        return f"no web edition in {root} yet"
+    if built is None or built < current:
+        return f"{root} was built from content version {built}, the store is at {current}"
     return None
+
+
+@contextmanager
+def building(root: Path) -> Iterator[None]:
+    """One whole build of the output folder ``root`` at a time on this machine (the
+    CLI's and each server's): an flock on a hidden file in it, which the system
+    releases when its holder dies."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / BUILD_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise _cannot_write(root.resolve(), exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -72,13 +96,18 @@ class Lazy:
 
 
 class Writer:
-    def __init__(self, root: Path, *, dry_run: bool = False, complete: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, dry_run: bool = False, complete: bool = False, version: int | None = None
+    ) -> None:
         """``complete``: this run writes the whole output, so any file an earlier
         complete run wrote and this one did not (a withdrawn article's page, a
-        category that has no articles left) is removed at commit."""
+        category that has no articles left) is removed at commit. ``version``: the
+        store's content version this complete run shows (kept in the manifest, which
+        is renamed into place last: ``built_version``)."""
         self.root = root.resolve()
         self.dry_run = dry_run
         self.complete = complete
+        self.version = version
         self.written: list[str] = []  # relative paths whose bytes changed
         self.unchanged: list[str] = []
         self.removed: list[str] = []  # files of an earlier run that this run no longer has
@@ -92,6 +121,8 @@ class Writer:
         self._safe_dirs: set[str] = set()  # folders (relative) known to stay inside
         self._prefix = str(self.root).rstrip("/") + "/"
         self._manifest: dict[str, list] | None = None  # path -> [key, size], loaded on first use
+        self._manifest_version: int | None = None  # the content version the manifest names
+        self._manifest_tmp: str | None = None  # the new manifest, staged during commit
         self._manifest_dirty = False
 
     def __enter__(self) -> Writer:
@@ -117,21 +148,7 @@ class Writer:
         return name is None or str(name).startswith(self._prefix) or Path(name) == self.root
 
     def _cannot_write(self, exc: OSError) -> OutputError:
-        """A failed write as one line: the folder, the file, the reason, what to do."""
-        name = str(exc.filename) if exc.filename is not None else ""
-        what = f" ({name[len(self._prefix) :]})" if name.startswith(self._prefix) else ""
-        hint = {
-            errno.ENOSPC: "free some space",
-            errno.EDQUOT: "free some space",
-            errno.EROFS: "make it writable",
-            errno.EACCES: "make it writable",
-            errno.EPERM: "make it writable (chattr -i?)",
-        }.get(exc.errno or 0, "fix it")
-        reason = exc.strerror or str(exc)
-        return OutputError(
-            f"cannot write the web edition in {self.root}{what}: {reason}; {hint}, then run again "
-            "(the files already there are unchanged)"
-        )
+        return _cannot_write(self.root, exc)
 
     def path_for(self, relative: str) -> Path:
         """``relative`` inside the output folder; refuses ``..``, absolute paths and
@@ -276,17 +293,15 @@ class Writer:
         if self._manifest is None:
             path = self.root / MANIFEST
             try:
-                loaded = json.loads(path.read_bytes())
+                self._manifest, self._manifest_version = _read_manifest(path)
             except FileNotFoundError:
-                loaded = {}
-            except (OSError, ValueError) as exc:
+                self._manifest = {}
+            except OSError as exc:
                 log.warning("%s: ignored, it cannot be read (%s)", path, exc)
-                loaded = {}
-            problem = _manifest_problem(loaded)
-            if problem:
-                log.warning("%s: ignored, %s", path, problem)
-                loaded = {}
-            self._manifest = loaded
+                self._manifest = {}
+            except ValueError as exc:
+                log.warning("%s: ignored, %s", path, exc)
+                self._manifest = {}
         return self._manifest
 
     def commit(self) -> None:
@@ -295,24 +310,30 @@ class Writer:
         A lazy file that an earlier run made and this run did not (the page of a
         withdrawn article) is removed, so the web edition holds no stale pages.
         """
+        if self.complete:
+            self._load_manifest()
         gone = sorted(k for k in self._manifest or () if k not in self._seen) if self.complete else []
-        if gone:
-            self._manifest_dirty = True
-        if self._manifest_dirty and not self.dry_run:
-            manifest = self._manifest or {}
+        version = self.version if self.complete else self._manifest_version
+        manifest_tmp = self._manifest_tmp = None
+        if (self._manifest_dirty or gone or version != self._manifest_version) and not self.dry_run:
+            files = self._manifest or {}
             data = json.dumps(
-                {k: manifest[k] for k in sorted(manifest) if k in self._seen or not self.complete},
+                {
+                    "content_version": version,
+                    "files": {k: files[k] for k in sorted(files) if k in self._seen or not self.complete},
+                },
                 separators=(",", ":"),
             )
-            self._staged.append(
-                (
-                    staging.write_temporary(self.root / MANIFEST, data.encode(), self._dirs, self._mode),
-                    self.root / MANIFEST,
-                )
+            manifest_tmp = staging.write_temporary(
+                self.root / MANIFEST, data.encode(), self._dirs, self._mode
             )
+            self._manifest_tmp = manifest_tmp
             self._manifest_dirty = False
-        if self._staged or self._new_dirs:
-            staging.sync(self.root, [tmp for tmp, _ in self._staged] + self._direct)
+        if self._staged or self._new_dirs or manifest_tmp:
+            synced = (
+                [tmp for tmp, _ in self._staged] + self._direct + ([manifest_tmp] if manifest_tmp else [])
+            )
+            staging.sync(self.root, synced)
             staged, self._staged = self._staged, []
             new_dirs, self._new_dirs = self._new_dirs, {}
             self._direct, self._placed = [], {}
@@ -330,12 +351,11 @@ class Writer:
                     (self.root / key).unlink()
                 except FileNotFoundError:
                     pass
+        if manifest_tmp:  # last: the version it names holds once every file is in place
+            os.replace(manifest_tmp, self.root / MANIFEST)
+            self._manifest_version, self._manifest_tmp = version, None
         if self.complete and not self.dry_run:
             self._sweep_leftovers()
-            try:  # the manifest's mtime says when this folder was last built whole: ``stale``
-                os.utime(self.root / MANIFEST)
-            except FileNotFoundError:
-                pass
 
     def _inside(self, key: str) -> bool:
         """``key`` names a file inside the output folder, through any symlinked folder."""
@@ -367,6 +387,9 @@ class Writer:
     def abort(self) -> None:
         """Forget the staged files; the old outputs stay as they were."""
         staged, self._staged = self._staged, []
+        if self._manifest_tmp is not None:
+            staged.append((self._manifest_tmp, self.root / MANIFEST))
+            self._manifest_tmp = None
         for tmp, _ in staged:
             try:
                 os.unlink(tmp)
@@ -376,6 +399,44 @@ class Writer:
         self._direct, self._placed = [], {}
         for stand_in in new_dirs.values():
             shutil.rmtree(stand_in, ignore_errors=True)
+
+
+def _cannot_write(root: Path, exc: OSError) -> OutputError:
+    """A failed write as one line: the folder, the file, the reason, what to do."""
+    prefix = str(root).rstrip("/") + "/"
+    name = str(exc.filename) if exc.filename is not None else ""
+    what = f" ({name[len(prefix) :]})" if name.startswith(prefix) else ""
+    hint = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space",
+        errno.EROFS: "make it writable",
+        errno.EACCES: "make it writable",
+        errno.EPERM: "make it writable (chattr -i?)",
+    }.get(exc.errno or 0, "fix it")
+    reason = exc.strerror or str(exc)
+    return OutputError(
+        f"cannot write the web edition in {root}{what}: {reason}; {hint}, then run again "
+        "(the files already there are unchanged)"
+    )
+
+
+def _read_manifest(path: Path) -> tuple[dict[str, list], int | None]:
+    """A manifest's files (path -> [key, size]) and content version. Raises OSError,
+    or ValueError naming what is wrong with it. The manifest of a release before
+    content versions (the files' object alone) has no version."""
+    loaded = json.loads(path.read_bytes())
+    version = None
+    if isinstance(loaded, dict) and isinstance(loaded.get("files"), dict):
+        if set(loaded) != {"content_version", "files"}:
+            raise ValueError(f"it has keys other than content_version and files: {sorted(loaded)}")
+        version = loaded["content_version"]
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise ValueError(f"its content_version {version!r} is not a number")
+        loaded = loaded["files"]
+    problem = _manifest_problem(loaded)
+    if problem:
+        raise ValueError(problem)
+    return loaded, version
 
 
 def _manifest_problem(manifest: object) -> str | None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from publisher import deliverability, feeds, issues, site, websub
+from publisher import deliverability, feeds, issues, output, site, websub
 from publisher.checks import Check
 from publisher.collect import CollectReport, collect
 from publisher.config import Config, Newsletter
@@ -154,18 +154,24 @@ def prepare_digest(
         log.info("%s", line)
 
 
-def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> None:
-    published = store.articles.published(now)
-    with Writer(config.output.dir, dry_run=options.dry_run, complete=True) as writer:  # commits at the end
-        changed_feeds = [
-            path for path, data in feeds.build(config, published).items() if writer.write(path, data)
-        ]
-        writer.write_all(site.build(config, published, store.ledger.all_digests()).items())
+def write_outputs(config: Config, store: Store, now: datetime, options: Options, report: RunReport) -> int:
+    """Build the feeds and the web edition whole into output.dir, one build at a time on
+    this machine (``output.building``); return the store's content version it shows
+    (read before the articles, so a change made meanwhile is built again later)."""
+    with nullcontext() if options.dry_run else output.building(config.output.dir):
+        version = store.meta.content_version()
+        published = store.articles.published(now)
+        with Writer(config.output.dir, dry_run=options.dry_run, complete=True, version=version) as writer:
+            changed_feeds = [
+                path for path, data in feeds.build(config, published).items() if writer.write(path, data)
+            ]
+            writer.write_all(site.build(config, published, store.ledger.all_digests()).items())
     report.files_written = writer.written
     report.files_unchanged = len(writer.unchanged)
     if config.feeds.websub_hub and changed_feeds and not options.dry_run:
         links = Links(config.site.base_url)
         websub.announce(config.feeds.websub_hub, [links.url(path) for path in changed_feeds])
+    return version
 
 
 def deliver(

@@ -36,7 +36,7 @@ def test_a_manifest_naming_outside_paths_is_ignored_and_removes_nothing(tmp_path
     assert victim.read_text() == "keep me"
     assert writer.removed == []  # the whole manifest is distrusted, not just the bad line
     assert any("ignored" in r.getMessage() and output.MANIFEST in r.getMessage() for r in caplog.records)
-    assert json.loads((root / output.MANIFEST).read_text()) == {"index.html": ["", 0]}
+    assert json.loads((root / output.MANIFEST).read_text())["files"] == {"index.html": ["", 0]}
 
 
 def test_a_manifest_path_through_a_symlinked_folder_removes_nothing_outside(tmp_path, caplog):
@@ -77,7 +77,7 @@ def test_publish_now_with_a_hostile_manifest_keeps_config_toml(site, run_publish
     run_publish(site, "now", "--no-email")
     manifest = site / "public" / output.MANIFEST
     entries = json.loads(manifest.read_text())
-    entries.update({"../config.toml": ["", 0], "articles/../../seeds/../config.toml": ["", 0]})
+    entries["files"].update({"../config.toml": ["", 0], "articles/../../seeds/../config.toml": ["", 0]})
     manifest.write_text(json.dumps(entries))
     result = run_publish(site, "now", "--no-email")
     assert (site / "config.toml").is_file()

@@ -1,12 +1,20 @@
-"""`GET /healthz` of a real `publish serve`: 503 with the reason while this node has no
-outputs or outputs older than the store's articles, 200 once they are built."""
+"""`GET /healthz` of a real `publish serve`: 503 with the reason while this node's
+outputs are missing or built from an older content version than the store's, 200
+once the node has built them (it builds at start and whenever the store moves on).
+The node's build is held back by holding its build lock, as another builder would."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
+from publisher.output import BUILD_LOCK
 from tests.sites import correct_the_seed, publish
+from tests.waiting import wait_until
 from tests.webserver import Server, free_port, make_site
+
+CORRECTED = "/articles/openai-to-open-office-in-seoul.html"
 
 
 def health(server: Server) -> tuple[int, dict[str, object]]:
@@ -15,44 +23,44 @@ def health(server: Server) -> tuple[int, dict[str, object]]:
     return r.status_code, r.json()
 
 
-def test_healthz_says_503_until_the_outputs_are_current(tmp_path: Path) -> None:
+def test_healthz_says_503_while_the_node_is_behind_the_store(tmp_path: Path) -> None:
     port = free_port()
     site = make_site(tmp_path / "site", port)
+    publish(site, "collect")
     server = Server(site, port)
     try:
-        code, body = health(server)
-        assert code == 503 and body["status"] == "error", body
-        assert "no web edition in" in str(body["output"]), body
+        assert health(server) == (200, {"status": "ok", "output": True})  # built at start
+        assert "11 global cities" in server.client.get(CORRECTED).text
 
-        publish(site, "collect")  # the store has articles, the node no pages yet
-        assert health(server)[0] == 503
+        lock = os.open(site / "public" / BUILD_LOCK, os.O_RDWR)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another build under way: the node must wait
+        try:
+            correct_the_seed(site)
+            publish(site, "collect")  # the store moves on; the node's pages are behind it
+            code, body = health(server)
+            assert code == 503 and "was built from content version" in str(body["output"]), body
+            assert "11 global cities" in server.client.get(CORRECTED).text  # still served meanwhile
+        finally:
+            os.close(lock)
+        wait_until(lambda: health(server)[0] == 200, 20, "the node built the correction")
+        assert "12 global cities" in server.client.get(CORRECTED).text
 
-        publish(site, "feeds")
-        assert health(server) == (200, {"status": "ok", "output": True})
-
-        correct_the_seed(site)
-        publish(site, "collect")  # a corrected article: the pages are now behind the store
-        code, body = health(server)
-        assert code == 503 and "before the articles changed at" in str(body["output"]), body
-
-        publish(site, "collect")  # nothing changed: still behind, still 503
-        assert health(server)[0] == 503
-        publish(site, "feeds")
+        publish(site, "collect")  # nothing changed: the version stays, so does the health
         assert health(server)[0] == 200
-        publish(site, "feeds")  # a build that changes no file still counts as current
+        publish(site, "feeds")  # the CLI's build of the same folder counts as the node's
         assert health(server)[0] == 200
     finally:
         server.stop()
 
 
-def test_an_output_folder_without_its_index_is_not_healthy(tmp_path: Path) -> None:
+def test_a_node_rebuilds_an_output_folder_without_its_index_at_start(tmp_path: Path) -> None:
     port = free_port()
     site = make_site(tmp_path / "site", port)
     publish(site, "now", "--no-email")
     (site / "public" / "index.html").unlink()
     server = Server(site, port)
     try:
-        code, body = health(server)
-        assert code == 503 and "no web edition in" in str(body["output"]), body
+        assert health(server) == (200, {"status": "ok", "output": True})
+        assert server.client.get("/").status_code == 200
     finally:
         server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,29 @@ def test_a_complete_run_sweeps_the_temporaries_a_killed_run_left(tmp_path: Path)
         "articles/a.html",
         "index.html",
     ]
+
+
+def test_a_complete_run_names_its_content_version_and_reads_an_older_manifest(tmp_path: Path) -> None:
+    page = Lazy("k1", lambda: "page")
+    with Writer(tmp_path) as w:
+        w.write("index.html", "I")
+        w.write("a.html", page)
+    manifest = tmp_path / output.MANIFEST
+    files = json.loads(manifest.read_text())["files"]
+    manifest.write_text(json.dumps(files))  # as a release before content versions wrote it
+    assert output.built_version(tmp_path) is None
+    assert output.stale(tmp_path, None, 0) is not None  # no version: not known to be current
+
+    def never() -> str:
+        raise AssertionError("a page the older manifest knows is made again")
+
+    with Writer(tmp_path, complete=True, version=7) as w:
+        w.write("index.html", "I")
+        w.write("a.html", Lazy("k1", never))
+    assert w.written == [] and output.built_version(tmp_path) == 7
+    assert output.stale(tmp_path, 7, 7) is None and "content version 7" in str(output.stale(tmp_path, 7, 8))
+    with Writer(tmp_path) as w:  # a partial write keeps the version of the last whole build
+        w.write("b.html", Lazy("k2", lambda: "b"))
+    assert output.built_version(tmp_path) == 7 and "b.html" in json.loads(manifest.read_text())["files"]
+    (tmp_path / "index.html").unlink()
+    assert output.built_version(tmp_path) is None and "no web edition" in str(output.stale(tmp_path, 7, 7))

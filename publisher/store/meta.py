@@ -5,21 +5,28 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, Text, cast, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.store.clock import db_time
 from publisher.store.schema import locks, meta
 
-CONTENT_CHANGED = "content_changed"  # when a collect last stored, corrected or withdrew an article
+CONTENT_VERSION = "content_version"  # moves whenever what the feeds and pages show changes
 
 
 def mark_content_changed(conn: Connection) -> None:
-    """Note, in the transaction that changed the articles, that they changed now (what
-    ``/healthz`` compares a web node's outputs with). The wall clock, not a run's ``now``."""
-    value = datetime.now(UTC).isoformat()
-    if not conn.execute(update(meta).where(meta.c.key == CONTENT_CHANGED).values(value=value)).rowcount:
-        conn.execute(insert(meta).values(key=CONTENT_CHANGED, value=value))
+    """Move the store's content version on by one, in the caller's transaction (the one
+    that stored, corrected or withdrew articles, or archived an issue): a web node
+    rebuilds its outputs when the version moves past the one it built (``/healthz`` is
+    503 until then). A counter, so no decision rests on any machine's clock; concurrent
+    writers each add one (the row is locked by the first until it commits)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    bumped = cast(cast(meta.c.value, Integer) + 1, Text)
+    first = upsert(meta).values(key=CONTENT_VERSION, value="1")
+    conn.execute(first.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": bumped}))
 
 
 class Meta:
@@ -31,10 +38,15 @@ class Meta:
             row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
         return None if row is None else row.value
 
-    def content_changed(self) -> datetime | None:
-        """When the store's articles last changed (None: never, or before this was kept)."""
-        value = self.get(CONTENT_CHANGED)
-        return None if value is None else datetime.fromisoformat(value)
+    def content_version(self) -> int:
+        """The store's content version (0: nothing stored yet); ``mark_content_changed``."""
+        value = self.get(CONTENT_VERSION)
+        return 0 if value is None else int(value)
+
+    def content_changed(self) -> None:
+        """``mark_content_changed`` in a transaction of its own."""
+        with self.engine.begin() as conn:
+            mark_content_changed(conn)
 
     def get_or_create_secret(self, key: str = "secret") -> str:
         """A random secret created once and kept: links already mailed keep working."""

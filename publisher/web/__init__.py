@@ -15,7 +15,8 @@ Starlette application (``views``):
   token needed; 200, never a redirect).
 - ``GET /preferences/<token>``: every newsletter with the reader's choices;
   ``POST /preferences/<token>`` saves them (``publisher.web.forms``).
-- ``GET /healthz``: 503 while the store does not answer or this node's outputs are missing or stale.
+- ``GET /healthz``: 503 while the store does not answer or this node's outputs are missing or
+  older than the store's content (``publisher.web.outputs`` keeps them current).
 - ``POST /webhooks/<provider>``: ESP bounce, complaint and delivery reports (``webhooks``).
 
 Starlette and uvicorn are used only in this package.
@@ -43,11 +44,12 @@ class PublisherApp:
     """The ASGI entry point: static fast path first, then the Starlette views."""
 
     def __init__(self, config: Config) -> None:
+        from publisher.web.outputs import Outputs
         from publisher.web.views import build
 
         self.config = config
         self.files = FileCache(config.output.dir)
-        self.views = build(config)
+        self.views = build(config, Outputs(config, self.files))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):

@@ -186,6 +186,11 @@ class FileCache:
         self._files: dict[str, CachedFile] = {}
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every cached file (the outputs were just rebuilt): each is read again."""
+        with self._lock:
+            self._files.clear()
+
     def get(self, url_path: str) -> CachedFile | Path | str | None:
         """The cached file for ``url_path`` (ASGI's decoded path); a Path is a file too
         large to keep in memory; a str is a relative redirect target (a folder asked

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from publisher import output, site
+from publisher import site
 from publisher.audience import normalise
 from publisher.config import Config
 from publisher.confirmations import ConfirmationSender
@@ -43,6 +43,7 @@ from publisher.store import Store
 from publisher.tokens import signer_for
 from publisher.web.forms import boxes, choice, read_form, signup_choice
 from publisher.web.limits import HOUR, ClientLimiter, client_key
+from publisher.web.outputs import Outputs
 
 BAD_LINK = (
     N_("This link is not valid or has expired"),
@@ -59,10 +60,11 @@ NO_CHOICE = N_("Choose at least one newsletter.")
 
 
 class Views:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, outputs: Outputs) -> None:
         from publisher.render import site_environment
 
         self.config = config
+        self.outputs = outputs
         self.links = Links(config.site.base_url)
         self.env = site_environment(config)
         self.clients = ClientLimiter(config.server.requests_per_client)
@@ -80,8 +82,10 @@ class Views:
         self.signup = Signup(self.config, self.store, signer)
         self.mailer = ConfirmationSender(self.config, self.store, self.signup, "publish serve").start()
         try:
+            await self.outputs.start(self.store)
             yield
         finally:
+            await self.outputs.stop()
             self.mailer.stop()  # a mail it could not finish stays in the outbox for the next start
             if self.mailer.stopped:
                 self.store.close()
@@ -318,14 +322,15 @@ class Views:
 
     async def healthz(self, request: Request) -> Response:
         """503 while the store does not answer or this node's outputs are missing or
-        older than the store's articles (a load balancer then sends readers elsewhere)."""
+        built from an older content version than the store's (a load balancer then
+        sends readers elsewhere until ``publisher.web.outputs`` has caught up)."""
         assert self.store is not None
-        try:
-            changed = await run_in_threadpool(self.store.meta.content_changed)
-        except Exception as exc:
-            return JSONResponse({"status": "error", "store": str(exc)}, status_code=503)
         headers = {"cache-control": "no-store"}
-        problem = await run_in_threadpool(output.stale, self.config.output.dir, changed)
+        try:
+            current = await run_in_threadpool(self.store.meta.content_version)
+        except Exception as exc:
+            return JSONResponse({"status": "error", "store": str(exc)}, status_code=503, headers=headers)
+        problem = await run_in_threadpool(self.outputs.stale, current)
         if problem is not None:
             return JSONResponse({"status": "error", "output": problem}, status_code=503, headers=headers)
         return JSONResponse({"status": "ok", "output": True}, headers=headers)
@@ -393,8 +398,8 @@ def _webhooks(config: Config, views: Views) -> Any:
     return Webhooks(config, lambda: views.store, lambda: views.signup.messages if views.signup else None)
 
 
-def build(config: Config) -> Starlette:
-    views = Views(config)
+def build(config: Config, outputs: Outputs) -> Starlette:
+    views = Views(config, outputs)
     routes = [
         Route("/" + SUBSCRIBE, by_method(views.subscribe_form, views.subscribe), methods=["GET", "POST"]),
         Route(f"/{CONFIRM}{{token}}", by_method(views.confirm_page, views.confirm), methods=["GET", "POST"]),

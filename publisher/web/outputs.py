@@ -1,0 +1,114 @@
+"""This node's outputs as a cache of the shared store.
+
+Every ``publish serve`` keeps its own output.dir current, so any number of web nodes
+behind a load balancer serve the same feeds and pages from one store (PostgreSQL, or
+a SQLite file on one machine): it builds them whole at start (a node whose folder was
+never written serves pages, not 404), then asks the store for its content version
+every ``POLL`` seconds (one indexed read) and builds again when the version moved
+past the one it built. A store with nothing in it yet gives nothing to build. Every change readers see moves that version in the
+transaction that makes it (``store.meta.mark_content_changed``), so the decision
+rests on no machine's clock. ``/healthz`` compares the same two versions.
+
+A build is ``pipeline.write_outputs``: lazy pages, one build at a time on this machine
+(``output.building``, shared with ``publish feeds``), readers see the old file or the
+new one. The in-memory file cache is emptied after each build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from publisher import output, pipeline
+from publisher.config import Config
+from publisher.errors import PublisherError
+from publisher.store import Store
+from publisher.web.static import FileCache
+
+log = logging.getLogger("publisher.web")
+
+POLL = 2.0  # seconds between two reads of the store's content version
+
+
+class Outputs:
+    def __init__(self, config: Config, files: FileCache) -> None:
+        self.config = config
+        self.root = config.output.dir
+        self.files = files
+        self.built: int | None = None  # the content version output.dir shows
+        self._stopping: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failed = ""  # the last build's error, logged once
+
+    def stale(self, current: int) -> str | None:
+        """Why this node cannot serve its outputs as current (one line), or None."""
+        return output.stale(self.root, self.built, current)
+
+    async def start(self, store: Store) -> None:
+        """Build now (a changed config or theme shows at once; unchanged pages are not
+        rewritten), then keep building in the background whenever the store moves on."""
+        self.built = await asyncio.to_thread(output.built_version, self.root)
+        await self._build(store, every_time=True)
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._keep_current(store))
+
+    async def stop(self) -> None:
+        """Stop polling; a build under way finishes first."""
+        if self._stopping is not None and self._task is not None:
+            self._stopping.set()
+            await self._task
+
+    async def _keep_current(self, store: Store) -> None:
+        assert self._stopping is not None
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), POLL)
+            except TimeoutError:
+                await self._build(store)
+
+    async def _build(self, store: Store, every_time: bool = False) -> None:
+        try:
+            await asyncio.to_thread(self.build, store, every_time)
+        except (PublisherError, SQLAlchemyError, OSError) as exc:
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if problem != self._failed:  # once per problem, not every POLL seconds
+                log.error("cannot build the web edition in %s: %s", self.root, problem)
+            self._failed = problem
+        except Exception:
+            log.exception("building the web edition in %s failed", self.root)
+        else:
+            if self._failed:
+                log.info("the web edition in %s is built again", self.root)
+            self._failed = ""
+
+    def build(self, store: Store, every_time: bool = False) -> None:
+        """Build output.dir when the store's content moved past what it shows (or
+        ``every_time``). Another builder on this machine (``publish feeds``, the
+        scheduler) may have built it already: then its manifest says so."""
+        current = store.meta.content_version()
+        now = datetime.now(UTC)
+        if current == 0 and not store.articles.published(now, limit=1):
+            return  # nothing stored yet: no web edition to serve (/healthz says so)
+        if not every_time:
+            if self.built is not None and self.built >= current:
+                return
+            on_disk = output.built_version(self.root)
+            if on_disk is not None and on_disk >= current:
+                self.files.clear()
+                self.built = on_disk
+                return
+        report = pipeline.RunReport()
+        version = pipeline.write_outputs(
+            self.config, store, now, pipeline.Options(what="publish serve"), report
+        )
+        self.files.clear()  # before the version: once healthy, every file is the new one
+        self.built = version
+        log.info(
+            "web edition built from content version %d: %d files written, %d unchanged",
+            version,
+            len(report.files_written),
+            report.files_unchanged,
+        )
