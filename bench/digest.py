@@ -1,18 +1,23 @@
 """The email digest at scale: render once, personalise cheaply, send fast, stay small.
 
-    python bench/digest.py [--recipients 10000] [--connections 4] [--rounds 3] [--skip-smtp] [--skip-rss]
+    python bench/digest.py [--recipients 10000] [--subscribers 10000,50000] [--stores sqlite,postgresql]
+                           [--connections 4] [--workers 0] [--skip-smtp] [--skip-rss]
                            [--skip-newsletters] [--newsletter-readers 50000]
 
-Prints a table of ratios from one run:
+Prints the machine's load average at start and end (it is shared) and tables of ratios
+from one run:
 
 1. personalise: the per-recipient step (signed unsubscribe token + placeholders +
    quoted-printable + headers) against one full render + premailer of the same
    digest (goal >= 500x cheaper), and the personalised bytes identical to a full
    per-recipient render for a sample of recipients.
-2. smtp: sending the digest to ``--recipients`` subscribers through the real
-   pipeline (ledger, workers, SMTP) into postfix's smtp-sink on loopback, against
-   ``smtp-source -d`` pushing the same count and size over the same number of
-   connections (goal >= 0.5).
+2. smtp: for each store (SQLite; PostgreSQL in a throwaway cluster), list size and
+   ``delivery.workers`` value, a fresh site and ``publish -v now`` as a process (what a
+   user runs: collect, feeds, the issue, its deliveries, the send) into postfix's
+   smtp-sink on loopback, against ``smtp-source -d`` pushing the same count of
+   messages of the same size over the same number of connections into the same sink
+   (goal: ratio >= 0.5, stretch 0.7). Needs smtp-sink/smtp-source (``apt-get install
+   postfix``) and PostgreSQL's server binaries (tests/install.sh).
 3. rss: peak RSS of a process sending to 50,000 subscribers against 5,000
    (goal: ratio <= 1.1, under 120 MB).
 4. newsletters: 50,000 subscribers over 4 newsletters with 8 distinct choices of
@@ -35,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +56,7 @@ from publisher.mail import MessageTemplate, Recipient  # noqa: E402
 from publisher.messages import Messages  # noqa: E402
 from publisher.models import DigestRecord, Subscriber  # noqa: E402
 from publisher.store import Store  # noqa: E402
+from tests import pg  # noqa: E402  (a throwaway PostgreSQL cluster)
 
 SUMMARY = (
     "Seoul city officials said on Tuesday that the new service would begin next month, after a trial "
@@ -57,8 +65,11 @@ SUMMARY = (
 CATEGORIES = ["Politics", "Business", "Culture", "Sports", "National"]
 
 
-def make_site(folder: Path, port: int = 25, connections: int = 4) -> configuration.Config:
-    """A site with 25 articles (a full digest shows 20) delivering over SMTP."""
+def make_site(
+    folder: Path, port: int = 25, connections: int = 4, store_url: str = "", workers: int = 0
+) -> configuration.Config:
+    """A site with 25 articles (a full digest shows 20) delivering over SMTP; ``store_url``:
+    a store other than its SQLite file; ``workers``: ``delivery.workers`` (0: its default)."""
     folder.mkdir(parents=True)
     seeds = folder / "seeds"
     seeds.mkdir()
@@ -76,26 +87,35 @@ def make_site(folder: Path, port: int = 25, connections: int = 4) -> configurati
         .replace(
             'transport = "maildir"\nmaildir = "outbox"\n',
             'transport = "smtp"\nretry_delay = 0.1\n'
-            f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = {connections}\n',
+            + (f"workers = {workers}\n" if workers else "")
+            + f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = {connections}\n',
         )
     )
+    if store_url:
+        text = text.replace('url = "sqlite:///publisher.db"', f'url = "{store_url}"')
     (folder / "config.toml").write_text(text, encoding="utf-8")
     config = configuration.load(folder / "config.toml")
     pipeline.run(config, pipeline.Options(), [pipeline.Step.COLLECT])
     return config
 
 
-def queue_digest(config: configuration.Config, recipients: int) -> None:
-    """``recipients`` active subscribers and one digest queued for all of them."""
+def add_readers(config: configuration.Config, recipients: int) -> None:
+    """``recipients`` active subscribers, each subscribed to the site's newsletter."""
     now = datetime.now(UTC)
-    store = Store.open(config.store_url)
-    try:
+    with Store.open(config.store_url) as store:
         store.subscribers.add_many(
             ((f"reader{i:06}@example.com", f"Reader {i}") for i in range(recipients)), "active", now
         )
-        pipeline.prepare_digest(config, store, now, pipeline.Options(), pipeline.RunReport())
-    finally:
-        store.close()
+        keys = [n.key for n in config.newsletters]
+        for batch in store.subscribers.batches(10_000):
+            store.subscriptions.add_many({s.id: {k: [] for k in keys} for s in batch}, "active", now)
+
+
+def queue_digest(config: configuration.Config, recipients: int) -> None:
+    """``recipients`` active readers and one digest queued for all of them."""
+    add_readers(config, recipients)
+    with Store.open(config.store_url) as store:
+        pipeline.prepare_digest(config, store, datetime.now(UTC), pipeline.Options(), pipeline.RunReport())
 
 
 def bench_personalise(folder: Path, recipients: int) -> list[tuple[str, str, str]]:
@@ -165,64 +185,145 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("smtp-sink did not start")
 
 
-def bench_smtp(folder: Path, recipients: int, connections: int, rounds: int) -> list[tuple[str, str, str]]:
-    """Both sides ``rounds`` times, alternating, best of each (the machine is shared)."""
+@dataclass
+class SmtpRow:
+    store: str
+    subscribers: int
+    workers: str  # "default" when delivery.workers is not set
+    connections: int  # over all sender processes, the same for smtp-source
+    size: int  # bytes of one message
+    publish: float  # seconds of the whole `publish now` process
+    send: float  # msg/s between the process's first and last progress lines ("-": not measurable)
+    reference: float  # seconds of smtp-source -d for the same count (the better of two)
+
+    def cells(self) -> list[str]:
+        ours, limit = self.subscribers / self.publish, self.subscribers / self.reference
+        return [
+            self.store,
+            f"{self.subscribers:,}",
+            self.workers,
+            str(self.connections),
+            f"{self.size / 1024:.1f} KB",
+            f"{self.publish:.1f} s",
+            f"{ours:,.0f}",
+            f"{self.send:,.0f}" if self.send else "-",
+            f"{limit:,.0f}",
+            f"{ours / limit:.2f}",
+            f"{self.send / limit:.2f}" if self.send else "-",
+        ]
+
+
+SMTP_HEADER = [
+    "store",
+    "subscribers",
+    "workers",
+    "conns",
+    "message",
+    "publish now",
+    "msg/s",
+    "send msg/s",
+    "smtp-source msg/s",
+    "ratio",
+    "send ratio",
+]
+PROGRESS = re.compile(r"(\d+) of (\d+) deliveries done")
+
+
+def run_publish_now(folder: Path) -> tuple[float, float, str]:
+    """``publish -v now`` as a process: (its wall time, the msg/s between its first and
+    last progress lines or 0, its stdout). Progress lines are timed as they arrive."""
+    cmd = [sys.executable, "-m", "publisher", "--config", str(folder / "config.toml"), "-v", "now"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    marks: list[tuple[float, int, int]] = []
+    errors: list[str] = []
+    assert proc.stderr is not None and proc.stdout is not None
+    for line in proc.stderr:
+        found = PROGRESS.search(line)
+        if found:
+            marks.append((time.perf_counter(), int(found[1]), int(found[2])))
+        elif not line.startswith("INFO"):
+            errors.append(line)
+    out = proc.stdout.read()
+    code = proc.wait()
+    wall = time.perf_counter() - t0
+    if code != 0:
+        raise SystemExit(f"publish now failed ({code}): {''.join(errors)[-2000:]}")
+    send = 0.0
+    if len(marks) >= 2 and len({m[2] for m in marks}) == 1:  # one process's progress
+        (t1, done1, _), (t2, done2, _) = marks[0], marks[-1]
+        send = (done2 - done1) / (t2 - t1) if t2 > t1 else 0.0
+    return wall, send, out
+
+
+def message_size(config: configuration.Config) -> int:
+    """Bytes of one reader's message of the site's last issue, as the run built it."""
+    with Store.open(config.store_url) as store:
+        [record] = store.ledger.all_digests()
+        parts = store.ledger.parts(record.id)
+        shown = (
+            replace(record, subject=parts[0].subject, html=parts[0].html, text=parts[0].text)
+            if parts
+            else record
+        )
+        reader = next(iter(store.subscribers.batches(1)))[0]
+        return len(Messages.for_site(config, store).digest(shown, record.newsletter)(reader))
+
+
+def smtp_source(port: int, connections: int, count: int, size: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            shutil.which("smtp-source") or "/usr/sbin/smtp-source",
+            *("-d", "-s", str(connections), "-m", str(count), "-l", str(size)),
+            *("-f", "digest@news.example.com", "-t", "reader@example.com", f"127.0.0.1:{port}"),
+        ],
+        check=True,
+    )
+    return time.perf_counter() - t0
+
+
+def bench_smtp(
+    folder: Path, sizes: list[int], stores: list[str], connections: int, workers: list[int]
+) -> list[SmtpRow]:
+    """For each store, list size and ``delivery.workers``: a fresh site, ``publish now``
+    as a process sending the issue to every reader into smtp-sink, and smtp-source -d
+    pushing as many messages of the same size over as many connections into the same
+    sink right after, twice (the faster counts: the machine is shared)."""
     port = free_port()
     sink = start_sink(port)
-    ours, reference = [], []
+    rows: list[SmtpRow] = []
+    print("  ".join(SMTP_HEADER), flush=True)  # each row as it is measured; the table at the end
     try:
-        config = make_site(folder, port, connections)
-        queue_digest(config, recipients)
-        store = Store.open(config.store_url)
-        [record] = store.ledger.all_digests()
-        sample = Messages.for_site(config, store).digest(record)(store.subscribers.all()[0])
-        for n in range(rounds):
-            if n:  # the same digest again, queued for everyone
-                store.ledger.create_digest(
-                    f"bench-{n}", record.subject, record.html, record.text, [], record.created
-                )
-            report = pipeline.RunReport()
-            t0 = time.perf_counter()
-            pipeline.deliver(config, store, report)
-            ours.append(time.perf_counter() - t0)
-            if report.delivery.sent != recipients:
-                raise SystemExit(
-                    f"only {report.delivery.sent} of {recipients} sent: {report.delivery.errors[:3]}"
-                )
-            t0 = time.perf_counter()
-            subprocess.run(
-                [
-                    shutil.which("smtp-source") or "/usr/sbin/smtp-source",
-                    "-d",
-                    "-s",
-                    str(connections),
-                    "-m",
-                    str(recipients),
-                    "-l",
-                    str(len(sample)),
-                    "-f",
-                    "digest@news.example.com",
-                    "-t",
-                    "reader@example.com",
-                    f"127.0.0.1:{port}",
-                ],
-                check=True,
-            )
-            reference.append(time.perf_counter() - t0)
-        store.close()
+        with ExitStack() as stack:
+            for store in stores:
+                server = stack.enter_context(pg.cluster()) if store == "postgresql" else None
+                for count in sizes:
+                    for w in workers:
+                        site = folder / f"{store}-{count}-{w}"
+                        url = server.createdb() if server is not None else ""
+                        config = make_site(site, port, connections, url, w)
+                        add_readers(config, count)
+                        total = connections * (w or 1)
+                        wall, send, out = run_publish_now(site)
+                        if f"delivered: {count} sent" not in out:
+                            raise SystemExit(f"not all sent: {out[-1000:]}")
+                        size = message_size(config)
+                        reference = min(smtp_source(port, total, count, size) for _ in range(2))
+                        row = SmtpRow(store, count, str(w or "default"), total, size, wall, send, reference)
+                        print("  ".join(row.cells()), flush=True)
+                        rows.append(row)
     finally:
         sink.send_signal(signal.SIGTERM)
         sink.wait()
-    best, ref = min(ours), min(reference)
-    return [
-        (
-            f"smtp-source -d, {connections} connections",
-            f"{recipients / ref:.0f} msg/s",
-            f"{len(sample)} bytes",
-        ),
-        (f"publisher, {connections} connections", f"{recipients / best:.0f} msg/s", "ledger + render + SMTP"),
-        ("publisher vs smtp-source", f"{ref / best:.2f}", f"goal >= 0.5 (best of {rounds} each)"),
-    ]
+    return rows
 
 
 def peak_rss(folder: Path, recipients: int, port: int) -> float:
@@ -425,9 +526,13 @@ def child_send(config_path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3, help="SMTP rounds per side (best counts)")
+    parser.add_argument("--recipients", type=int, default=10_000, help="for personalise")
+    parser.add_argument("--subscribers", default="10000,50000", help="list sizes of the smtp part")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--connections", type=int, default=4, help="delivery.smtp.connections")
+    parser.add_argument(
+        "--workers", default="0", help="delivery.workers values (0: leave the key out, its default)"
+    )
     parser.add_argument("--skip-smtp", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--skip-newsletters", action="store_true")
@@ -441,11 +546,19 @@ def main() -> None:
     if args.child_newsletters:
         child_newsletters(args.child_newsletters)
         return
+    print(f"load average at start: {load()}  ({os.cpu_count()} cores)", flush=True)
     rows: list[tuple[str, str, str]] = []
+    smtp: list[SmtpRow] = []
     with tempfile.TemporaryDirectory(prefix="bench-digest-") as tmp:
         rows += bench_personalise(Path(tmp) / "render", args.recipients)
         if not args.skip_smtp:
-            rows += bench_smtp(Path(tmp) / "smtp", args.recipients, args.connections, args.rounds)
+            smtp = bench_smtp(
+                Path(tmp) / "smtp",
+                [int(n) for n in args.subscribers.split(",")],
+                args.stores.split(","),
+                args.connections,
+                [int(n) for n in args.workers.split(",")],
+            )
         if not args.skip_rss:
             rows += bench_rss(Path(tmp) / "rss")
         if not args.skip_newsletters:
@@ -454,6 +567,28 @@ def main() -> None:
     print(f"{'measure':<{width}}  {'result':>20}  note")
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>20}  {note}")
+    if smtp:
+        print(SMTP_NOTE)
+        table([SMTP_HEADER, *(r.cells() for r in smtp)])
+    print(f"load average at end: {load()}")
+
+
+SMTP_NOTE = """
+smtp: `publish -v now` as a process (a fresh site per row: collect, feeds, the issue, its
+deliveries, the send) into smtp-sink, against `smtp-source -d` sending as many messages of
+the same size over as many connections into the same sink (goal: ratio >= 0.5, stretch 0.7).
+msg/s: subscribers / the whole process's wall time; send msg/s: between the process's first
+and last progress lines (10% and 100% sent). PostgreSQL: a throwaway cluster (fsync=off)."""
+
+
+def table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

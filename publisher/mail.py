@@ -20,7 +20,7 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -133,6 +133,36 @@ def address(name: str, addr: str) -> str:
     return f"{phrase(name, quote=False)} <{addr}>" if name else addr
 
 
+def stuff(chunk: bytes) -> bytes:
+    """SMTP's transparency (RFC 5321 4.5.2) for ``chunk``, which begins at a line's
+    start: a period that begins a line is doubled."""
+    if chunk.startswith(b"."):
+        chunk = b"." + chunk
+    return chunk.replace(b"\n.", b"\n..") if b"\n." in chunk else chunk
+
+
+END_OF_DATA = b".\r\n"  # after the message's last CRLF
+
+
+class Message(bytes):
+    """A finished message (RFC 5322, CRLF line ends), which also carries ``data``: the
+    same message as SMTP's DATA sends it, dot-stuffed and ending with the closing
+    ``.`` line. ``MessageTemplate`` stuffs its shared segments once, so the transport
+    never scans a whole message again."""
+
+    data: bytes
+
+    @classmethod
+    def of(cls, message: bytes, data: bytes) -> Message:
+        made = cls(message)
+        made.data = data
+        return made
+
+    def signed(self, header: bytes) -> Message:
+        """This message with ``header`` (a signature's) put before it."""
+        return Message.of(header + self, stuff(header) + self.data)
+
+
 @dataclass(frozen=True)
 class Recipient:
     email: str
@@ -209,8 +239,9 @@ class MessageTemplate:
         """The (text, HTML) transfer encodings chosen."""
         return self.text_part.encoding, self.html_part.encoding
 
-    def personalise(self, to: Recipient) -> bytes:
-        """The complete RFC 5322 message for one recipient, CRLF line endings."""
+    def personalise(self, to: Recipient) -> Message:
+        """The complete RFC 5322 message for one recipient, CRLF line endings (with its
+        dot-stuffed form for SMTP, ``Message.data``)."""
         values_html = {
             UNSUBSCRIBE_URL: html_escape(to.unsubscribe_url),
             RECIPIENT: html_escape(to.email),
@@ -227,19 +258,21 @@ class MessageTemplate:
             if to.unsubscribe_url
             else []
         )
-        return b"".join(
-            [
-                self.shared_headers,
-                raw_header("To", address(to.name, to.email)),
-                raw_header("Message-ID", to.message_id),
-                *unsubscribe,
-                b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n',
-                b"--" + b + b"\r\n",
-                *self.text_part.filled(values_text),
-                b"--" + b + b"\r\n",
-                *self.html_part.filled(values_html),
-                b"--" + b + b"--\r\n",
-            ]
+        # every piece begins at a line's start, so each is dot-stuffed on its own; a
+        # header line never begins with a period (nor does a base64 line)
+        head = [
+            self.shared_headers,
+            raw_header("To", address(to.name, to.email)),
+            raw_header("Message-ID", to.message_id),
+            *unsubscribe,
+            b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n--' + b + b"\r\n",
+        ]
+        text, text_data = self.text_part.filled(values_text)
+        html, html_data = self.html_part.filled(values_html)
+        between, end = b"--" + b + b"\r\n", b"--" + b + b"--\r\n"
+        return Message.of(
+            b"".join([*head, *text, between, *html, end]),
+            b"".join([*head, *text_data, between, *html_data, end, END_OF_DATA]),
         )
 
 
@@ -275,7 +308,7 @@ def sent_size(body: str, encoding: str | None = None) -> int:
     """Bytes of ``body`` as a part's content on the wire (after the transfer encoding,
     CRLF line ends): what Gmail's 102 KB clip counts."""
     part = Part.encode("text/html", body, encoding)
-    return sum(len(s) for s in part.filled({})) - len(part.head)
+    return sum(len(s) for s in part.filled({})[0]) - len(part.head)
 
 
 @dataclass(frozen=True)
@@ -293,6 +326,13 @@ class Part:
     head: bytes
     segments: tuple[bytes | str, ...]
     tail: bytes = b""  # base64: raw UTF-8 (CRLF) to fill and encode per recipient
+    stuffed: tuple[bytes | str, ...] = field(
+        init=False, repr=False, compare=False
+    )  # ``segments`` dot-stuffed
+
+    def __post_init__(self) -> None:
+        stuffed = tuple(stuff(s) if isinstance(s, bytes) else s for s in self.segments)
+        object.__setattr__(self, "stuffed", stuffed)
 
     @classmethod
     def encode(cls, content_type: str, body: str, encoding: str | None = None) -> Part:
@@ -324,16 +364,26 @@ class Part:
             segments.append(_qp("\n".join(static) + "\n"))
         return cls(encoding, head, tuple(segments))
 
-    def filled(self, values: dict[str, str]) -> list[bytes]:
-        """The part's bytes with the placeholders replaced by ``values``."""
-        out = [self.head]
-        out += [s if isinstance(s, bytes) else _qp(_fill(s, values)) for s in self.segments]
+    def filled(self, values: dict[str, str]) -> tuple[list[bytes], list[bytes]]:
+        """The part's bytes with the placeholders replaced by ``values``: as they are,
+        and dot-stuffed (the shared segments were stuffed once, in ``__post_init__``)."""
+        out, data = [self.head], [self.head]
+        for plain, stuffed in zip(self.segments, self.stuffed, strict=True):
+            if isinstance(plain, bytes):
+                out.append(plain)
+                data.append(stuffed)  # type: ignore[arg-type]
+            else:
+                line = _qp(_fill(plain, values))
+                out.append(line)
+                data.append(stuff(line))
         if self.tail:
             tail = self.tail
             for key, value in values.items():
                 tail = tail.replace(key.encode("ascii"), value.encode("utf-8"))
-            out.append(_base64(tail))
-        return out
+            encoded = _base64(tail)  # base64 has no period
+            out.append(encoded)
+            data.append(encoded)
+        return out, data
 
 
 _B64_CHUNK = 57  # input bytes per 76-character base64 line (RFC 2045 6.8)
@@ -439,7 +489,7 @@ class DkimSigner:
             include_headers=[h for h in DKIM_HEADERS if _has_header(message, h)],
             linesep=b"\r\n",
         )
-        return header + message
+        return message.signed(header) if isinstance(message, Message) else header + message
 
 
 def _has_header(message: bytes, name: bytes) -> bool:

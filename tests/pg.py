@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,14 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def postgresql() -> Iterator[Server]:
-    bin_dir = require_postgresql()
+    with cluster(require_postgresql()) as server:
+        yield server
+
+
+@contextmanager
+def cluster(bin_dir: Path = PG_BIN) -> Iterator[Server]:
+    """A fresh cluster of the binaries in ``bin_dir``, stopped and removed afterwards
+    (bench/digest.py uses it outside pytest)."""
     root = Path(tempfile.mkdtemp(prefix="publisher-pg-"))
     run_as: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root: the cluster belongs to postgres

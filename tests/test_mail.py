@@ -4,6 +4,7 @@ already filled-in message would give, for any body and either transfer encoding
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -61,6 +62,7 @@ def test_filled_copy_equals_encoding_the_filled_message(html, text, email, force
     template = build(html, text, forced)
     message = template.personalise(to)
     assert message == build(filled_html, filled_text, template.encodings).personalise(to)
+    assert message.data == re.sub(rb"(?m)^\.", b"..", message) + b".\r\n"  # SMTP's form, stuffed once
     body = message.split(b"\r\n\r\n", 1)[1]
     assert b"\r" not in body.replace(b"\r\n", b"") and b"\n" not in body.replace(b"\r\n", b"")
     assert all(len(line) <= 76 for line in body.split(b"\r\n"))

@@ -25,11 +25,13 @@ import time
 from publisher.config import SmtpConfig
 from publisher.delivery.replies import Stage, classify, is_policy, reply_status
 from publisher.errors import DeliveryError, RcptClosing, ServerFault
+from publisher.mail import END_OF_DATA, Message
 
 _DOT = re.compile(rb"(?m)^\.")
 MAX_LINE = 8192  # RFC 5321 4.5.3.1.5 asks for 512; smtplib's own bound is this
 MAX_LINES = 100  # an EHLO lists a dozen extensions
 MAX_REPLY = 64 * 1024
+_SLACK = 0.05  # seconds a reply's first read may run past its deadline (no timeout change per read)
 
 
 class _Bounded:
@@ -73,11 +75,16 @@ class _Bounded:
                 self.close()  # type: ignore[attr-defined]
                 raise smtplib.SMTPServerDisconnected(f"no complete reply within {self.timeout:g} s")
             try:
-                self.sock.settimeout(left)
+                # the socket's own timeout is the whole bound for a reply's first read;
+                # a drip's later reads get what is left (sending keeps its own bound)
+                shorter = left < self.timeout - _SLACK
+                if shorter:
+                    self.sock.settimeout(left)
                 try:
                     chunk = self.sock.recv(16384)
                 finally:
-                    self.sock.settimeout(self.timeout)  # sending keeps its own bound
+                    if shorter:
+                        self.sock.settimeout(self.timeout)
             except OSError as exc:
                 self.close()  # type: ignore[attr-defined]
                 if isinstance(exc, TimeoutError):
@@ -229,10 +236,12 @@ class SmtpTransport:
 
     @staticmethod
     def _send_pipelined(conn: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
-        """MAIL, RCPT and DATA in one write, then the message (RFC 2920): two round
-        trips per message instead of four. Replies are read in order; the first
-        failure decides."""
-        conn.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+        """MAIL, RCPT and DATA in one write, then the message in one more (RFC 2920:
+        its content may be sent only after DATA's 354): two round trips per message
+        instead of four. Replies are read in order; the first failure decides. A
+        ``Message`` brings its DATA form (dot-stuffed once per rendition, as
+        ``MessageTemplate`` builds it); other bytes are stuffed here."""
+        conn.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
         replies = [conn.getreply() for _ in range(3)]
         (mail_code, mail_msg), (rcpt_code, rcpt_msg), (data_code, data_msg) = replies
         if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
@@ -246,11 +255,7 @@ class SmtpTransport:
             raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_msg)})
         if data_code != 354:
             raise smtplib.SMTPDataError(data_code, data_msg)
-        if message.startswith(b".") or b"\n." in message:
-            message = _DOT.sub(b"..", message)
-        if not message.endswith(b"\r\n"):
-            message += b"\r\n"
-        conn.send(message + b".\r\n")
+        conn.send(message.data if isinstance(message, Message) else _data(message))
         code, msg = conn.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, msg)
@@ -283,6 +288,15 @@ class SmtpTransport:
             except (OSError, smtplib.SMTPException):
                 pass
             self._drop()
+
+
+def _data(message: bytes) -> bytes:
+    """``message`` as DATA sends it: dot-stuffed, ending with CRLF and the closing line."""
+    if message.startswith(b".") or b"\n." in message:
+        message = _DOT.sub(b"..", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    return message + END_OF_DATA
 
 
 def _text(reply: bytes | str) -> str:
