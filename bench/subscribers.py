@@ -78,8 +78,9 @@ def make_site(folder: Path, subscribers: int, sink_port: int | None) -> Path:
     return config
 
 
-def run(config: Path, args: tuple[str, ...]) -> tuple[float, float, str]:
-    """Peak RSS (MB), seconds and stdout of ``publish args`` run as its own process."""
+def run(config: Path, args: tuple[str, ...]) -> tuple[float, float, Path]:
+    """Peak RSS (MB) and seconds of ``publish args`` run as its own process, and the
+    file holding its stdout."""
     out = config.parent / "out.txt"
     start = time.perf_counter()
     with out.open("wb") as sink, (config.parent / "err.txt").open("wb") as err:
@@ -95,22 +96,27 @@ def run(config: Path, args: tuple[str, ...]) -> tuple[float, float, str]:
     if os.waitstatus_to_exitcode(status) != 0:
         tail = (config.parent / "err.txt").read_text(errors="replace")[-2000:]
         raise SystemExit(f"publish {' '.join(args)} failed: {tail}")
-    return usage.ru_maxrss / 1024, took, out.read_text(encoding="utf-8")
+    return usage.ru_maxrss / 1024, took, out
 
 
-def check(kind: str, stdout: str, rows: int) -> str:
-    """What is wrong with a command's output for ``rows`` subscribers ("" if nothing)."""
-    lines = stdout.count("\n")
-    if kind == "imported" and not stdout.startswith(f"{rows} added,"):
-        return f"import said {stdout.strip()!r}"
-    if kind == "export" and lines != rows + 1:
-        return f"export wrote {lines} lines"
-    if kind == "list" and lines != rows:
-        return f"list wrote {lines} lines"
+def check(kind: str, out: Path, rows: int) -> str:
+    """What is wrong with a command's output for ``rows`` subscribers ("" if nothing).
+    Read a line at a time: a child inherits this process's peak, so it stays small."""
+    with out.open("rb") as lines:
+        count = sum(1 for _ in lines)
+    with out.open("rb") as text:
+        text.seek(max(0, out.stat().st_size - 2000))
+        tail = text.read().decode(errors="replace")
+    if kind == "imported" and not re.search(rf"(^|\n){rows} added,", tail):
+        return f"import said {tail.strip()!r}"
+    if kind == "export" and count != rows + 1:
+        return f"export wrote {count} lines"
+    if kind == "list" and count != rows:
+        return f"list wrote {count} lines"
     if kind == "sent":
-        found = re.search(r"(\d+) sent", stdout)
+        found = re.search(r"(\d+) sent", tail)
         if found is None or int(found.group(1)) != rows:
-            return f"publish now said {stdout.strip()[-300:]!r}"
+            return f"publish now said {tail.strip()[-300:]!r}"
     return ""
 
 
@@ -141,8 +147,8 @@ def measure(folder: Path, rows: int, port: int | None, only: list[str]) -> dict[
     for name, (args, kind) in COMMANDS.items():
         if only and name not in only and kind != "imported":
             continue
-        mb, took, stdout = run(config, args)
-        problem = check(kind, stdout, rows)
+        mb, took, out = run(config, args)
+        problem = check(kind, out, rows)
         if problem:
             raise SystemExit(f"{name} at {rows:,}: {problem}")
         found[name] = (mb, took)

@@ -106,3 +106,24 @@ def test_addresses_are_kept_in_ascii_every_server_takes():
     assert normalise(" Reader@Bücher.Example ") == "reader@xn--bcher-kva.example"
     with pytest.raises(UsageError, match="用户@example.com"):
         normalise("用户@example.com")
+
+
+def test_a_newsletters_members_are_read_page_by_page_of_addresses(tmp_path):
+    """Pages of addresses that hold no member of the newsletter, or only some, are walked past."""
+    from datetime import UTC, datetime
+
+    from publisher.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        now = datetime.now(UTC)
+        store.subscribers.add_many([(f"r{i:02}@example.com", f"R{i}") for i in range(20)], "active", now)
+        ids = store.subscribers.ids(f"r{i:02}@example.com" for i in range(20))
+        members = {f"r{i:02}@example.com" for i in (1, 2, 9, 17, 19)}  # none among r03..r08
+        store.subscriptions.add_many({ids[e]: {"weekly": ["politics"]} for e in members}, "active", now)
+        got = list(store.subscriptions.members("weekly", batch=3))
+        assert [(p.email, s.status, s.sections) for p, s in got] == [
+            (e, "active", ("politics",)) for e in sorted(members)
+        ]
+    finally:
+        store.close()

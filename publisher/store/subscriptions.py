@@ -158,25 +158,35 @@ class Subscriptions:
         """Everyone with a subscription to ``newsletter`` (ended ones too), by address,
         read ``batch`` at a time; the subscription's status is what the reader gets (an
         active one of an address that may not be mailed counts as that address's status)."""
-        sub = subscribers.c
         last = ""
         while True:
+            # A page of addresses in order (the email index), each with its subscription
+            # if any (the primary key): ordering the newsletter's whole audience by
+            # address for every page would sort it all, again and again.
+            page = (
+                select(subscribers)
+                .where(subscribers.c.email > last)
+                .order_by(subscribers.c.email)
+                .limit(batch)
+                .subquery()
+            )
+            of = subscriptions.c
             q = (
                 select(
-                    subscribers,
-                    subscriptions.c.status.label("got"),
-                    subscriptions.c.sections,
-                    subscriptions.c.created.label("since"),
-                    subscriptions.c.changed.label("moved"),
+                    page,
+                    of.status.label("got"),
+                    of.sections,
+                    of.created.label("since"),
+                    of.changed.label("moved"),
                 )
-                .join(subscriptions, subscriptions.c.subscriber_id == sub.id)
-                .where(subscriptions.c.newsletter == newsletter, sub.email > last)
-                .order_by(sub.email)
-                .limit(batch)
+                .outerjoin(subscriptions, and_(of.subscriber_id == page.c.id, of.newsletter == newsletter))
+                .order_by(page.c.email)
             )
             with self.engine.connect() as conn:
                 rows = conn.execute(q).all()
             for r in rows:
+                if r.got is None:  # no subscription to this newsletter
+                    continue
                 person = Subscriber(r.id, r.public_id, r.email, r.name, r.status, r.created, r.changed)
                 got = _effective(r.got, r.status)
                 yield person, Subscription(r.id, newsletter, got, _sections(r.sections), r.since, r.moved)
