@@ -188,6 +188,7 @@ class MessageTemplate:
     text_part: Part
     html_part: Part
     boundary: bytes
+    layout: tuple[tuple[int, bytes | str, bytes | int], ...] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -239,41 +240,73 @@ class MessageTemplate:
         """The (text, HTML) transfer encodings chosen."""
         return self.text_part.encoding, self.html_part.encoding
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layout", self._lay_out())
+
+    def _lay_out(self) -> tuple[tuple[int, bytes | str, bytes | int], ...]:
+        """Everything after the per-recipient headers, in order: runs of shared bytes
+        joined into one (as they are, and dot-stuffed: ``_SHARED``), and what is filled
+        per recipient (a quoted-printable line of a part: ``_LINE``; a base64 part's
+        tail: ``_TAIL``). Every piece begins at a line's start, so each is stuffed on
+        its own; no header line and no base64 line begins with a period."""
+        b = self.boundary
+        pieces: list[tuple[int, bytes | str, bytes | int]] = []
+
+        def shared(plain: bytes, stuffed: bytes) -> None:
+            if pieces and pieces[-1][0] == _SHARED:
+                _, before, before_stuffed = pieces.pop()
+                plain, stuffed = before + plain, before_stuffed + stuffed  # type: ignore[operator]
+            pieces.append((_SHARED, plain, stuffed))
+
+        opening = b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n'
+        for n, part in enumerate((self.text_part, self.html_part)):
+            shared(opening + b"--" + b + b"\r\n" + part.head, opening + b"--" + b + b"\r\n" + part.head)
+            opening = b""
+            for segment in part.segments:
+                if isinstance(segment, bytes):
+                    shared(segment, stuff(segment))
+                else:
+                    pieces.append((_LINE, segment, n))
+            if part.tail:
+                pieces.append((_TAIL, part.tail, n))
+        shared(b"--" + b + b"--\r\n", b"--" + b + b"--\r\n" + END_OF_DATA)
+        return tuple(pieces)
+
     def personalise(self, to: Recipient) -> Message:
         """The complete RFC 5322 message for one recipient, CRLF line endings (with its
         dot-stuffed form for SMTP, ``Message.data``)."""
-        values_html = {
-            UNSUBSCRIBE_URL: html_escape(to.unsubscribe_url),
-            RECIPIENT: html_escape(to.email),
-            PREFERENCES_URL: html_escape(to.preferences_url),
-        }
-        values_text = {
-            UNSUBSCRIBE_URL: to.unsubscribe_url,
-            RECIPIENT: to.email,
-            PREFERENCES_URL: to.preferences_url,
-        }
-        b = self.boundary
-        unsubscribe = (
-            [raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>")]
-            if to.unsubscribe_url
-            else []
+        values = (
+            {UNSUBSCRIBE_URL: to.unsubscribe_url, RECIPIENT: to.email, PREFERENCES_URL: to.preferences_url},
+            {
+                UNSUBSCRIBE_URL: html_escape(to.unsubscribe_url),
+                RECIPIENT: html_escape(to.email),
+                PREFERENCES_URL: html_escape(to.preferences_url),
+            },
         )
-        # every piece begins at a line's start, so each is dot-stuffed on its own; a
-        # header line never begins with a period (nor does a base64 line)
-        head = [
+        plain = [
             self.shared_headers,
             raw_header("To", address(to.name, to.email)),
             raw_header("Message-ID", to.message_id),
-            *unsubscribe,
-            b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n--' + b + b"\r\n",
         ]
-        text, text_data = self.text_part.filled(values_text)
-        html, html_data = self.html_part.filled(values_html)
-        between, end = b"--" + b + b"\r\n", b"--" + b + b"--\r\n"
-        return Message.of(
-            b"".join([*head, *text, between, *html, end]),
-            b"".join([*head, *text_data, between, *html_data, end, END_OF_DATA]),
-        )
+        if to.unsubscribe_url:
+            plain.append(raw_header("List-Unsubscribe", f"<{to.unsubscribe_url}>, <{to.unsubscribe_mailto}>"))
+        data = plain.copy()
+        for kind, piece, extra in self.layout:
+            if kind == _SHARED:
+                plain.append(piece)  # type: ignore[arg-type]
+                data.append(extra)  # type: ignore[arg-type]
+            elif kind == _LINE:
+                line = _qp(_fill(piece, values[extra]))  # type: ignore[arg-type, index]
+                plain.append(line)
+                data.append(stuff(line))
+            else:
+                tail = _base64(_fill_bytes(piece, values[extra]))  # type: ignore[arg-type, index]
+                plain.append(tail)
+                data.append(tail)
+        return Message.of(b"".join(plain), b"".join(data))
+
+
+_SHARED, _LINE, _TAIL = 0, 1, 2  # MessageTemplate.layout's kinds of piece
 
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips an HTML part past this many bytes as sent
@@ -308,7 +341,7 @@ def sent_size(body: str, encoding: str | None = None) -> int:
     """Bytes of ``body`` as a part's content on the wire (after the transfer encoding,
     CRLF line ends): what Gmail's 102 KB clip counts."""
     part = Part.encode("text/html", body, encoding)
-    return sum(len(s) for s in part.filled({})[0]) - len(part.head)
+    return sum(len(s) for s in part.filled({})) - len(part.head)
 
 
 @dataclass(frozen=True)
@@ -326,13 +359,6 @@ class Part:
     head: bytes
     segments: tuple[bytes | str, ...]
     tail: bytes = b""  # base64: raw UTF-8 (CRLF) to fill and encode per recipient
-    stuffed: tuple[bytes | str, ...] = field(
-        init=False, repr=False, compare=False
-    )  # ``segments`` dot-stuffed
-
-    def __post_init__(self) -> None:
-        stuffed = tuple(stuff(s) if isinstance(s, bytes) else s for s in self.segments)
-        object.__setattr__(self, "stuffed", stuffed)
 
     @classmethod
     def encode(cls, content_type: str, body: str, encoding: str | None = None) -> Part:
@@ -364,26 +390,13 @@ class Part:
             segments.append(_qp("\n".join(static) + "\n"))
         return cls(encoding, head, tuple(segments))
 
-    def filled(self, values: dict[str, str]) -> tuple[list[bytes], list[bytes]]:
-        """The part's bytes with the placeholders replaced by ``values``: as they are,
-        and dot-stuffed (the shared segments were stuffed once, in ``__post_init__``)."""
-        out, data = [self.head], [self.head]
-        for plain, stuffed in zip(self.segments, self.stuffed, strict=True):
-            if isinstance(plain, bytes):
-                out.append(plain)
-                data.append(stuffed)  # type: ignore[arg-type]
-            else:
-                line = _qp(_fill(plain, values))
-                out.append(line)
-                data.append(stuff(line))
+    def filled(self, values: dict[str, str]) -> list[bytes]:
+        """The part's bytes with the placeholders replaced by ``values``."""
+        out = [self.head]
+        out += [s if isinstance(s, bytes) else _qp(_fill(s, values)) for s in self.segments]
         if self.tail:
-            tail = self.tail
-            for key, value in values.items():
-                tail = tail.replace(key.encode("ascii"), value.encode("utf-8"))
-            encoded = _base64(tail)  # base64 has no period
-            out.append(encoded)
-            data.append(encoded)
-        return out, data
+            out.append(_base64(_fill_bytes(self.tail, values)))
+        return out
 
 
 _B64_CHUNK = 57  # input bytes per 76-character base64 line (RFC 2045 6.8)
@@ -434,6 +447,12 @@ def html_escape(value: str) -> str:
 def _fill(template: str, values: dict[str, str]) -> str:
     for key, value in values.items():
         template = template.replace(key, value)
+    return template
+
+
+def _fill_bytes(template: bytes, values: dict[str, str]) -> bytes:
+    for key, value in values.items():
+        template = template.replace(key.encode("ascii"), value.encode("utf-8"))
     return template
 
 
