@@ -29,7 +29,8 @@ def test_healthz_says_503_while_the_node_is_behind_the_store(tmp_path: Path) -> 
     publish(site, "collect")
     server = Server(site, port)
     try:
-        assert health(server) == (200, {"status": "ok", "output": True})  # built at start
+        wait_until(lambda: health(server)[0] == 200, 20, "the node built its outputs")  # once started
+        assert health(server) == (200, {"status": "ok", "output": True})
         assert "11 global cities" in server.client.get(CORRECTED).text
 
         lock = os.open(site / "public" / BUILD_LOCK, os.O_RDWR)
@@ -60,7 +61,7 @@ def test_a_node_rebuilds_an_output_folder_without_its_index_at_start(tmp_path: P
     (site / "public" / "index.html").unlink()
     server = Server(site, port)
     try:
-        assert health(server) == (200, {"status": "ok", "output": True})
+        wait_until(lambda: health(server)[0] == 200, 20, "the node rebuilt its outputs")
         assert server.client.get("/").status_code == 200
     finally:
         server.stop()

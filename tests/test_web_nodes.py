@@ -2,14 +2,19 @@
 with its own output folder, on one shared store (a SQLite file, then PostgreSQL),
 while an editor's machine collects and publishes elsewhere. A node's output folder is
 a cache of the store: built at start, rebuilt once the store's content version moves,
-and ``/healthz`` is 503 whenever the node is behind (judged by versions, not clocks)."""
+and ``/healthz`` is 503 whenever the node is behind (judged by versions, not clocks).
+An embargoed article comes out on every node when its time comes (the database's)."""
 
 from __future__ import annotations
 
+import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from publisher.models import Article, Saving
+from publisher.store import Store
 from tests.pg import use_store
 from tests.sites import correct_the_seed, edit_config, publish
 from tests.waiting import wait_until
@@ -17,6 +22,7 @@ from tests.webserver import Server, free_port, make_site
 
 NEW_STORY = "seeds/009_web_nodes.txt"
 NEW_PAGE = "/articles/night-markets-return-to-seoul-riverside-parks.html"
+EMBARGOED = "/articles/city-budget-passes-at-noon.html"
 
 
 def new_story(editor: Path) -> None:
@@ -26,6 +32,23 @@ def new_story(editor: Path) -> None:
         "The city's night markets reopen on Friday at four riverside parks along the Han.\n",
         encoding="utf-8",
     )
+
+
+def embargoed_story(url: str, seconds: float) -> None:
+    """An article stored now whose publication time is ``seconds`` away."""
+    when = datetime.now(UTC) + timedelta(seconds=seconds)
+    story = Article(
+        "wire:budget", "wire", "City budget passes at noon", "<p>The council voted.</p>", when, when
+    )
+    store = Store.open(url)
+    try:
+        store.articles.save_many([Saving(story)], datetime.now(UTC))
+    finally:
+        store.close()
+
+
+def url_of(site: Path) -> str:
+    return tomllib.loads((site / "config.toml").read_text(encoding="utf-8"))["store"]["url"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,10 +93,12 @@ def current(server: Server, path: str, text: str | None = None) -> bool:
 
 def test_every_node_serves_what_the_editor_publishes(nodes) -> None:  # type: ignore[no-untyped-def]
     editor, servers = nodes
-    for server in servers:  # built at start: pages, not 404
+    for server in servers:  # built once started: pages, not 404
+        healthy = lambda s=server: s.client.get("/healthz").status_code == 200  # noqa: E731
+        wait_until(healthy, 20, f"{server.site.name} built its outputs")
+        assert server.client.get("/healthz").json() == {"status": "ok", "output": True}
         assert status(server, "/") == 200
         assert status(server, "/articles/kospi-rebounds-as-chipmakers-lead-gains.html") == 200
-        assert server.client.get("/healthz").json() == {"status": "ok", "output": True}
         assert status(server, NEW_PAGE) == 404
 
     new_story(editor)
@@ -102,6 +127,10 @@ def test_every_node_serves_what_the_editor_publishes(nodes) -> None:  # type: ig
             lambda s=server: current(s, f"/digests/digest/{issue}"), 20, f"{server.site.name} archives it"
         )
 
+    embargoed_story(url_of(editor), seconds=3)  # stored now, out in 3 s: no change marks that moment
+    for server in servers:
+        wait_until(lambda s=server: status(s, EMBARGOED) == 200, 20, f"{server.site.name} releases it")
+
 
 def test_a_node_that_cannot_build_answers_503_with_the_reason(tmp_path: Path) -> None:
     port = free_port()
@@ -111,6 +140,7 @@ def test_a_node_that_cannot_build_answers_503_with_the_reason(tmp_path: Path) ->
     publish(site, "collect")
     server = Server(site, port)
     try:
+        wait_until(lambda: "cannot build" in server.log.read_text(), 20, "the build failed")
         r = server.client.get("/healthz")
         assert r.status_code == 503 and "no web edition in" in r.json()["output"], r.text
         log = server.log.read_text()

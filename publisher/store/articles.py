@@ -195,6 +195,15 @@ class Articles:
             decode = _Decoder()
             return [_stored(r, decode) for r in conn.execute(q)]
 
+    def next_release(self, now: datetime) -> datetime | None:
+        """When the next embargoed article (published after ``now``, not withdrawn)
+        comes out; None: there is none."""
+        q = select(func.min(articles.c.published)).where(
+            articles.c.published > now, articles.c.withdrawn.is_(None)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
     def not_yet_in_digest(self, now: datetime, newsletter: str = "digest") -> list[StoredArticle]:
         """Published articles that no earlier issue of ``newsletter`` carried (a
         skipped issue carried nothing), newest first."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, Integer, Text, cast, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.store.clock import db_time
+from publisher.store.clock import now as db_now
 from publisher.store.schema import locks, meta
 
 CONTENT_VERSION = "content_version"  # moves whenever what the feeds and pages show changes
@@ -42,6 +43,13 @@ class Meta:
         """The store's content version (0: nothing stored yet); ``mark_content_changed``."""
         value = self.get(CONTENT_VERSION)
         return 0 if value is None else int(value)
+
+    def content_now(self) -> tuple[int, datetime]:
+        """The content version and the database's time now: what a web node decides
+        by (a new version, or an embargo that has just ended)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.key == CONTENT_VERSION)).scalar()
+            return (0 if value is None else int(value)), db_now(conn)
 
     def content_changed(self) -> None:
         """``mark_content_changed`` in a transaction of its own."""

@@ -2,10 +2,12 @@
 
 Every ``publish serve`` keeps its own output.dir current, so any number of web nodes
 behind a load balancer serve the same feeds and pages from one store (PostgreSQL, or
-a SQLite file on one machine): it builds them whole at start (a node whose folder was
-never written serves pages, not 404), then asks the store for its content version
+a SQLite file on one machine): it builds them whole once it has started (a node whose
+folder was never written serves pages after that first build, /healthz saying 503
+until then), then asks the store for its content version
 every ``POLL`` seconds (one indexed read) and builds again when the version moved
-past the one it built. A store with nothing in it yet gives nothing to build. Every change readers see moves that version in the
+past the one it built, or an embargoed article's time has come (by the database's
+clock). A store with nothing in it yet gives nothing to build. Every change readers see moves that version in the
 transaction that makes it (``store.meta.mark_content_changed``), so the decision
 rests on no machine's clock. ``/healthz`` compares the same two versions.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,6 +41,7 @@ class Outputs:
         self.root = config.output.dir
         self.files = files
         self.built: int | None = None  # the content version output.dir shows
+        self.release: datetime | None = None  # when the next embargoed article comes out
         self._stopping: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._failed = ""  # the last build's error, logged once
@@ -48,10 +51,10 @@ class Outputs:
         return output.stale(self.root, self.built, current)
 
     async def start(self, store: Store) -> None:
-        """Build now (a changed config or theme shows at once; unchanged pages are not
-        rewritten), then keep building in the background whenever the store moves on."""
+        """Build in the background now (a never-built folder, a changed config or theme:
+        unchanged pages are not rewritten), then whenever the store moves on. The
+        server answers meanwhile; ``/healthz`` says 503 until the outputs are current."""
         self.built = await asyncio.to_thread(output.built_version, self.root)
-        await self._build(store, every_time=True)
         self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._keep_current(store))
 
@@ -63,6 +66,7 @@ class Outputs:
 
     async def _keep_current(self, store: Store) -> None:
         assert self._stopping is not None
+        await self._build(store, every_time=True)
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), POLL)
@@ -85,14 +89,15 @@ class Outputs:
             self._failed = ""
 
     def build(self, store: Store, every_time: bool = False) -> None:
-        """Build output.dir when the store's content moved past what it shows (or
-        ``every_time``). Another builder on this machine (``publish feeds``, the
-        scheduler) may have built it already: then its manifest says so."""
-        current = store.meta.content_version()
-        now = datetime.now(UTC)
+        """Build output.dir when the store's content moved past what it shows, or an
+        embargoed article's time came (by the database's clock, which every node
+        shares), or ``every_time``. Another builder on this machine (``publish
+        feeds``, the scheduler) may have built it already: then its manifest says so."""
+        current, now = store.meta.content_now()
         if current == 0 and not store.articles.published(now, limit=1):
             return  # nothing stored yet: no web edition to serve (/healthz says so)
-        if not every_time:
+        released = self.release is not None and now >= self.release
+        if not every_time and not released:
             if self.built is not None and self.built >= current:
                 return
             on_disk = output.built_version(self.root)
@@ -104,6 +109,7 @@ class Outputs:
         version = pipeline.write_outputs(
             self.config, store, now, pipeline.Options(what="publish serve"), report
         )
+        self.release = store.articles.next_release(now)
         self.files.clear()  # before the version: once healthy, every file is the new one
         self.built = version
         log.info(
