@@ -194,6 +194,7 @@ class SmtpRow:
     size: int  # bytes of one message
     publish: float  # seconds of the whole `publish now` process
     send: float  # msg/s between the process's first and last progress lines ("-": not measurable)
+    cpu: float  # CPU seconds of the process (user + system, with its sender processes)
     reference: float  # seconds of smtp-source -d for the same count (the better of two)
 
     def cells(self) -> list[str]:
@@ -207,6 +208,7 @@ class SmtpRow:
             f"{self.publish:.1f} s",
             f"{ours:,.0f}",
             f"{self.send:,.0f}" if self.send else "-",
+            f"{self.cpu / self.subscribers * 1e6:,.0f} µs",
             f"{limit:,.0f}",
             f"{ours / limit:.2f}",
             f"{self.send / limit:.2f}" if self.send else "-",
@@ -222,6 +224,7 @@ SMTP_HEADER = [
     "publish now",
     "msg/s",
     "send msg/s",
+    "CPU/msg",
     "smtp-source msg/s",
     "ratio",
     "send ratio",
@@ -229,9 +232,10 @@ SMTP_HEADER = [
 PROGRESS = re.compile(r"(\d+) of (\d+) deliveries done")
 
 
-def run_publish_now(folder: Path) -> tuple[float, float, str]:
+def run_publish_now(folder: Path) -> tuple[float, float, float, str]:
     """``publish -v now`` as a process: (its wall time, the msg/s between its first and
-    last progress lines or 0, its stdout). Progress lines are timed as they arrive."""
+    last progress lines or 0, its CPU seconds, its stdout). Progress lines are timed as
+    they arrive."""
     cmd = [sys.executable, "-m", "publisher", "--config", str(folder / "config.toml"), "-v", "now"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -252,15 +256,16 @@ def run_publish_now(folder: Path) -> tuple[float, float, str]:
         elif not line.startswith("INFO"):
             errors.append(line)
     out = proc.stdout.read()
-    code = proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)  # its CPU, and its own children's (sender processes)
     wall = time.perf_counter() - t0
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"publish now failed ({code}): {''.join(errors)[-2000:]}")
     send = 0.0
     if len(marks) >= 2 and len({m[2] for m in marks}) == 1:  # one process's progress
         (t1, done1, _), (t2, done2, _) = marks[0], marks[-1]
         send = (done2 - done1) / (t2 - t1) if t2 > t1 else 0.0
-    return wall, send, out
+    return wall, send, usage.ru_utime + usage.ru_stime, out
 
 
 def message_size(config: configuration.Config) -> int:
@@ -312,12 +317,14 @@ def bench_smtp(
                         config = make_site(site, port, connections, url, w)
                         add_readers(config, count)
                         total = connections * (w or 1)
-                        wall, send, out = run_publish_now(site)
+                        wall, send, cpu, out = run_publish_now(site)
                         if f"delivered: {count} sent" not in out:
                             raise SystemExit(f"not all sent: {out[-1000:]}")
                         size = message_size(config)
                         reference = min(smtp_source(port, total, count, size) for _ in range(2))
-                        row = SmtpRow(store, count, str(w or "default"), total, size, wall, send, reference)
+                        row = SmtpRow(
+                            store, count, str(w or "default"), total, size, wall, send, cpu, reference
+                        )
                         print("  ".join(row.cells()), flush=True)
                         rows.append(row)
     finally:
@@ -578,7 +585,9 @@ smtp: `publish -v now` as a process (a fresh site per row: collect, feeds, the i
 deliveries, the send) into smtp-sink, against `smtp-source -d` sending as many messages of
 the same size over as many connections into the same sink (goal: ratio >= 0.5, stretch 0.7).
 msg/s: subscribers / the whole process's wall time; send msg/s: between the process's first
-and last progress lines (10% and 100% sent). PostgreSQL: a throwaway cluster (fsync=off)."""
+and last progress lines (10% and 100% sent); CPU/msg: the process's CPU time (user + system,
+start-up included) per message, what bounds it on a machine of its own. PostgreSQL: a
+throwaway cluster (fsync=off)."""
 
 
 def table(rows: list[list[str]]) -> None:
