@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -255,23 +256,59 @@ def test_temporary_failures_stay_queued_and_the_next_run_sends_them(site, server
 
 
 def test_an_unsubscribe_committed_while_sending_wins(tmp_path, server):
+    """The audience is read when a batch is claimed and again at every commit of
+    outcomes: a reader who leaves while the issue goes out gets no message handed to the
+    transport after the next commit. Here c leaves while a's copy is built, b's copy
+    waits for the commit of a's outcome, so c's comes after it."""
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     for address in ("a@example.com", "b@example.com", "c@example.com"):
         audience.add(store, address)
     record = store.ledger.create_digest("2025-05-27", "s", "<p>x</p>", "x", [], NOW)
+    committed = threading.Event()
 
     def message_for(sub):
-        if sub.email == "a@example.com":  # while a's copy goes out, b unsubscribes
-            audience.remove(store, "b@example.com")
+        if sub.email == "a@example.com":  # while a's copy goes out, c unsubscribes
+            audience.remove(store, "c@example.com")
+        if sub.email == "b@example.com":
+            assert committed.wait(10)  # a's outcome (and the audience read again) committed
         return b"Subject: x\r\n\r\nx\r\n"
 
     smtp = SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5)
     report = send_queued(
-        store.ledger, record.id, "digest@news.example.com", message_for, lambda: SmtpTransport(smtp)
+        store.ledger,
+        record.id,
+        "digest@news.example.com",
+        message_for,
+        lambda: SmtpTransport(smtp),
+        progress=lambda done, total: committed.set(),
     )
+    counts = store.ledger.delivery_counts()
     store.close()
     assert (report.sent, report.skipped) == (2, 1)
-    assert not server.handler.to("b@example.com")
+    assert not server.handler.to("c@example.com")
+    assert counts == {"sent": 2, "skipped": 1}
+
+
+def test_a_reader_who_left_before_the_claim_is_skipped_without_a_message(tmp_path, server):
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    for address in ("a@example.com", "b@example.com"):
+        audience.add(store, address)
+    record = store.ledger.create_digest("2025-05-27", "s", "<p>x</p>", "x", [], NOW)
+    audience.remove(store, "b@example.com")
+    built = []
+
+    def message_for(sub):
+        built.append(sub.email)
+        return b"Subject: x\r\n\r\nx\r\n"
+
+    smtp = SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5)
+    report = send_queued(
+        store.ledger, record.id, "d@news.example.com", message_for, lambda: SmtpTransport(smtp)
+    )
+    counts = store.ledger.delivery_counts()
+    store.close()
+    assert (report.sent, report.skipped) == (1, 1) and built == ["a@example.com"]
+    assert counts == {"sent": 1, "skipped": 1}
 
 
 def test_parallel_connections_are_each_reused(site, server):

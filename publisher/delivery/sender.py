@@ -3,8 +3,12 @@
 The ledger row for every (digest, subscriber) exists before this runs; a row is
 marked ``sent`` only after the transport accepted the message, so a run killed at
 any point is resumed by the next one with at most the in-flight messages sent
-twice. The subscriber's status is read again right before each send: an
-unsubscribe committed meanwhile wins.
+twice. A run claims the queued rows in batches (``publisher.store.claims``), so any
+number of runs, in processes on any machines, share one issue: each row is sent by
+the run holding its claim. The readers' audience is read with each batch and read
+again at every commit: a reader who left meanwhile is skipped from then on. A run
+whose claim was lost (it was paused past its claim's expiry and another run took the
+rows) sends nothing more and says so (``SendReport.lost``).
 
 Several workers (threads, one transport each, every connection reused) send in
 parallel; one writer (the calling thread) records their outcomes. It commits
@@ -33,16 +37,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from publisher.deliverability.gate import ProviderGate
 from publisher.delivery import Transport
-from publisher.errors import DeliveryError
+from publisher.delivery.attempt import Halt, Job, Paused, Retry, attempt
 from publisher.models import Outcome, Subscriber
+from publisher.store.claims import SKIPPED, Claim
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +57,10 @@ _GIVE_UP_AFTER = 20  # consecutive temporary failures: the server is unwell, sto
 
 class LedgerView(Protocol):
     """What sending needs of the store (``publisher.store.ledger.Ledger`` has it, and
-    ``PartLedger``: one rendition of an issue, its readers' subscriptions checked)."""
+    ``PartLedger``: one rendition of an issue)."""
 
-    def queued(self, digest_id: int, batch: int = ...) -> Iterator[Subscriber]: ...
     def queued_count(self, digest_id: int) -> int: ...
-    def status_checker(self) -> AbstractContextManager[Callable[[int], bool]]: ...
-    def recorder(self) -> AbstractContextManager[Callable[[int, Sequence[Outcome], datetime, int], int]]: ...
+    def claim(self, digest_id: int, ttl: float) -> Claim: ...
     def finish(self, digest_id: int) -> None: ...
 
 
@@ -71,7 +74,8 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
     halted: str = ""  # why the server's refusal of the message itself stopped the run
     paused: list[str] = field(default_factory=list)  # mailbox providers this run stopped sending to, why
-    left: int = 0  # deliveries still queued when the run ended (tried or not)
+    left: int = 0  # deliveries still queued when the run ended (tried or not, or another run's)
+    lost: str = ""  # why this run stopped early: its claim was taken over by another run
 
     def add(self, other: SendReport) -> None:
         self.sent += other.sent
@@ -82,6 +86,7 @@ class SendReport:
         self.left += other.left
         self.errors += other.errors
         self.halted = self.halted or other.halted
+        self.lost = self.lost or other.lost
         self.paused += [p for p in other.paused if p not in self.paused]
 
 
@@ -92,6 +97,8 @@ class SendPolicy:
     retry_delay: float = 2.0
     bounce_limit: int = 3
     rate: float = 0.0  # messages per second over all workers, 0 = unlimited
+    claim_ttl: float = 60.0  # seconds a claim lasts unrenewed (store.lease)
+    claim_size: int = 100  # deliveries claimed at a time
 
 
 class RateLimit:
@@ -133,55 +140,20 @@ def send_queued(
     Setting ``stop`` (SIGTERM in the daemon) lets the messages in flight finish and
     leaves the rest queued for the next run. ``gate`` pauses a mailbox provider that
     refuses the mail for policy (``deliverability.gate``): its deliveries stay queued.
+    Other runs may send the same digest at the same time: each sends what it claimed.
     """
     report = SendReport()
     total = ledger.queued_count(digest_id)
     if total == 0:
         ledger.finish(digest_id)
         return report
-    with ledger.recorder() as record:
-        run = _Run(ledger, digest_id, record, policy, report, total, progress, stop, gate)
+    with ledger.claim(digest_id, policy.claim_ttl) as claim:
+        run = _Run(claim, policy, report, total, progress, stop, gate)
         run.send(sender, message_for, open_transport)
     report.left = ledger.queued_count(digest_id)
     if report.queued == 0 and not run.stop.is_set() and report.left == 0:
         ledger.finish(digest_id)
     return report
-
-
-@dataclass(frozen=True)
-class _Retry:
-    """A temporary failure: try ``sub`` again after a backoff (its worker moves on)."""
-
-    sub: Subscriber
-    attempts: int  # tries made so far
-    error: str
-    code: int | None = None
-    status: str = ""
-
-
-@dataclass(frozen=True)
-class _Halt:
-    """The server refused the message itself: ``sub`` stays queued and the run stops."""
-
-    sub: Subscriber
-    error: str
-    code: int | None = None
-    status: str = ""
-
-
-@dataclass(frozen=True)
-class _Paused:
-    """``sub``'s mailbox provider is paused (``line``: it just was, and why): it stays
-    queued; ``error`` is the refusal that paused it, when one did."""
-
-    sub: Subscriber
-    line: str = ""
-    error: str | None = None
-    code: int | None = None
-    status: str = ""
-
-
-_Job = tuple[Subscriber, int]  # (subscriber, tries made so far)
 
 
 class _Stop:
@@ -198,50 +170,16 @@ class _Stop:
         return self.own.is_set() or (self.other is not None and self.other.is_set())
 
 
-def _deliver(
-    active: Callable[[int], bool],
-    job: _Job,
-    sender: str | Callable[[Subscriber], str],
-    message_for: Callable[[Subscriber], bytes],
-    transport: Transport,
-    limiter: RateLimit,
-    gate: ProviderGate | None = None,
-) -> Outcome | _Retry | _Halt | _Paused:
-    sub, attempts = job
-    if not active(sub.id):  # read now, not when the batch was: an unsubscribe meanwhile wins
-        return Outcome(sub.id, "skipped", "no longer subscribed")
-    if gate is not None and gate.paused(sub.email):
-        return _Paused(sub)
-    message = message_for(sub)
-    limiter.wait()
-    try:
-        transport.send(sender if isinstance(sender, str) else sender(sub), sub.email, message)
-    except DeliveryError as exc:
-        error, code, status = str(exc), exc.code, exc.status
-        if gate is not None:
-            line = gate.observe(sub.email, error if exc.policy else "", at_once=exc.policy and exc.halt)
-            if exc.policy and (exc.halt or line):  # its provider refuses our mail: only it is paused
-                return _Paused(sub, line, error, code, status)
-        if exc.halt:
-            return _Halt(sub, error, code, status)
-        if exc.permanent:
-            return Outcome(sub.id, "failed", error, exc.bounce, code, status)
-        return _Retry(sub, attempts + 1, error, code, status)
-    if gate is not None:
-        gate.observe(sub.email)
-    return Outcome(sub.id, "sent")
-
-
 class _Run:
     """One digest's sending: workers (threads, one transport each) take jobs; the
-    calling thread feeds them, schedules retries with backoff (no worker waits for
-    one) and records every outcome in the ledger as soon as it arrives."""
+    calling thread claims batches of the queue, feeds them, schedules retries with
+    backoff (no worker waits for one) and records every outcome in the ledger as soon
+    as it arrives, renewing the claim with each commit (and on its own when no outcome
+    arrives for a while)."""
 
     def __init__(
         self,
-        ledger: LedgerView,
-        digest_id: int,
-        record: Callable[[int, Sequence[Outcome], datetime, int], int],
+        claim: Claim,
         policy: SendPolicy,
         report: SendReport,
         total: int,
@@ -249,12 +187,18 @@ class _Run:
         stop: threading.Event | None = None,
         gate: ProviderGate | None = None,
     ) -> None:
-        self.ledger, self.digest_id, self.record, self.policy = ledger, digest_id, record, policy
+        self.claim, self.policy = claim, policy
         self.report, self.total, self.progress, self.gate = report, total, progress, gate
+        self.pending: deque[Subscriber] = deque()  # claimed, not yet handed to a worker
+        self.claimed_all = False  # nothing more to claim (or the claim is lost)
+        self.claim_again = 0.0  # time.monotonic() before which claiming is not tried again
+        self.left: set[int] = set()  # claimed readers who left the audience since (commits say)
+        self.renewed = time.monotonic()
+        self.renew_now = threading.Event()  # a worker waits for a renewal (past the deadline)
         self.workers = max(1, min(policy.workers, total))
-        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=self.workers * 2)
-        self.results: queue.Queue[Outcome | _Retry | _Halt | _Paused | BaseException] = queue.Queue()
-        self.retries: list[tuple[float, int, _Job, _Retry]] = []  # heap of (due, seq, job, failure)
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=self.workers * 2)
+        self.results: queue.Queue[Outcome | Retry | Halt | Paused | BaseException] = queue.Queue()
+        self.retries: list[tuple[float, int, Job, Retry]] = []  # heap of (due, seq, job, failure)
         self.stop = _Stop(threading.Event(), stop)
         self.crash: BaseException | None = None
         self.in_flight = self.done = self.temporary_in_a_row = self.seq = 0
@@ -271,15 +215,16 @@ class _Run:
             transport: Transport | None = None
             try:
                 transport = open_transport()
-                with self.ledger.status_checker() as active:
-                    while (job := self.jobs.get()) is not None:
-                        if self.stop.is_set():  # draining: it stays queued
-                            self.results.put(Outcome(job[0].id, "queued", None))
-                            continue
-                        result = _deliver(active, job, sender, message_for, transport, limiter, self.gate)
-                        if isinstance(result, _Halt):
-                            self.stop.set()  # before this worker or another takes the next job
-                        self.results.put(result)
+                while (job := self.jobs.get()) is not None:
+                    if self.stop.is_set():  # draining: it stays queued
+                        self.results.put(Outcome(job[0].id, "queued", None))
+                        continue
+                    result = attempt(
+                        job, sender, message_for, transport, limiter.wait, self._may_send, self.gate
+                    )
+                    if isinstance(result, Halt):
+                        self.stop.set()  # before this worker or another takes the next job
+                    self.results.put(result)
             except BaseException as exc:  # a bug, not a delivery failure: stop everything
                 self.stop.set()
                 self.results.put(exc)
@@ -290,18 +235,16 @@ class _Run:
         threads = [threading.Thread(target=work, name=f"send-{i}", daemon=True) for i in range(self.workers)]
         for t in threads:
             t.start()
-        pending: Iterator[Subscriber] | None = self.ledger.queued(self.digest_id)
         try:
             while not self.stop.is_set():
-                while not self.jobs.full() and (job := self._next_job(pending)) is not None:
-                    if job[0] is _END:
-                        pending = None
-                        break
+                while not self.jobs.full() and (job := self._next_job()) is not None:
                     self.jobs.put(job)
                     self.in_flight += 1
-                if pending is None and not self.in_flight and not self.retries:
+                if self.claimed_all and not self.pending and not self.in_flight and not self.retries:
                     break
                 self._flush(wait=self._wait())
+                if self.renew_now.is_set() or time.monotonic() - self.renewed > self.policy.claim_ttl / 4:
+                    self._commit([], renew=True)
         except BaseException:
             self.stop.set()  # the workers drain their queue without sending
             raise
@@ -320,17 +263,58 @@ class _Run:
         if self.crash is not None:
             raise self.crash
 
-    def _next_job(self, pending: Iterator[Subscriber] | None) -> _Job | None:
-        """A retry that is due, else the next queued subscriber (``_END`` when none is left).
-        A retry whose provider was paused meanwhile stays queued with its last failure."""
+    def _next_job(self) -> Job | None:
+        """A retry that is due, else the next claimed subscriber (claiming another batch
+        when the last one is handed out); None: nothing to hand out now. A retry whose
+        provider was paused meanwhile stays queued with its last failure."""
         while self.retries and self.retries[0][0] <= time.monotonic():
             _, _, job, failed = heapq.heappop(self.retries)
             if self.gate is None or not self.gate.paused(job[0].email):
                 return job
             self._commit([Outcome(job[0].id, "queued", failed.error, "", failed.code, failed.status)])
-        if pending is None:
-            return None
-        return (next(pending, _END), 0)
+        while not self.pending and not self.claimed_all and time.monotonic() >= self.claim_again:
+            batch = self.claim.take(self.policy.claim_size)
+            self.renewed = time.monotonic()
+            if self.claim.lost:
+                self._lose()
+            elif batch.skipped:  # left before the claim: recorded skipped by it
+                self.report.skipped += batch.skipped
+                self._done(batch.skipped)
+            self.pending.extend(batch.readers)
+            if batch.waiting:  # another sender's expired claim is not free yet: ask again soon
+                self.claim_again = time.monotonic() + 0.2
+            elif not (batch.readers or batch.skipped):
+                self.claimed_all = True
+        return (self.pending.popleft(), 0) if self.pending else None
+
+    def _may_send(self, sub: Subscriber) -> Outcome | None:
+        """None: a worker may hand ``sub``'s message to its transport now. Not to a
+        reader who left since the claim (a commit saw it: skipped), nor past the claim's
+        local deadline: a process paused past it waits for the calling thread's renewal,
+        which fails once another run took the claim over (it stays queued)."""
+        if sub.id in self.left:
+            return Outcome(sub.id, "skipped", SKIPPED)
+        while time.monotonic() >= self.claim.deadline and not self.claim.lost:
+            if self.stop.is_set():
+                break
+            self.renew_now.set()
+            time.sleep(0.01)
+        if self.claim.lost or time.monotonic() >= self.claim.deadline:
+            return Outcome(sub.id, "queued", None)
+        return None
+
+    def _lose(self) -> None:
+        """The claim was taken over (this run was paused or cut off past its expiry):
+        send nothing more; another run has the rows."""
+        self.claimed_all = True
+        self.pending.clear()
+        if not self.report.lost:
+            self.report.lost = (
+                "another sender took over this run's claim on the deliveries (it expired while "
+                "this run was paused or cut off): stopped sending"
+            )
+            log.warning("%s", self.report.lost)
+        self.stop.set()
 
     def _wait(self) -> float:
         if self.retries and not self.in_flight:
@@ -345,11 +329,11 @@ class _Run:
             while True:
                 if isinstance(item, BaseException):
                     self.crash = self.crash or item
-                elif isinstance(item, _Halt):
+                elif isinstance(item, Halt):
                     self.in_flight -= 1
                     batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
                     self._halt(item.error)
-                elif isinstance(item, _Paused):
+                elif isinstance(item, Paused):
                     self.in_flight -= 1
                     if item.error is not None:  # tried and refused: recorded; else left as it was
                         batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
@@ -357,7 +341,7 @@ class _Run:
                     if item.line and item.line not in self.report.paused:
                         self.report.paused.append(item.line)
                         log.warning("%s", item.line)
-                elif isinstance(item, _Retry):
+                elif isinstance(item, Retry):
                     self.in_flight -= 1
                     self._temporary_failure()
                     if item.attempts > self.policy.retries or self.stop.is_set():
@@ -398,16 +382,28 @@ class _Run:
         self.retries.clear()
         self._commit(left)
 
-    def _commit(self, batch: list[Outcome]) -> None:
-        if not batch:
+    def _commit(self, batch: list[Outcome], renew: bool = False) -> None:
+        """Record ``batch`` and renew the claim in one transaction (``renew``: even with
+        nothing to record); learn who left the audience meanwhile."""
+        if not batch and not renew:
             return
-        self.report.bounced += self.record(self.digest_id, batch, datetime.now(UTC), self.policy.bounce_limit)
+        self.renew_now.clear()
+        committed = self.claim.commit(batch, datetime.now(UTC), self.policy.bounce_limit)
+        self.renewed = time.monotonic()
+        if not committed.held:
+            self._lose()
+        self.left.update(committed.left)
+        self.report.bounced += committed.bounced
         for o in batch:
             self._count(o)
+        if batch:
+            self._done(len(batch))
+
+    def _done(self, n: int) -> None:
         step = max(100, self.total // 10)
-        if (self.done + len(batch)) // step > self.done // step or self.done + len(batch) == self.total:
-            log.info("digest: %d of %d deliveries done", self.done + len(batch), self.total)
-        self.done += len(batch)
+        if (self.done + n) // step > self.done // step or self.done + n == self.total:
+            log.info("digest: %d of %d deliveries done", self.done + n, self.total)
+        self.done += n
         if self.progress is not None:
             self.progress(self.done, self.total)
 
@@ -427,6 +423,3 @@ class _Run:
             if len(r.errors) < _KEEP_ERRORS:
                 r.errors.append(o.error)
             log.warning("%s", o.error)
-
-
-_END = Subscriber(-1, "", "")  # no more queued subscribers

@@ -2,35 +2,24 @@
 articles each one carried, its renditions (one per distinct choice of sections
 among its readers), and one row per (issue, subscriber) pointing to their rendition,
 written before sending and marked only after the transport accepted the message. A
-run that dies leaves queued rows the next run resumes.
+run that dies leaves queued rows the next run resumes. Senders claim the queued rows in
+batches (``publisher.store.claims``), so several can share an issue.
 
 Issue states: ``held`` (waiting for an editor: no deliveries yet), ``sending``,
 ``done``, ``skipped`` (discarded: its articles count as never carried)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Integer,
-    Select,
-    String,
-    bindparam,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, Integer, Select, String, func, insert, literal, select, update
 
-from publisher.models import DIGEST, DigestItem, DigestRecord, Outcome, Subscriber
-from publisher.store.feedback import suppression_of
+from publisher.models import DIGEST, DigestItem, DigestRecord
+from publisher.store.claims import Claim
+from publisher.store.rows import Compiled as _Compiled  # noqa: F401  (tests and bench/suppression.py use it)
 from publisher.store.schema import (
     UTCDateTime,
     deliveries,
@@ -245,61 +234,15 @@ class Ledger:
         """What sending one rendition needs of the ledger (``sender.LedgerView``)."""
         return PartLedger(self, digest_id, rendition_id, newsletter)
 
-    def queued(
-        self, digest_id: int, batch: int = 500, rendition: tuple[int | None] | None = None
-    ) -> Iterator[Subscriber]:
-        """The subscribers still owed this issue (of one rendition, given
-        ``(rendition_id,)``), in batches (the list may be long)."""
-        last = 0
-        while True:
-            sub = subscribers.c
-            q = (
-                select(sub.id, sub.public_id, sub.email, sub.name, sub.status)  # what a message needs
-                .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-                .where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
-                .where(subscribers.c.id > last)
-                .order_by(subscribers.c.id)
-                .limit(batch)
-            )
-            if rendition is not None:
-                q = q.where(_of_rendition(rendition[0]))
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            if not rows:
-                return
-            for r in rows:
-                yield Subscriber(r.id, r.public_id, r.email, r.name, r.status)
-            last = rows[-1].id
-
-    @contextmanager
-    def status_checker(self, newsletter: str = DIGEST) -> Iterator[Callable[[int], bool]]:
-        """Whether a subscriber is still a reader of ``newsletter`` (the address and the
-        subscription both active, the address not suppressed: the audience rule of
-        ``publisher.store.subscriptions``), for one sending thread: asked right before every
-        message (an unsubscribe committed meanwhile wins), so cheap: its own driver
-        connection for the whole run, the statement compiled once, each read in its own
-        short transaction (so it sees every commit)."""
-        reader = _Compiled(
-            self.engine,
-            select(func.count())
-            .select_from(subscriptions.join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id))
-            .where(in_audience(bindparam("newsletter")), subscriptions.c.subscriber_id == bindparam("sid")),
-        )
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.cursor()
-
-            def active(subscriber_id: int) -> bool:
-                try:
-                    cur.execute(reader.sql, reader.args(sid=subscriber_id, newsletter=newsletter))
-                    row = cur.fetchone()
-                finally:
-                    raw.rollback()
-                return row is not None and row[0] > 0
-
-            yield active
-        finally:
-            raw.close()
+    def claim(self, digest_id: int, ttl: float) -> Claim:
+        """A sender's claim on the issue's queued deliveries of every rendition
+        (``publisher.store.claims``; ``part(...).claim`` for one rendition): use it in a
+        ``with`` block, which gives back what is left."""
+        with self.engine.connect() as conn:
+            newsletter = conn.execute(
+                select(digests.c.newsletter).where(digests.c.id == digest_id)
+            ).scalar_one()
+        return Claim(self.engine, digest_id, newsletter, ttl)
 
     def queued_count(self, digest_id: int, rendition: tuple[int | None] | None = None) -> int:
         q = select(func.count()).where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
@@ -307,96 +250,6 @@ class Ledger:
             q = q.where(_of_rendition(rendition[0]))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()
-
-    @contextmanager
-    def recorder(self) -> Iterator[Callable[[int, Sequence[Outcome], datetime, int], int]]:
-        """The sending loop's writer: ``record(digest_id, outcomes, now, bounce_limit)``
-        commits a group of outcomes in one transaction and returns how many addresses
-        became ``bounced`` (a 5.1.1 at once, other hard failures once ``bounce_limit``
-        of them have accumulated; a delivered message clears them). One driver
-        connection and statements compiled once: a commit costs tens of microseconds."""
-        d, sub = deliveries.c, subscribers.c
-        by_delivery = _Compiled(
-            self.engine,
-            update(deliveries)
-            .where(d.digest_id == bindparam("did"), d.subscriber_id == bindparam("sid"))
-            .values(
-                status=bindparam("new_status"),
-                attempts=d.attempts + 1,
-                last_error=bindparam("error"),
-                changed=bindparam("now"),
-                reply_code=bindparam("code"),
-                reply_status=bindparam("reply"),
-            ),
-        )
-        clear = _Compiled(
-            self.engine,
-            update(subscribers)
-            .where(sub.id == bindparam("sid"), sub.hard_failures > 0)
-            .values(hard_failures=0),
-        )
-        count = _Compiled(
-            self.engine,
-            update(subscribers).where(sub.id == bindparam("sid")).values(hard_failures=sub.hard_failures + 1),
-        )
-        suppress = _Compiled(
-            self.engine,
-            update(subscribers)
-            .where(
-                sub.id == bindparam("sid"), sub.status == "active", sub.hard_failures >= bindparam("limit")
-            )
-            .values(status="bounced", changed=bindparam("now")),
-        )
-        stamp = UTCDateTime().process_bind_param
-        listed = _Compiled(self.engine, suppression_of(self.engine.dialect.name))
-        raw = self.engine.raw_connection()
-
-        def record(digest_id: int, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> int:
-            if not outcomes:
-                return 0
-            when = stamp(now, self.engine.dialect)
-            cur = raw.cursor()
-            bounced = 0
-            try:
-                cur.executemany(
-                    by_delivery.sql,
-                    [
-                        by_delivery.args(
-                            did=digest_id,
-                            sid=o.subscriber_id,
-                            new_status=o.status,
-                            error=o.error,
-                            now=when,
-                            code=o.reply_code,
-                            reply=o.reply_status or None,
-                        )
-                        for o in outcomes
-                    ],
-                )
-                delivered = [clear.args(sid=o.subscriber_id) for o in outcomes if o.status == "sent"]
-                if delivered:
-                    cur.executemany(clear.sql, delivered)
-                for o in outcomes:
-                    if o.status == "failed" and o.bounce:
-                        cur.execute(count.sql, count.args(sid=o.subscriber_id))
-                        limit = 1 if o.bounce == "now" else bounce_limit
-                        cur.execute(suppress.sql, suppress.args(sid=o.subscriber_id, limit=limit, now=when))
-                        if cur.rowcount > 0:  # it just bounced: on the suppression list too
-                            bounced += 1
-                            detail = (o.error or "")[:500]
-                            cur.execute(listed.sql, listed.args(sid=o.subscriber_id, detail=detail, now=when))
-                raw.commit()
-            except BaseException:
-                raw.rollback()
-                raise
-            finally:
-                cur.close()
-            return bounced
-
-        try:
-            yield record
-        finally:
-            raw.close()
 
     def finish(self, digest_id: int) -> None:
         """Mark an issue done once no delivery of it is queued any more."""
@@ -439,25 +292,19 @@ class Ledger:
 
 
 class PartLedger:
-    """The ledger as the sender sees it while sending one rendition of an issue:
-    its queued readers, their subscription to the issue's newsletter checked before
-    each message; the issue is done once none of its renditions has queued rows."""
+    """The ledger as the sender sees it while sending one rendition of an issue: its
+    queued deliveries, claimed in batches (``publisher.store.claims``); the issue is done
+    once none of its renditions has queued rows."""
 
     def __init__(self, ledger: Ledger, digest_id: int, rendition_id: int | None, newsletter: str) -> None:
         self.ledger, self.digest_id, self.newsletter = ledger, digest_id, newsletter
         self.rendition = (rendition_id,)
 
-    def queued(self, digest_id: int, batch: int = 500) -> Iterator[Subscriber]:
-        return self.ledger.queued(digest_id, batch, self.rendition)
+    def claim(self, digest_id: int, ttl: float) -> Claim:
+        return Claim(self.ledger.engine, digest_id, self.newsletter, ttl, self.rendition)
 
     def queued_count(self, digest_id: int) -> int:
         return self.ledger.queued_count(digest_id, self.rendition)
-
-    def status_checker(self) -> AbstractContextManager[Callable[[int], bool]]:
-        return self.ledger.status_checker(self.newsletter)
-
-    def recorder(self) -> AbstractContextManager[Callable[[int, Sequence[Outcome], datetime, int], int]]:
-        return self.ledger.recorder()
 
     def finish(self, digest_id: int) -> None:
         self.ledger.finish(digest_id)
@@ -523,18 +370,3 @@ def _next_key(conn: Connection, newsletter: str, day: str) -> str:
         n += 1
         key = f"{day}-{n}"
     return key
-
-
-class _Compiled:
-    """A Core statement compiled once for the engine's driver, run on a driver cursor
-    (the sending loop's hot path: no per-call compile or result machinery)."""
-
-    def __init__(self, engine: Engine, statement: Any) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        self.defaults = dict(compiled.params)
-        self.order = list(compiled.positiontup) if compiled.positional else None
-
-    def args(self, **params: Any) -> Any:
-        values = {**self.defaults, **params}
-        return tuple(values[k] for k in self.order) if self.order is not None else values

@@ -193,8 +193,35 @@ deliveries = Table(
     Column("reply_status", String(16)),
     # What this reader gets: a rendition of the issue for their sections; NULL: the whole issue.
     Column("rendition_id", Integer, ForeignKey("renditions.id")),
+    # The sender's claim on this queued delivery (``claims.id``, ``publisher.store.claims``);
+    # NULL: unclaimed. No foreign key: a released or reaped claim's row is deleted, and a
+    # delivery sent under it keeps its number.
+    Column("claim_id", Integer),
 )
-Index("ix_deliveries_status", deliveries.c.digest_id, deliveries.c.status)
+# The queue: an issue's queued deliveries of one rendition, unclaimed, in subscriber
+# order (a claim's search), and one claim's rows (its commits and release).
+Index(
+    "ix_deliveries_queue",
+    deliveries.c.digest_id,
+    deliveries.c.status,
+    deliveries.c.rendition_id,
+    deliveries.c.claim_id,
+    deliveries.c.subscriber_id,
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    # A sender's hold on batches of an issue's queued deliveries (publisher.store.claims).
+    # ``id`` is the fencing token: a commit of outcomes renews the claim and changes only
+    # the deliveries still pointing at it. Never reused (AUTOINCREMENT on SQLite).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest_id", Integer, ForeignKey("digests.id"), nullable=False),
+    Column("worker", Text, nullable=False),  # who holds it, for status lines (host and pid)
+    Column("expires", UTCDateTime, nullable=False),  # by the database's clock (store.clock)
+    sqlite_autoincrement=True,
+)
+Index("ix_claims_digest", claims.c.digest_id)
 
 renditions = Table(
     "renditions",

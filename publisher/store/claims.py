@@ -1,0 +1,402 @@
+"""Claims: how senders share an issue's queued deliveries and still send each once.
+
+A sender never just reads the queue: it *claims* batches of it. ``Claim.take(size)``
+points up to ``size`` queued deliveries (of one rendition of an issue) at the sender's
+``claims`` row in one transaction, and returns those readers with their audience read
+by the one rule (``store.subscriptions.in_audience``) in that transaction; a reader who
+left before the claim is recorded ``skipped`` right there. PostgreSQL: the candidates
+are locked ``FOR UPDATE SKIP LOCKED``, so senders claiming at once take disjoint rows
+without waiting for each other; SQLite: the claim runs under ``BEGIN IMMEDIATE`` (the
+one writer), which makes it just as atomic across processes.
+
+A claim lasts ``ttl`` seconds by the *database's* clock (``store.clock``) unless
+renewed. Every commit of outcomes (``Claim.commit``) first renews it, in its own
+transaction, then changes only the deliveries still pointing at it: its id is the
+fencing token. A sender whose renewal fails has lost its claim (it expired and another
+sender may have taken its rows): what it records changes only the rows still its own,
+and it must stop before its next message. Between renewals the sender keeps a local
+*monotonic* deadline (``Claim.deadline``): a process that was paused past it (SIGSTOP,
+a VM frozen) sends nothing more until a renewal succeeds, which it will not once
+another sender took over.
+
+At each commit the rest of the claim's queued readers are checked against the audience
+again (one query): the readers who left meanwhile come back in ``Committed.left`` and
+are skipped from then on.
+
+Whose rows a new claim may take: unclaimed ones, and those of a claim that expired or
+whose holder is certainly gone (``store.liveness``: an open-file-description lock on a
+byte of a file beside the SQLite database, a session advisory lock on PostgreSQL; the
+kernel or the server drops either when the holder dies). Taking over a claim deletes its row,
+so its holder's next renewal fails. ``Claim.release`` gives back the rows a sender did
+not finish (temporary failures past their retries, a paused provider, a halt, a stop)
+and deletes its row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from publisher.models import Outcome, Subscriber
+from publisher.store.clock import db_time
+from publisher.store.liveness import presence
+from publisher.store.outcomes import OutcomeWriter
+from publisher.store.rows import Compiled
+from publisher.store.schema import UTCDateTime, claims, deliveries, subscribers, subscriptions
+from publisher.store.subscriptions import in_audience
+
+log = logging.getLogger(__name__)
+
+USABLE = 0.75  # of a claim's ttl after a renewal was asked for: the local deadline to send by
+SKIPPED = "no longer subscribed"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What ``Claim.take`` claimed: the readers to send to, in subscriber order, and how
+    many claimed deliveries it recorded ``skipped`` (their reader left before)."""
+
+    readers: list[Subscriber] = field(default_factory=list)
+    skipped: int = 0
+    waiting: bool = False  # nothing claimed, but an expired claim could not be taken yet: ask again
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What ``Claim.commit`` did: ``held``: the claim was renewed (False: it is lost,
+    only rows still pointing at it were changed); ``bounced``: addresses that became
+    bounced; ``left``: claimed readers still queued who are no longer in the audience."""
+
+    held: bool
+    bounced: int = 0
+    left: tuple[int, ...] = ()
+
+
+class Claim:
+    """One sender's claim on the queued deliveries of an issue (of one rendition, or of
+    every one: ``rendition`` None), for the whole of its sending: ``take`` claims more
+    batches under the same fencing token, ``commit`` records outcomes, ``release`` (or
+    leaving the ``with`` block) gives back what is left. It keeps one database connection
+    of its own, and is used by one thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        digest_id: int,
+        newsletter: str,
+        ttl: float,
+        rendition: tuple[int | None] | None = None,
+    ) -> None:
+        self.engine, self.digest_id, self.newsletter, self.ttl = engine, digest_id, newsletter, ttl
+        self.rendition = rendition
+        self.dialect = engine.dialect.name
+        self.id: int | None = None  # the fencing token, once the first batch is claimed
+        self.lost = False
+        self.deadline = 0.0  # time.monotonic(): send nothing after it until a renewal succeeds
+        self.worker = f"{socket.gethostname()} pid {os.getpid()}"  # for status lines only
+        self._conn = engine.connect()
+        self._raw: Any = self._conn.connection.dbapi_connection
+        if self.dialect == "postgresql":
+            # A holder frozen inside a transaction (SIGSTOP) would keep its rows and its
+            # claim's row locked for ever: the server ends such a session after a ttl
+            # (rolling it back, dropping its presence), so another sender can take over.
+            self._conn.exec_driver_sql(f"SET idle_in_transaction_session_timeout = {max(1, int(ttl * 1000))}")
+            self._conn.commit()
+        self._presence = presence(engine)
+        self._statements: tuple[Compiled, Compiled, OutcomeWriter] | None = None
+
+    # -- claiming -------------------------------------------------------------------
+
+    def take(self, size: int) -> Batch:
+        """Claim up to ``size`` more queued deliveries (renewing the claim). An empty
+        batch: nothing is left to claim (unless ``waiting``), or the claim was lost
+        (``lost``: it expired and another sender may have its rows, or its connection
+        was ended)."""
+        if self.lost:
+            return Batch()
+        asked = time.monotonic()
+        conn, c, d = self._conn, claims.c, deliveries.c
+        new = self.id is None
+        try:
+            self._begin()
+            if new:
+                self.id = conn.execute(
+                    insert(claims)
+                    .values(
+                        digest_id=self.digest_id, worker=self.worker, expires=db_time(self.dialect, self.ttl)
+                    )
+                    .returning(c.id)
+                ).scalar_one()
+                self._presence.hold(conn, self.id)
+            elif not conn.execute(self._renewal()).rowcount:
+                conn.rollback()
+                self.lost = True
+                return Batch()
+            waiting = self._take_over(conn)
+            candidates = (
+                select(d.subscriber_id)
+                .where(
+                    d.digest_id == self.digest_id,
+                    d.status == "queued",
+                    d.claim_id.is_(None),
+                    *self._of_part(),
+                )
+                .order_by(d.subscriber_id)
+                .limit(size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(conn.execute(candidates).scalars())
+            readers: list[Subscriber] = []
+            gone: list[int] = []
+            if ids:
+                mine = d.digest_id == self.digest_id, d.subscriber_id.in_(ids)
+                conn.execute(update(deliveries).where(*mine).values(claim_id=self.id))
+                s = subscribers.alias("reader").c
+                rows = conn.execute(
+                    select(
+                        s.id,
+                        s.public_id,
+                        s.email,
+                        s.name,
+                        s.status,
+                        _reading(s.id, self.newsletter).label("reading"),
+                    )
+                    .where(s.id.in_(ids))
+                    .order_by(s.id)
+                )
+                for r in rows:
+                    if r.reading:
+                        readers.append(Subscriber(r.id, r.public_id, r.email, r.name, r.status))
+                    else:
+                        gone.append(r.id)
+                if gone:  # left before the claim: recorded at once, never handed out
+                    conn.execute(
+                        update(deliveries)
+                        .where(d.digest_id == self.digest_id, d.subscriber_id.in_(gone))
+                        .values(
+                            status="skipped",
+                            attempts=d.attempts + 1,
+                            last_error=SKIPPED,
+                            changed=db_time(self.dialect),
+                        )
+                    )
+            conn.commit()
+        except BaseException as exc:
+            if new:
+                self.id = None  # its row was rolled back
+            if self._ended(exc):
+                return Batch()
+            conn.rollback()
+            raise
+        self.deadline = asked + self.ttl * USABLE
+        return Batch(readers, len(gone), waiting and not ids)
+
+    def _take_over(self, conn: Any) -> bool:
+        """Delete the issue's other claims that expired (by the database's clock) or whose
+        holder is certainly gone, and free their queued rows: in this transaction. True:
+        an expired claim could not be taken yet (its row is locked: its holder froze inside
+        a transaction, which the server ends after a ttl, or another sender is taking it)."""
+        c, d = claims.c, deliveries.c
+        now = db_time(self.dialect)
+        others = conn.execute(
+            select(c.id, c.worker, (c.expires < now).label("expired")).where(
+                c.digest_id == self.digest_id, c.id != self.id
+            )
+        ).all()
+        taken, stuck = [], False
+        for other in others:
+            if other.expired:  # judged again under the row's lock: it may have been renewed meanwhile
+                mine = select(c.id).where(c.id == other.id, c.expires < now).with_for_update(skip_locked=True)
+                if conn.execute(mine).first() is None:
+                    stuck = (
+                        stuck
+                        or conn.execute(select(c.id).where(c.id == other.id, c.expires < now)).first()
+                        is not None
+                    )
+                    continue
+            elif not self._presence.gone(conn, other.id):
+                continue
+            if conn.execute(delete(claims).where(c.id == other.id)).rowcount:
+                why = "expired" if other.expired else "no longer running"
+                log.warning("taking over the deliveries claimed by %s (its claim %s)", other.worker, why)
+                taken.append(other.id)
+        if taken:
+            conn.execute(
+                update(deliveries)
+                .where(d.digest_id == self.digest_id, d.status == "queued", d.claim_id.in_(taken))
+                .values(claim_id=None)
+            )
+        return stuck
+
+    # -- committing outcomes ----------------------------------------------------------
+
+    def commit(self, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> Committed:
+        """Renew the claim and record ``outcomes`` in one transaction (none: renew only;
+        ``store.outcomes`` says what they do to the addresses), then re-check the rest of
+        the claimed readers against the audience. One driver connection and statements
+        compiled once: tens of microseconds."""
+        if self.id is None or self._ended():
+            return Committed(held=not self.lost)
+        if self._statements is None:
+            self._statements = (
+                Compiled(self.engine, self._renewal()),
+                self._recheck(),
+                OutcomeWriter(self.engine, self.digest_id),
+            )
+        renew, recheck, writer = self._statements
+        asked = time.monotonic()
+        when = UTCDateTime().process_bind_param(now, self.engine.dialect)
+        raw, cur = self._raw, None
+        try:
+            cur = raw.cursor()
+            if self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute(renew.sql, renew.args(mine=self.id))
+            held = cur.rowcount == 1
+            bounced = writer.write(cur, self.id, outcomes, when, bounce_limit, all_ours=held)
+            left: tuple[int, ...] = ()
+            if held:  # who left the audience since: skipped from now on
+                cur.execute(recheck.sql, recheck.args(mine=self.id))
+                left = tuple(r[0] for r in cur.fetchall())
+            raw.commit()
+        except BaseException as exc:
+            if self._ended(exc):
+                return Committed(held=False)
+            raw.rollback()
+            raise
+        finally:
+            if cur is not None:
+                _close(cur)
+        if held:
+            self.deadline = asked + self.ttl * USABLE
+        else:
+            self.lost = True
+        return Committed(held, bounced, left)
+
+    def _recheck(self) -> Compiled:
+        """The claimed readers still queued who are no longer in the audience."""
+        d = deliveries.c
+        return Compiled(
+            self.engine,
+            select(d.subscriber_id).where(
+                d.digest_id == self.digest_id,
+                d.status == "queued",
+                *self._of_part(),
+                d.claim_id == bindparam("mine"),
+                ~_reading(d.subscriber_id, self.newsletter),
+            ),
+        )
+
+    def _renewal(self) -> Any:
+        c = claims.c
+        return (
+            update(claims)
+            .where(c.id == bindparam("mine", self.id), c.expires > db_time(self.dialect))
+            .values(expires=db_time(self.dialect, self.ttl))
+        )
+
+    # -- giving back ------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Give back the claimed deliveries still queued (they stay queued, unclaimed) and
+        delete the claim; close its connection. A failure here is logged: the claim then
+        simply expires."""
+        try:
+            if self.id is not None:
+                d = deliveries.c
+                self._begin()
+                self._conn.execute(
+                    update(deliveries)
+                    .where(d.digest_id == self.digest_id, d.claim_id == self.id, d.status == "queued")
+                    .values(claim_id=None)
+                )
+                self._conn.execute(delete(claims).where(claims.c.id == self.id))
+                self._conn.commit()
+        except Exception as exc:
+            if not self._ended(exc):
+                log.warning(
+                    "could not give back the claimed deliveries (they are free once it expires): %s", exc
+                )
+                self._conn.rollback()
+        finally:
+            if not self._ended():
+                self._presence.close(self._conn, self.id)
+                if self.dialect == "postgresql":
+                    self._conn.exec_driver_sql("RESET idle_in_transaction_session_timeout")
+                    self._conn.commit()
+            self._conn.close()
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _ended(self, exc: BaseException | None = None) -> bool:
+        """Whether the claim's connection was ended under it (the server ended a session
+        frozen inside a transaction, or the connection broke): the claim is lost, its
+        transaction rolled back by the server."""
+        if exc is not None and not isinstance(exc, Exception):
+            return False
+        ended = bool(getattr(self._raw, "closed", False)) or self._conn.invalidated
+        self.lost = self.lost or ended
+        if ended and exc is not None:
+            log.warning(
+                "the claim's connection to the store was ended (%s): it is lost",
+                " ".join(str(exc).split())[:200],
+            )
+        return ended
+
+    def _begin(self) -> None:
+        """Start a write transaction: SQLite takes its one write lock now (BEGIN IMMEDIATE),
+        not at the first write after a read (a claim must be atomic across processes)."""
+        if self.dialect == "sqlite":
+            self._conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _of_part(self) -> list[Any]:
+        if self.rendition is None:
+            return []
+        column = deliveries.c.rendition_id
+        rid = self.rendition[0]
+        return [column.is_(None) if rid is None else column == rid]
+
+
+def _reading(subscriber_id: Any, newsletter: str) -> Any:
+    """Whether ``subscriber_id`` (a column of the enclosing query, which must not select
+    from ``subscribers`` itself) is in the newsletter's audience: the one rule,
+    ``store.subscriptions.in_audience``, with ``subscribers`` in its own FROM (its
+    suppression check correlates to it). A scalar subquery, not EXISTS: PostgreSQL would
+    turn an EXISTS into one pass over the whole audience (hashed, or joined), where this
+    judges each claimed row on its own, by key lookups, whatever the table statistics."""
+    first = (
+        select(subscriptions.c.subscriber_id)
+        .select_from(subscriptions.join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id))
+        .where(subscriptions.c.subscriber_id == subscriber_id, in_audience(newsletter))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return first.is_not(None)
+
+
+def _close(cur: Any) -> None:
+    try:
+        cur.close()
+    except Exception:  # its connection is gone already
+        pass

@@ -1,0 +1,113 @@
+"""Recording what sending did: the outcome of each delivery, and what it says about the
+address (a delivered message clears its hard failures; a 5.1.1 bounces it at once, other
+hard failures once ``bounce_limit`` of them have accumulated, and a bounced address goes
+on the suppression list). Written inside a claim's commit (``store.claims``): a delivery
+changes only while its row still points at the claim (the fencing token). Statements
+compiled once for a driver cursor: the sending loop's hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, update
+
+from publisher.models import Outcome
+from publisher.store.feedback import suppression_of
+from publisher.store.rows import Compiled
+from publisher.store.schema import deliveries, subscribers
+
+
+class OutcomeWriter:
+    """The statements recording outcomes of one issue's deliveries."""
+
+    def __init__(self, engine: Engine, digest_id: int) -> None:
+        d, sub = deliveries.c, subscribers.c
+        self.by_delivery = Compiled(
+            engine,
+            update(deliveries)
+            .where(
+                d.digest_id == digest_id,
+                d.subscriber_id == bindparam("sid"),
+                d.claim_id == bindparam("mine"),  # the fencing token: rows still the claim's only
+            )
+            .values(
+                status=bindparam("new_status"),
+                attempts=d.attempts + 1,
+                last_error=bindparam("error"),
+                changed=bindparam("now"),
+                reply_code=bindparam("code"),
+                reply_status=bindparam("reply"),
+            ),
+        )
+        self.clear = Compiled(
+            engine,
+            update(subscribers)
+            .where(sub.id == bindparam("sid"), sub.hard_failures > 0)
+            .values(hard_failures=0),
+        )
+        self.count = Compiled(
+            engine,
+            update(subscribers).where(sub.id == bindparam("sid")).values(hard_failures=sub.hard_failures + 1),
+        )
+        self.suppress = Compiled(
+            engine,
+            update(subscribers)
+            .where(
+                sub.id == bindparam("sid"), sub.status == "active", sub.hard_failures >= bindparam("limit")
+            )
+            .values(status="bounced", changed=bindparam("now")),
+        )
+        self.listed = Compiled(engine, suppression_of(engine.dialect.name))
+
+    def write(
+        self,
+        cur: Any,
+        mine: int,
+        outcomes: Sequence[Outcome],
+        when: str | None,
+        limit: int,
+        *,
+        all_ours: bool,
+    ) -> int:
+        """Record ``outcomes`` of claim ``mine`` on the driver cursor ``cur`` (the caller
+        commits); ``all_ours``: the claim was just renewed, so every row it claimed is
+        still its own (one batch statement); else each row is checked. Returns how many
+        addresses became bounced."""
+        if all_ours:
+            if outcomes:
+                cur.executemany(self.by_delivery.sql, [self._args(mine, o, when) for o in outcomes])
+            ours = outcomes
+        else:
+            ours = [o for o in outcomes if self._still_ours(cur, mine, o, when)]
+        delivered = [self.clear.args(sid=o.subscriber_id) for o in ours if o.status == "sent"]
+        if delivered:
+            cur.executemany(self.clear.sql, delivered)
+        bounced = 0
+        for o in ours:
+            if o.status == "failed" and o.bounce:
+                cur.execute(self.count.sql, self.count.args(sid=o.subscriber_id))
+                at = 1 if o.bounce == "now" else limit
+                cur.execute(self.suppress.sql, self.suppress.args(sid=o.subscriber_id, limit=at, now=when))
+                if cur.rowcount > 0:  # it just bounced: on the suppression list too
+                    bounced += 1
+                    detail = (o.error or "")[:500]
+                    cur.execute(
+                        self.listed.sql, self.listed.args(sid=o.subscriber_id, detail=detail, now=when)
+                    )
+        return bounced
+
+    def _still_ours(self, cur: Any, mine: int, o: Outcome, when: str | None) -> bool:
+        cur.execute(self.by_delivery.sql, self._args(mine, o, when))
+        return cur.rowcount == 1
+
+    def _args(self, mine: int, o: Outcome, when: str | None) -> Any:
+        return self.by_delivery.args(
+            mine=mine,
+            sid=o.subscriber_id,
+            new_status=o.status,
+            error=o.error,
+            now=when,
+            code=o.reply_code,
+            reply=o.reply_status or None,
+        )
