@@ -204,7 +204,7 @@ def test_a_sender_paused_past_its_claim_sends_nothing_more_once_resumed(any_stor
             conn.execute(select(deliveries.c.claim_id, func.count()).group_by(deliveries.c.claim_id)).all()
         )
     unrecorded = resumed["sent"] - per_claim[min(per_claim)]
-    assert sum(got.values()) - len(readers) == unrecorded <= 2 * CONNECTIONS
+    assert sum(got.values()) - len(readers) == unrecorded <= CONNECTIONS
 
 
 @pytest.fixture

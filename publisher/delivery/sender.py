@@ -197,7 +197,11 @@ class _Run:
         self.renew_now = threading.Event()  # a worker waits for a renewal (past the deadline)
         self.workers = max(1, min(policy.workers, total))
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=self.workers * 2)
-        self.results: queue.Queue[Outcome | Retry | Halt | Paused | BaseException] = queue.Queue()
+        # (worker, what it did): each worker's last outcome is committed before it hands
+        # the transport another message, so a process killed at any moment leaves at most
+        # one message per connection sent and not recorded
+        self.results: queue.Queue[tuple[int, Outcome | Retry | Halt | Paused | BaseException]] = queue.Queue()
+        self.settled = [threading.Event() for _ in range(self.workers)]
         self.retries: list[tuple[float, int, Job, Retry]] = []  # heap of (due, seq, job, failure)
         self.stop = _Stop(threading.Event(), stop)
         self.crash: BaseException | None = None
@@ -211,28 +215,38 @@ class _Run:
     ) -> None:
         limiter = RateLimit(self.policy.rate)
 
-        def work() -> None:
+        def work(me: int) -> None:
             transport: Transport | None = None
+            settled = self.settled[me]
+            settled.set()
+
+            def may_send(sub: Subscriber) -> Outcome | None:
+                return self._may_send(sub, settled)
+
             try:
                 transport = open_transport()
                 while (job := self.jobs.get()) is not None:
                     if self.stop.is_set():  # draining: it stays queued
-                        self.results.put(Outcome(job[0].id, "queued", None))
-                        continue
-                    result = attempt(
-                        job, sender, message_for, transport, limiter.wait, self._may_send, self.gate
-                    )
+                        result: Outcome | Retry | Halt | Paused = Outcome(job[0].id, "queued", None)
+                    else:
+                        result = attempt(
+                            job, sender, message_for, transport, limiter.wait, may_send, self.gate
+                        )
                     if isinstance(result, Halt):
                         self.stop.set()  # before this worker or another takes the next job
-                    self.results.put(result)
+                    settled.clear()
+                    self.results.put((me, result))
             except BaseException as exc:  # a bug, not a delivery failure: stop everything
                 self.stop.set()
-                self.results.put(exc)
+                self.results.put((me, exc))
             finally:
                 if transport is not None:
                     transport.close()
 
-        threads = [threading.Thread(target=work, name=f"send-{i}", daemon=True) for i in range(self.workers)]
+        threads = [
+            threading.Thread(target=work, args=(i,), name=f"send-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
         for t in threads:
             t.start()
         try:
@@ -287,11 +301,15 @@ class _Run:
                 self.claimed_all = True
         return (self.pending.popleft(), 0) if self.pending else None
 
-    def _may_send(self, sub: Subscriber) -> Outcome | None:
-        """None: a worker may hand ``sub``'s message to its transport now. Not to a
-        reader who left since the claim (a commit saw it: skipped), nor past the claim's
-        local deadline: a process paused past it waits for the calling thread's renewal,
-        which fails once another run took the claim over (it stays queued)."""
+    def _may_send(self, sub: Subscriber, settled: threading.Event) -> Outcome | None:
+        """None: a worker may hand ``sub``'s message to its transport now: once its last
+        outcome is committed (``settled``; the message was built meanwhile), not to a
+        reader who left since the claim (a commit saw it: skipped), and not past the
+        claim's local deadline: a process paused past it waits for the calling thread's
+        renewal, which fails once another run took the claim over (it stays queued)."""
+        while not settled.wait(0.05):
+            if self.stop.is_set():
+                return Outcome(sub.id, "queued", None)
         if sub.id in self.left:
             return Outcome(sub.id, "skipped", SKIPPED)
         while time.monotonic() >= self.claim.deadline and not self.claim.lost:
@@ -324,9 +342,11 @@ class _Run:
     def _flush(self, wait: float) -> None:
         """Take every result that arrived; commit the outcomes in one transaction."""
         batch: list[Outcome] = []
+        done: list[threading.Event] = []
         try:
-            item = self.results.get(timeout=wait) if wait else self.results.get_nowait()
+            worker, item = self.results.get(timeout=wait) if wait else self.results.get_nowait()
             while True:
+                done.append(self.settled[worker])
                 if isinstance(item, BaseException):
                     self.crash = self.crash or item
                 elif isinstance(item, Halt):
@@ -353,10 +373,12 @@ class _Run:
                 else:
                     self.in_flight -= 1
                     batch.append(item)
-                item = self.results.get_nowait()
+                worker, item = self.results.get_nowait()
         except queue.Empty:
             pass
         self._commit(batch)
+        for settled in done:
+            settled.set()
 
     def _temporary_failure(self) -> None:
         """Every try that failed for a temporary reason counts; a delivered or refused
