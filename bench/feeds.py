@@ -1,7 +1,7 @@
 """Feeds and web edition through the path users take: ``publish feeds`` (pipeline.run)
 as its own process, on a SQLite store of N articles (default 100,000).
 
-    python bench/feeds.py [--articles N] [--fork-pool off|on|both]
+    python bench/feeds.py [--articles N]
 
 Prints a table: the full build into an empty folder (feeds + every page, written),
 a run where nothing changed (every file byte-identical, none rewritten), and a run
@@ -11,10 +11,11 @@ back from the store. "x floor" is each run's wall time over a plain Python loop 
 writes files of the same paths and sizes into an empty folder on the same disk (open,
 write, close, one syncfs; nothing rendered, nothing atomic): a full build cannot beat 1.0.
 
-``--fork-pool on`` lets the output writer fork its page makers (one per CPU, for
-2,000 pages or more) although the site lock's heartbeat thread runs, which makes it
-stay serial ("off", what publish feeds does). Measured on the shared 2-CPU machine,
-30,000 articles, wall s (cpu s):
+The output writer had a fork pool (page makers forked one per CPU for 2,000 pages or
+more) that never ran under the site lock: the lock's heartbeat thread kept it serial,
+and publish serve, which now builds every web node's pages, is threaded too. Forced
+on through publish feeds (``python bench/feeds.py --articles 30000 --fork-pool both``
+at c8f6a8c), on the shared 2-CPU machine, 30,000 articles, wall s (cpu s):
 
     run                     off            on             on/off   load
     full build              64.5 (18.8)    70.7 (17.8)    1.10     12.6
@@ -22,9 +23,10 @@ stay serial ("off", what publish feeds does). Measured on the shared 2-CPU machi
     nothing changed         12.4 (4.9)     20.0 (5.0)     (no page to make: noise)
     one article changed     14.4 (4.7)     19.5 (5.1)     (7 files: noise)
 
-Only a full build has pages enough to fork for, and there the pool saved nothing on
-this loaded machine; writing the pages straight through the writer (no process, no
-threads) at load 0.7 it took 7.3-7.8 s against 13.3-16.3 s serial.
+Only a full build has pages enough to fork for, and there it saved nothing on this
+loaded machine (writing pages straight through the writer, with no process start,
+store or threads, at load 0.7 it took 7.3-7.8 s against 13.3-16.3 s serial). Making it
+run would mean forking a process with live threads, so it was removed.
 """
 
 from __future__ import annotations
@@ -88,21 +90,9 @@ def articles(n: int) -> list[StoredArticle]:
     return out
 
 
-# ``publish feeds`` as its own process; "--fork-pool on" lets the output writer fork its
-# page makers although the site lock's heartbeat thread is running (what would decide
-# whether the pool is worth making safe to run there).
-COMMAND = """
-import runpy, sys
-import publisher.output as out
-if sys.argv.pop(1) == "on":
-    out.threading = type("Shim", (), {"active_count": staticmethod(lambda: 1)})
-runpy.run_module("publisher", run_name="__main__")
-"""
-
-
-def publish_feeds(site: Path, pool: str) -> tuple[float, dict]:
+def publish_feeds(site: Path) -> tuple[float, dict]:
     """``publish feeds --json`` in ``site``: wall seconds and its report."""
-    cmd = [sys.executable, "-c", COMMAND, pool, "--config", str(site / "config.toml"), "feeds", "--json"]
+    cmd = [sys.executable, "-m", "publisher", "--config", str(site / "config.toml"), "feeds", "--json"]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=site, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)
     seconds = time.perf_counter() - t0
@@ -153,39 +143,28 @@ def floor(built: Path, into: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--articles", type=int, default=100_000)
-    parser.add_argument("--fork-pool", choices=("off", "on", "both"), default="both")
     args = parser.parse_args()
-    pools = ("off", "on") if args.fork_pool == "both" else (args.fork_pool,)
     items = articles(args.articles)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-feeds-") as tmp:
-        for pool in pools:
-            site = Path(tmp) / pool
-            site.mkdir()
-            (site / "config.toml").write_text(CONFIG, encoding="utf-8")
-            fill(site, items)
-            for name in ("full build (empty folder)", "nothing changed", "one article changed"):
-                if name == "one article changed":
-                    correct(site, items[10])
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                seconds, report = publish_feeds(site, pool)
-                used = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu_s = used.ru_utime + used.ru_stime - before.ru_utime - before.ru_stime
-                rows.append((pool, name, seconds, cpu_s, report))
-        ref = floor(Path(tmp) / pools[0] / "public", Path(tmp) / "floor")
-    print(f"publish feeds (pipeline.run, its own process), {args.articles:,} articles, SQLite store")
-    print(
-        f"{'fork pool':<11}{'run':<28}{'wall s':>8}{'cpu s':>8}{'written':>10}{'unchanged':>11}{'x floor':>9}"
-    )
-    for pool, name, seconds, cpu_s, report in rows:
-        written, unchanged = len(report["files_written"]), report["files_unchanged"]
-        print(
-            f"{pool:<11}{name:<28}{seconds:>8.2f}{cpu_s:>8.2f}{written:>10,}{unchanged:>11,}{seconds / ref:>9.2f}"
-        )
-    if len(pools) == 2:
+        site = Path(tmp) / "site"
+        site.mkdir()
+        (site / "config.toml").write_text(CONFIG, encoding="utf-8")
+        fill(site, items)
         for name in ("full build (empty folder)", "nothing changed", "one article changed"):
-            off, on = (next(r[2] for r in rows if r[0] == p and r[1] == name) for p in pools)
-            print(f"{name}: fork pool on takes {on / off:.2f} of the time off takes")
+            if name == "one article changed":
+                correct(site, items[10])
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            seconds, report = publish_feeds(site)
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_s = used.ru_utime + used.ru_stime - before.ru_utime - before.ru_stime
+            rows.append((name, seconds, cpu_s, report))
+        ref = floor(site / "public", Path(tmp) / "floor")
+    print(f"publish feeds (pipeline.run, its own process), {args.articles:,} articles, SQLite store")
+    print(f"{'run':<28}{'wall s':>8}{'cpu s':>8}{'written':>10}{'unchanged':>11}{'x floor':>9}")
+    for name, seconds, cpu_s, report in rows:
+        written, unchanged = len(report["files_written"]), report["files_unchanged"]
+        print(f"{name:<28}{seconds:>8.2f}{cpu_s:>8.2f}{written:>10,}{unchanged:>11,}{seconds / ref:>9.2f}")
     print(f"floor: plain writes of the same files {ref:.2f} s")
     print(f"({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f})")
 

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import gc
 import json
 import logging
-import multiprocessing as mp
 import os
 import posixpath
 import secrets
 import shutil
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -235,56 +232,9 @@ class Writer:
         return f"{inner}/{target.name}"
 
     def write_all(self, files: Iterable[tuple[str, bytes | str | Lazy]]) -> None:
-        """``write`` each file; lazy files that must be made are made in parallel
-        (forked workers, one per CPU) when there are many of them."""
-        pending: list[tuple[str, Path, Lazy]] = []
+        """``write`` each file."""
         for relative, data in files:
-            if not isinstance(data, Lazy):
-                self.write(relative, data)
-                continue
-            target = self.path_for(relative)
-            key = (
-                str(target)[len(self._prefix) :]
-                if os.sep == "/"
-                else target.relative_to(self.root).as_posix()
-            )
-            if key in self._seen:
-                raise OutputError(f"{key} written twice in one run")
-            known = self._load_manifest().get(key)
-            if known is not None and known[0] == data.key and staging.size(target) == known[1]:
-                self._seen.add(key)
-                self.unchanged.append(key)
-            else:
-                pending.append((key, target, data))
-        workers = min(os.cpu_count() or 1, 8)
-        if (
-            len(pending) < PARALLEL_MIN
-            or workers < 2
-            or "fork" not in mp.get_all_start_methods()
-            or threading.active_count() > 1  # forking a threaded server is unsafe: stay serial
-        ):
-            for key, _target, lazy in pending:
-                self.write(key, lazy)
-            return
-        places = [None if self.dry_run else self._stand_in(t) for _, t, _ in pending]
-        batch = staging.Batch(pending, places, self.dry_run, self._mode)
-        gc.freeze()  # workers then leave the parent's objects alone: fewer copied pages
-        try:
-            results = staging.make_in_workers(batch, workers)
-        finally:
-            gc.unfreeze()
-        manifest = self._load_manifest()
-        for chunk in results:
-            for index, size, changed, tmp in chunk:
-                key, target, lazy = pending[index]
-                self._seen.add(key)
-                manifest[key] = [lazy.key, size]
-                self._manifest_dirty = True
-                (self.written if changed else self.unchanged).append(key)
-                if tmp is not None:
-                    self._staged.append((tmp, target))
-                elif changed and places[index] is not None:
-                    self._direct.append(places[index])  # type: ignore[arg-type]
+            self.write(relative, data)
 
     def _load_manifest(self) -> dict[str, list]:
         """What the last run wrote (path -> [key, size]). A manifest that does not
@@ -463,9 +413,6 @@ def _manifest_problem(manifest: object) -> str | None:
         ):
             return f"its entry for {key!r} is not [key, size]"
     return None
-
-
-PARALLEL_MIN = 2000  # below this, forking costs more than it saves
 
 
 def write_atomic(target: Path, data: bytes) -> None:

@@ -1,104 +1,15 @@
 """Files for the output writer (``publisher.output``): created at mode 0644, staged as
 hidden temporaries beside their targets, folders moved into place, flushed with one
-sync; and many lazy files made at once in forked workers."""
+sync."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from publisher.errors import OutputError
-
-if TYPE_CHECKING:
-    from publisher.output import Lazy
-
-Made = tuple[int, int, bool, str | None]  # (index in the batch, size, bytes changed, staged file)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Lazy files to make in forked workers, which inherit it (it is never pickled)."""
-
-    pending: list[tuple[str, Path, Lazy]]
-    places: list[str | None]  # where each file of a new folder goes; None: beside its target
-    dry_run: bool
-    mode: int | None
-
-    def make(self, indexes: range) -> list[Made]:
-        """Make each lazy file of ``indexes``, stage it if its bytes changed."""
-        made: set[Path] = {t.parent for _, t, _ in self.pending}
-        out = []
-        for i in indexes:
-            _, target, lazy = self.pending[i]
-            data = lazy.make()
-            if isinstance(data, str):
-                data = data.encode("utf-8")
-            place = self.places[i]
-            if place is not None:  # a new folder: nothing to compare with
-                write_new(place, data, self.mode)
-                out.append((i, len(data), True, None))
-                continue
-            try:
-                with open(target, "rb") as fh:
-                    same = fh.read(len(data) + 1) == data
-            except OSError:
-                same = False
-            tmp = None if same or self.dry_run else write_temporary(target, data, made, self.mode)
-            out.append((i, len(data), not same, tmp))
-        return out
-
-
-def make_in_workers(batch: Batch, workers: int) -> list[list[Made]]:
-    """``batch.make`` in ``workers`` forked processes, every ``workers``-th file each;
-    only their results travel back (through a pipe), and a worker's error is raised here."""
-    context = mp.get_context("fork")
-    started: list[tuple[Any, Any]] = []
-    done = False
-    try:
-        for first in range(workers):
-            receive, send = context.Pipe(duplex=False)
-            share = range(first, len(batch.pending), workers)
-            worker = context.Process(target=_work, args=(batch, share, send), daemon=True)
-            worker.start()
-            send.close()
-            started.append((worker, receive))
-        results = []
-        for _, receive in started:
-            try:
-                ok, value = receive.recv()
-            except EOFError:
-                raise OutputError("a worker making the web edition's pages died") from None
-            if not ok:
-                raise value
-            results.append(value)
-        done = True
-        return results
-    finally:
-        for worker, receive in started:
-            receive.close()
-            if not done:
-                worker.terminate()
-            worker.join()
-
-
-def _work(batch: Batch, indexes: range, send: Any) -> None:
-    """In a forked worker: make a share of the batch and send back what became of it."""
-    try:
-        result: tuple[bool, object] = (True, batch.make(indexes))
-    except Exception as exc:
-        result = (False, exc)
-    try:
-        send.send(result)
-    except Exception:  # an error that cannot be pickled: its text then
-        send.send((False, OutputError(f"making the web edition failed: {result[1]!r}")))
-    send.close()
 
 
 def size(path: Path) -> int | None:

@@ -106,58 +106,6 @@ def test_a_new_key_with_the_same_bytes_leaves_the_file_alone(tmp_path: Path) -> 
     assert (tmp_path / "a.html").stat().st_mtime_ns == mtime
 
 
-def test_many_lazy_files_are_made_in_parallel_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(output, "PARALLEL_MIN", 10)
-    forks: list[str] = []
-    real = output.mp.get_context
-
-    def spy(method: str):  # type: ignore[no-untyped-def]
-        forks.append(method)
-        return real(method)
-
-    monkeypatch.setattr(output.mp, "get_context", spy)
-    files = [(f"p/{i}.html", Lazy(f"k{i}", lambda i=i: f"page {i}")) for i in range(40)]
-    with Writer(tmp_path / "par") as w:
-        w.write_all([("index.html", "plain"), *files])
-    assert sorted(w.written) == sorted(["index.html"] + [p for p, _ in files])
-    assert forks == ["fork"]  # the parallel path ran
-    assert (tmp_path / "par/p/7.html").read_text() == "page 7"
-    assert [p.name for p in (tmp_path / "par").rglob("*.tmp")] == []
-    changed = [
-        (p, Lazy(f"k{i}-v2", lambda i=i: f"page {i}" + ("!" if i == 3 else "")))
-        for i, (p, _) in enumerate(files)
-    ]
-    with Writer(tmp_path / "par") as w:
-        w.write_all(changed)
-    assert w.written == ["p/3.html"] and len(w.unchanged) == 39
-    assert (tmp_path / "par/p/3.html").read_text() == "page 3!"
-    with Writer(tmp_path / "par") as w:
-        w.write_all(changed)
-    assert w.written == [] and len(w.unchanged) == 40
-
-
-def test_a_page_that_fails_in_a_worker_fails_the_write_and_leaves_the_old_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(output, "PARALLEL_MIN", 10)
-    (tmp_path / "par").mkdir()
-    (tmp_path / "par/old.html").write_text("old")
-
-    def make(i: int) -> str:
-        if i == 17:
-            raise OutputError("page 17 cannot be made")
-        return f"page {i}"
-
-    files = [(f"p/{i}.html", Lazy(f"k{i}", lambda i=i: make(i))) for i in range(40)]
-    with pytest.raises(OutputError, match="page 17 cannot be made"):
-        with Writer(tmp_path / "par") as w:
-            w.write_all([("old.html", "new"), *files])
-    assert (tmp_path / "par/old.html").read_text() == "old"
-    assert sorted(p.name for p in (tmp_path / "par").iterdir()) == ["old.html"]
-
-
 def test_a_complete_run_removes_what_it_no_longer_produces(tmp_path: Path) -> None:
     (tmp_path / "robots.txt").write_text("not ours")
     with Writer(tmp_path, complete=True) as w:
