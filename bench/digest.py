@@ -302,6 +302,11 @@ def bench_smtp(
     as a process sending the issue to every reader into smtp-sink, and smtp-source -d
     pushing as many messages of the same size over as many connections into the same
     sink right after, twice (the faster counts: the machine is shared)."""
+    if "postgresql" in stores and not (pg.PG_BIN / "initdb").is_file():
+        raise SystemExit(
+            f"PostgreSQL's server binaries are not in {pg.PG_BIN} (set PG_BIN, apt-get install postgresql, "
+            "or --stores sqlite)"
+        )
     port = free_port()
     sink = start_sink(port)
     rows: list[SmtpRow] = []
