@@ -1,7 +1,7 @@
 """A million readers on PostgreSQL, sent by two `publish deliver` workers at once.
 
     python bench/million.py [--subscribers 1000000] [--workers 2] [--connections 4]
-                            [--count-sink] [--keep]
+                            [--count-sink] [--pg-setting KEY=VALUE ...] [--keep]
 
 One throwaway PostgreSQL cluster (Debian's binaries, a temporary folder, a free port of
 127.0.0.1; default durability settings), one site of 25 articles delivering over SMTP
@@ -96,10 +96,11 @@ class Cluster:
             raise SystemExit(f"{name} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def start(self) -> str:
-        """Start it; the SQLAlchemy URL of a new database in it."""
+    def start(self, settings: list[str]) -> str:
+        """Start it (``settings``: KEY=VALUE server settings); the SQLAlchemy URL of a new database in it."""
         self.tool("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        options += "".join(f" -c {setting}" for setting in settings)
         log = str(self.root / "server.log")
         self.tool("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
         self.tool("createdb", "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "million")
@@ -239,6 +240,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="publish deliver processes (machines)")
     parser.add_argument("--connections", type=int, default=4, help="SMTP connections of each worker")
     parser.add_argument("--count-sink", action="store_true", help="the sink counts messages only (no -v log)")
+    parser.add_argument(
+        "--pg-setting", action="append", default=[], metavar="KEY=VALUE", help="a PostgreSQL server setting"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (printed)")
     options = parser.parse_args()
     n = options.subscribers
@@ -247,7 +251,7 @@ def main() -> None:
     sink: Sink | None = None
     rows: list[tuple[str, str, str, str]] = []
     try:
-        url = cluster.start()
+        url = cluster.start(options.pg_setting)
         sink = Sink(tmp, verbose=not options.count_sink)
         site = make_site(tmp / "site", url, sink.port, options.connections, n)
         imported = run_step(site, "subscribers import", "subscribers", "import", "readers.csv")
@@ -335,8 +339,9 @@ def main() -> None:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     sink_mode = "counting only" if options.count_sink else "-v, every RCPT counted"
+    settings = ", ".join(options.pg_setting) or "default settings"
     print(
-        f"{n:,} subscribers on PostgreSQL, {options.workers} `publish deliver` workers "
+        f"{n:,} subscribers on PostgreSQL ({settings}), {options.workers} `publish deliver` workers "
         f"({options.connections} SMTP connections each) into smtp-sink ({sink_mode}); {os.cpu_count()} cores"
     )
     print(f"{'step':<46} {'seconds':>9} {'rate':>16} {'peak RSS MB':>12}")
