@@ -52,6 +52,8 @@ def encoded_header(name: str, value: str) -> bytes:
 def _fold_ascii(name: str, value: str, width: int = 78) -> bytes:
     """Fold at spaces, never right after the colon (the standard library's folder
     sometimes moves the whole value to a continuation line)."""
+    if len(name) + 2 + len(value) <= width:  # the usual: one line as it is
+        return f"{name}: {value}\r\n".encode("ascii")
     lines, line = [], f"{name}:"
     for word in value.split(" "):
         if len(line) + 1 + len(word) > width and line != f"{name}:":
