@@ -75,6 +75,8 @@ class Store:
             raise servers.missing_driver(url, shown, exc) from exc
         if engine.dialect.name == "sqlite":
             sqlite.prepare(engine, lock_wait, shown_as)
+        elif engine.dialect.name == "postgresql":
+            servers.prepare(engine)
         try:
             migrations.upgrade(engine, shown)
         except PublisherError:

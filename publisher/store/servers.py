@@ -16,8 +16,9 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.util import find_spec
+from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 
 from publisher.errors import PublisherError, StoreError, StoreSetupError, UsageError
@@ -25,6 +26,23 @@ from publisher.store import migrations, schema
 
 DRIVERS = {"psycopg": 'pip install "psycopg[binary]"', "psycopg2": "pip install psycopg2-binary"}
 BARE = ("postgres://", "postgresql://")
+
+
+def prepare(engine: Engine) -> None:
+    """Session settings for every connection to a PostgreSQL store: no JIT compiling.
+    The store's statements are short and indexed, but one whose estimated cost passes
+    ``jit_above_cost`` (a claim's audience re-check over a long list) would compile
+    functions on every run: 170-210 ms instead of 0.5 ms, measured by bench/million.py."""
+
+    def on_connect(dbapi_conn: Any, _record: object) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SET jit = off")
+        finally:
+            cur.close()
+        dbapi_conn.commit()
+
+    event.listen(engine, "connect", on_connect)
 
 
 def with_driver(url: str) -> str:
