@@ -26,6 +26,9 @@ from sqlalchemy import func, select
 
 from publisher import audience, pipeline
 from publisher import config as configuration
+from publisher.config import SmtpConfig
+from publisher.delivery.sender import send_queued
+from publisher.delivery.smtp import SmtpTransport
 from publisher.models import Outcome
 from publisher.store import Store, clock
 from publisher.store.schema import claims, deliveries
@@ -270,3 +273,23 @@ def test_a_released_claim_gives_back_what_it_did_not_send(store: Store) -> None:
     with store.ledger.claim(record.id, ttl=60) as second:
         assert [r.id for r in second.take(10).readers] == [r.id for r in readers[1:]]
     assert store.ledger.delivery_counts() == {"sent": 1, "queued": 4}
+
+
+def test_a_sender_that_finds_every_row_claimed_elsewhere_says_so(
+    store: Store, mail_server: MailServer
+) -> None:
+    """Rows another live sender holds are its to send: not left for the next run."""
+    record = store.ledger.create_digest("2026-12-04", "s", "<p>x</p>", "x", [], NOW)
+    smtp = SmtpConfig(host="127.0.0.1", port=mail_server.port, security="none", timeout=5)
+    with store.ledger.claim(record.id, ttl=60) as other:
+        assert len(other.take(3).readers) == 3
+        report = send_queued(
+            store.ledger,
+            record.id,
+            "d@news.example.com",
+            lambda s: b"Subject: x\r\n\r\nx\r\n",
+            lambda: SmtpTransport(smtp),
+        )
+    assert (report.sent, report.left, report.elsewhere) == (2, 0, 3)
+    assert [d.status for d in store.ledger.all_digests()] == ["sending"]  # the other sender finishes it
+    assert store.ledger.delivery_counts() == {"sent": 2, "queued": 3}

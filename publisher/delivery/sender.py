@@ -59,7 +59,7 @@ class LedgerView(Protocol):
     """What sending needs of the store (``publisher.store.ledger.Ledger`` has it, and
     ``PartLedger``: one rendition of an issue)."""
 
-    def queued_count(self, digest_id: int) -> int: ...
+    def queued_count(self, digest_id: int, *, held: bool = False) -> int: ...
     def claim(self, digest_id: int, ttl: float) -> Claim: ...
     def finish(self, digest_id: int) -> None: ...
 
@@ -74,7 +74,8 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
     halted: str = ""  # why the server's refusal of the message itself stopped the run
     paused: list[str] = field(default_factory=list)  # mailbox providers this run stopped sending to, why
-    left: int = 0  # deliveries still queued when the run ended (tried or not, or another run's)
+    left: int = 0  # deliveries still queued when the run ended (tried or not), for the next run
+    elsewhere: int = 0  # deliveries still queued that other runs' claims hold: they are sending them
     lost: str = ""  # why this run stopped early: its claim was taken over by another run
 
     def add(self, other: SendReport) -> None:
@@ -84,6 +85,7 @@ class SendReport:
         self.skipped += other.skipped
         self.bounced += other.bounced
         self.left += other.left
+        self.elsewhere += other.elsewhere
         self.errors += other.errors
         self.halted = self.halted or other.halted
         self.lost = self.lost or other.lost
@@ -150,8 +152,10 @@ def send_queued(
     with ledger.claim(digest_id, policy.claim_ttl) as claim:
         run = _Run(claim, policy, report, total, progress, stop, gate)
         run.send(sender, message_for, open_transport)
-    report.left = ledger.queued_count(digest_id)
-    if report.queued == 0 and not run.stop.is_set() and report.left == 0:
+    queued = ledger.queued_count(digest_id)
+    report.elsewhere = ledger.queued_count(digest_id, held=True) if queued else 0
+    report.left = queued - report.elsewhere
+    if report.queued == 0 and not run.stop.is_set() and queued == 0:
         ledger.finish(digest_id)
     return report
 

@@ -19,9 +19,11 @@ from sqlalchemy import Connection, Engine, Integer, Select, String, func, insert
 
 from publisher.models import DIGEST, DigestItem, DigestRecord
 from publisher.store.claims import Claim
+from publisher.store.clock import db_time
 from publisher.store.rows import Compiled as _Compiled  # noqa: F401  (tests and bench/suppression.py use it)
 from publisher.store.schema import (
     UTCDateTime,
+    claims,
     deliveries,
     digest_articles,
     digests,
@@ -244,10 +246,19 @@ class Ledger:
             ).scalar_one()
         return Claim(self.engine, digest_id, newsletter, ttl)
 
-    def queued_count(self, digest_id: int, rendition: tuple[int | None] | None = None) -> int:
-        q = select(func.count()).where(deliveries.c.digest_id == digest_id, deliveries.c.status == "queued")
+    def queued_count(
+        self, digest_id: int, rendition: tuple[int | None] | None = None, *, held: bool = False
+    ) -> int:
+        """The issue's queued deliveries (of one rendition, given ``(rendition_id,)``);
+        ``held``: only those a sender's claim holds now (by the database's clock): another
+        sender is sending them."""
+        d = deliveries.c
+        q = select(func.count()).where(d.digest_id == digest_id, d.status == "queued")
         if rendition is not None:
             q = q.where(_of_rendition(rendition[0]))
+        if held:
+            live = select(claims.c.id).where(claims.c.expires > db_time(self.engine.dialect.name))
+            q = q.where(d.claim_id.in_(live))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()
 
@@ -303,8 +314,8 @@ class PartLedger:
     def claim(self, digest_id: int, ttl: float) -> Claim:
         return Claim(self.ledger.engine, digest_id, self.newsletter, ttl, self.rendition)
 
-    def queued_count(self, digest_id: int) -> int:
-        return self.ledger.queued_count(digest_id, self.rendition)
+    def queued_count(self, digest_id: int, *, held: bool = False) -> int:
+        return self.ledger.queued_count(digest_id, self.rendition, held=held)
 
     def finish(self, digest_id: int) -> None:
         self.ledger.finish(digest_id)
