@@ -210,6 +210,7 @@ class _Run:
         self.stop = _Stop(threading.Event(), stop)
         self.crash: BaseException | None = None
         self.in_flight = self.done = self.temporary_in_a_row = self.seq = 0
+        self.parked = 0  # claimed rows left queued (a paused provider, a failure given up on)
 
     def send(
         self,
@@ -359,6 +360,7 @@ class _Run:
                     self._halt(item.error)
                 elif isinstance(item, Paused):
                     self.in_flight -= 1
+                    self.parked += item.error is None  # left queued as it was (else recorded queued)
                     if item.error is not None:  # tried and refused: recorded; else left as it was
                         batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
                         self._temporary_failure()
@@ -414,7 +416,15 @@ class _Run:
         if not batch and not renew:
             return
         self.renew_now.clear()
-        committed = self.claim.commit(batch, datetime.now(UTC), self.policy.bounce_limit)
+        for o in batch:
+            self.parked += o.status == "queued"
+        # Re-checked: the claimed readers still queued that may be handed to a transport
+        # before the next commit is done: each connection hands at most one message per
+        # commit (its last outcome must be committed first), so the first in subscriber
+        # order (the order they are handed out) past the messages in flight, the retries
+        # waiting and the rows left queued, twice the connections over, cover them.
+        ahead = self.in_flight + len(self.retries) + self.parked + 2 * self.workers
+        committed = self.claim.commit(batch, datetime.now(UTC), self.policy.bounce_limit, ahead)
         self.renewed = time.monotonic()
         if not committed.held:
             self._lose()

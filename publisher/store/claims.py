@@ -43,14 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Engine,
-    bindparam,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, Integer, bindparam, delete, insert, select, update
 
 from publisher.models import Outcome, Subscriber
 from publisher.store.clock import db_time
@@ -197,8 +190,9 @@ class Claim:
                     )
             conn.commit()
         except BaseException as exc:
-            if new:
-                self.id = None  # its row was rolled back
+            if new and self.id is not None:  # its row was rolled back: so is its presence
+                self._presence.drop(self.id)
+                self.id = None
             if self._ended(exc):
                 return Batch()
             conn.rollback()
@@ -220,21 +214,23 @@ class Claim:
         ).all()
         taken, stuck = [], False
         for other in others:
-            if other.expired:  # judged again under the row's lock: it may have been renewed meanwhile
-                mine = select(c.id).where(c.id == other.id, c.expires < now).with_for_update(skip_locked=True)
-                if conn.execute(mine).first() is None:
-                    stuck = (
-                        stuck
-                        or conn.execute(select(c.id).where(c.id == other.id, c.expires < now)).first()
-                        is not None
-                    )
-                    continue
-            elif not self._presence.gone(conn, other.id):
+            if not (other.expired or self._presence.gone(conn, other.id)):
                 continue
-            if conn.execute(delete(claims).where(c.id == other.id)).rowcount:
-                why = "expired" if other.expired else "no longer running"
-                log.warning("taking over the deliveries claimed by %s (its claim %s)", other.worker, why)
-                taken.append(other.id)
+            # Its row locked first, never waited for (two senders taking claims over at
+            # once would wait for each other); an expired one judged again under the lock:
+            # it may have been renewed meanwhile.
+            q = select(c.id).where(c.id == other.id)
+            if other.expired:
+                q = q.where(c.expires < now)
+            if conn.execute(q.with_for_update(skip_locked=True)).first() is None:
+                # locked (its holder froze inside a transaction, which the server ends
+                # after a ttl, or another sender takes it over), or renewed, or gone
+                stuck = stuck or conn.execute(q).first() is not None
+                continue
+            conn.execute(delete(claims).where(c.id == other.id))
+            why = "expired" if other.expired else "no longer running"
+            log.warning("taking over the deliveries claimed by %s (its claim %s)", other.worker, why)
+            taken.append(other.id)
         if taken:
             conn.execute(
                 update(deliveries)
@@ -245,11 +241,15 @@ class Claim:
 
     # -- committing outcomes ----------------------------------------------------------
 
-    def commit(self, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int) -> Committed:
+    def commit(
+        self, outcomes: Sequence[Outcome], now: datetime, bounce_limit: int, ahead: int = 0
+    ) -> Committed:
         """Renew the claim and record ``outcomes`` in one transaction (none: renew only;
-        ``store.outcomes`` says what they do to the addresses), then re-check the rest of
-        the claimed readers against the audience. One driver connection and statements
-        compiled once: tens of microseconds."""
+        ``store.outcomes`` says what they do to the addresses; a delivery changes only while
+        its row is still the claim's), then re-check the claimed readers still queued
+        against the audience: the first ``ahead`` of them in subscriber order (the order
+        they are handed out; 0: every one). One driver connection and statements compiled
+        once: tens of microseconds."""
         if self.id is None or self._ended():
             return Committed(held=not self.lost)
         if self._statements is None:
@@ -268,10 +268,10 @@ class Claim:
                 cur.execute("BEGIN IMMEDIATE")
             cur.execute(renew.sql, renew.args(mine=self.id))
             held = cur.rowcount == 1
-            bounced = writer.write(cur, self.id, outcomes, when, bounce_limit, all_ours=held)
+            bounced = writer.write(cur, self.id, outcomes, when, bounce_limit)
             left: tuple[int, ...] = ()
             if held:  # who left the audience since: skipped from now on
-                cur.execute(recheck.sql, recheck.args(mine=self.id))
+                cur.execute(recheck.sql, recheck.args(mine=self.id, ahead=ahead or 2**31 - 1))
                 left = tuple(r[0] for r in cur.fetchall())
             raw.commit()
         except BaseException as exc:
@@ -289,17 +289,22 @@ class Claim:
         return Committed(held, bounced, left)
 
     def _recheck(self) -> Compiled:
-        """The claimed readers still queued who are no longer in the audience."""
+        """The first ``:ahead`` claimed readers still queued (in subscriber order) who are no longer in the audience."""
         d = deliveries.c
-        return Compiled(
-            self.engine,
-            select(d.subscriber_id).where(
+        rest = (
+            select(d.subscriber_id)
+            .where(
                 d.digest_id == self.digest_id,
                 d.status == "queued",
                 *self._of_part(),
                 d.claim_id == bindparam("mine"),
-                ~_reading(d.subscriber_id, self.newsletter),
-            ),
+            )
+            .order_by(d.subscriber_id)
+            .limit(bindparam("ahead", type_=Integer))
+            .subquery("rest")
+        )
+        return Compiled(
+            self.engine, select(rest.c.subscriber_id).where(~_reading(rest.c.subscriber_id, self.newsletter))
         )
 
     def _renewal(self) -> Any:
@@ -320,12 +325,14 @@ class Claim:
             if self.id is not None:
                 d = deliveries.c
                 self._begin()
+                # its own row first, as every transaction of a claim: a sender taking
+                # claims over skips a claim whose row is locked (its holder froze mid-way)
+                self._conn.execute(delete(claims).where(claims.c.id == self.id))
                 self._conn.execute(
                     update(deliveries)
                     .where(d.digest_id == self.digest_id, d.claim_id == self.id, d.status == "queued")
                     .values(claim_id=None)
                 )
-                self._conn.execute(delete(claims).where(claims.c.id == self.id))
                 self._conn.commit()
         except Exception as exc:
             if not self._ended(exc):

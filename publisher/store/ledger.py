@@ -237,14 +237,15 @@ class Ledger:
         return PartLedger(self, digest_id, rendition_id, newsletter)
 
     def claim(self, digest_id: int, ttl: float) -> Claim:
-        """A sender's claim on the issue's queued deliveries of every rendition
-        (``publisher.store.claims``; ``part(...).claim`` for one rendition): use it in a
-        ``with`` block, which gives back what is left."""
+        """A sender's claim on the issue's queued deliveries of the whole issue (those of
+        no narrower rendition: every one ``create_digest`` queues; ``part(...).claim`` for
+        a rendition), ``publisher.store.claims``: use it in a ``with`` block, which gives
+        back what is left."""
         with self.engine.connect() as conn:
             newsletter = conn.execute(
                 select(digests.c.newsletter).where(digests.c.id == digest_id)
             ).scalar_one()
-        return Claim(self.engine, digest_id, newsletter, ttl)
+        return Claim(self.engine, digest_id, newsletter, ttl, (None,))
 
     def queued_count(
         self, digest_id: int, rendition: tuple[int | None] | None = None, *, held: bool = False

@@ -30,6 +30,10 @@ class Presence:
         """Whether the holder of ``claim_id`` (another sender) certainly no longer runs."""
         return False
 
+    def drop(self, claim_id: int) -> None:
+        """Stop showing ``claim_id`` held: its claim was rolled back (SQLite may give the
+        number to the next claim made; PostgreSQL never does)."""
+
     def close(self, conn: Any, claim_id: int | None) -> None:
         """Stop showing it (the claim was given back)."""
 
@@ -56,6 +60,10 @@ class _BytePresence(Presence):
     def hold(self, conn: Any, claim_id: int) -> None:
         if self.fd is not None:
             self._lock(fcntl.F_OFD_SETLK, fcntl.F_WRLCK, claim_id)
+
+    def drop(self, claim_id: int) -> None:
+        if self.fd is not None:
+            self._lock(fcntl.F_OFD_SETLK, fcntl.F_UNLCK, claim_id)
 
     def gone(self, conn: Any, claim_id: int) -> bool:
         if self.fd is None:

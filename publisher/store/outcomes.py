@@ -60,26 +60,15 @@ class OutcomeWriter:
         )
         self.listed = Compiled(engine, suppression_of(engine.dialect.name))
 
-    def write(
-        self,
-        cur: Any,
-        mine: int,
-        outcomes: Sequence[Outcome],
-        when: str | None,
-        limit: int,
-        *,
-        all_ours: bool,
-    ) -> int:
+    def write(self, cur: Any, mine: int, outcomes: Sequence[Outcome], when: str | None, limit: int) -> int:
         """Record ``outcomes`` of claim ``mine`` on the driver cursor ``cur`` (the caller
-        commits); ``all_ours``: the claim was just renewed, so every row it claimed is
-        still its own (one batch statement); else each row is checked. Returns how many
+        commits): a delivery changes only while its row still points at the claim (one
+        taken over keeps its new holder's); what the outcomes say about the addresses is
+        true whoever holds the rows (the server did accept or refuse). Returns how many
         addresses became bounced."""
-        if all_ours:
-            if outcomes:
-                cur.executemany(self.by_delivery.sql, [self._args(mine, o, when) for o in outcomes])
-            ours = outcomes
-        else:
-            ours = [o for o in outcomes if self._still_ours(cur, mine, o, when)]
+        if outcomes:
+            cur.executemany(self.by_delivery.sql, [self._args(mine, o, when) for o in outcomes])
+        ours = outcomes
         delivered = [self.clear.args(sid=o.subscriber_id) for o in ours if o.status == "sent"]
         if delivered:
             cur.executemany(self.clear.sql, delivered)
@@ -96,10 +85,6 @@ class OutcomeWriter:
                         self.listed.sql, self.listed.args(sid=o.subscriber_id, detail=detail, now=when)
                     )
         return bounced
-
-    def _still_ours(self, cur: Any, mine: int, o: Outcome, when: str | None) -> bool:
-        cur.execute(self.by_delivery.sql, self._args(mine, o, when))
-        return cur.rowcount == 1
 
     def _args(self, mine: int, o: Outcome, when: str | None) -> Any:
         return self.by_delivery.args(
