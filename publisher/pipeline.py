@@ -7,6 +7,7 @@ web server call ``run`` with the ``Step``s they want and print or log the report
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from publisher import deliverability, feeds, issues, output, site, websub
+from publisher import deliverability, feeds, issues, output, senders, site, websub
 from publisher.checks import Check
 from publisher.collect import CollectReport, collect
 from publisher.config import Config, Newsletter
@@ -55,6 +56,7 @@ class Options:
     stop: threading.Event | None = None  # set: finish the current message, then stop
     newsletters: tuple[str, ...] = ()  # the next issue of these newsletters only (default: every one)
     automatic: bool = False  # a scheduled run: each newsletter's min_interval is kept
+    workers: int | None = None  # sender processes; None: delivery.workers
 
 
 @dataclass
@@ -105,26 +107,25 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
     report = RunReport(dry_run=options.dry_run)
     newsletters = issues.chosen(config, options.newsletters)  # an unknown key stops here
     now = datetime.now(UTC)
-    with (
-        Store.scratch_copy(config) if options.dry_run else Store.of(config) as store,
-        site_lock(store, dry_run=options.dry_run, **_lock(config, options)) as lock,
-    ):
-        if Step.COLLECT in steps:
-            report.collect = collect(config, store, now, options.reading)
-        if Step.DIGEST in steps:
-            lock.check()  # lost meanwhile (paused past the lease): another run may make this issue
-            prepare_digest(config, store, now, options, report, newsletters)
-        if Step.BUILD in steps:
-            lock.check()
-            try:
-                write_outputs(config, store, now, options, report)
-            except OutputError as exc:  # a full or read-only output folder must not stop the mail
-                if Step.SEND not in steps:
-                    raise
-                report.output_error = str(exc)
-                log.info("%s; delivering the digest anyway", exc)  # the run then fails with it
-        if Step.SEND in steps:
-            deliver(config, store, report, options.progress, options.stop)
+    with Store.scratch_copy(config) if options.dry_run else Store.of(config) as store:
+        if set(steps) - {Step.SEND}:  # writing the site's content: under its lock
+            with site_lock(store, dry_run=options.dry_run, **_lock(config, options)) as lock:
+                if Step.COLLECT in steps:
+                    report.collect = collect(config, store, now, options.reading)
+                if Step.DIGEST in steps:
+                    lock.check()  # lost meanwhile (paused past the lease): another run may make this issue
+                    prepare_digest(config, store, now, options, report, newsletters)
+                if Step.BUILD in steps:
+                    lock.check()
+                    try:
+                        write_outputs(config, store, now, options, report)
+                    except OutputError as exc:  # a full or read-only output folder must not stop the mail
+                        if Step.SEND not in steps:
+                            raise
+                        report.output_error = str(exc)
+                        log.info("%s; delivering the digest anyway", exc)  # the run then fails with it
+        if Step.SEND in steps:  # no site lock: the claims keep senders apart (collect never waits)
+            deliver(config, store, report, options.progress, options.stop, options.workers)
     return report
 
 
@@ -180,21 +181,54 @@ def deliver(
     report: RunReport,
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
+    workers: int | None = None,
 ) -> None:
-    """Send every queued delivery of every unfinished issue, oldest issue first, each
-    rendition's message built once.
+    """Send every queued delivery of every unfinished issue, oldest issue first, in
+    ``workers`` sender processes (default ``delivery.workers``; one per core), each
+    claiming batches of the queue (``store.claims``), so any number of them, here or on
+    other machines, send each delivery once. No more processes start than there are
+    claims' worth of deliveries queued; one sends in this process.
 
     Once ``stop`` is set, the messages in flight finish, the rest stay queued for the
     next run, and ``Stopped`` is raised."""
     pending = store.ledger.unfinished()
     if not pending:
         return
-    factory, workers = transports(config.delivery)
+    total = sum(store.ledger.queued_count(record.id) for record in pending)
+    wanted = workers or config.delivery.workers or os.cpu_count() or 1
+    count = max(1, min(wanted, -(-total // SendPolicy.claim_size)))
+    shown = None if progress is None else lambda done: progress(done, total)
+    if count == 1:
+        if not send_here(config, store, report.delivery, shown, stop):
+            raise Stopped()
+        return
+    sent = senders.run(_sender, config, count, shown, stop)
+    report.delivery.add(sent.report)
+    report.delivery.left = sum(store.ledger.queued_count(record.id) for record in pending)
+    if sent.stopped:
+        raise Stopped()
+
+
+def send_here(
+    config: Config,
+    store: Store,
+    report: SendReport,
+    progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Send every unfinished issue's queued deliveries in this process (its share of
+    them, beside other senders), ``progress(done)`` after each commit; False: ``stop``
+    was set before it finished."""
+    pending = store.ledger.unfinished()
+    if not pending:
+        return True
+    factory, connections = transports(config.delivery)
     d = config.delivery
-    policy = SendPolicy(workers, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
+    policy = SendPolicy(connections, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
     messages = Messages.for_site(config, store)
     gate = deliverability.gate_for(config, store)  # one per run: a paused provider stays paused
     titles = {n.key: n.title for n in config.newsletters}
+    tally = _Tally(progress)
     for record in pending:
         parts = store.ledger.parts(record.id)
         if not parts:
@@ -208,24 +242,56 @@ def deliver(
                 messages.digest(shown, record.newsletter, titles.get(record.newsletter)),
                 factory,
                 policy,
-                progress,
+                tally.part(),
                 stop,
                 gate,
             )
-            report.delivery.add(part_report)
+            report.add(part_report)
             if stop is not None and stop.is_set():
-                raise Stopped()
+                return False
             if part_report.halted:
-                return  # the server refuses the message itself: the rest stays queued
+                return True  # the server refuses the message itself: the rest stays queued
+    return True
+
+
+def _sender(
+    config: Config, progress: Callable[[int], None], stop: threading.Event
+) -> tuple[SendReport, bool]:
+    """A sender process's work (``publisher.senders``): its share of every unfinished issue."""
+    report = SendReport()
+    with Store.of(config) as store:
+        finished = send_here(config, store, report, progress, stop)
+    return report, not finished
+
+
+class _Tally:
+    """One count over every part this process sends: each ``send_queued`` reports its
+    own part's (done, total), ``progress`` gets the messages done in all of them."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress = progress
+        self.before = self.last = 0
+
+    def part(self) -> Callable[[int, int], None] | None:
+        """The progress callback of the next part."""
+        self.before += self.last
+        self.last = 0
+        return None if self.progress is None else self._report
+
+    def _report(self, done: int, _total: int) -> None:
+        self.last = done
+        assert self.progress is not None
+        self.progress(self.before + done)
 
 
 def approve(config: Config, issue_key: str, options: Options) -> RunReport:
     """``publish issues approve``: queue a held issue for its readers and send it."""
     report = RunReport()
     now = datetime.now(UTC)
-    with Store.of(config) as store, site_lock(store, **_lock(config, options)):
-        issues.approve(config, store, issue_key, now)
-        deliver(config, store, report, options.progress, options.stop)
+    with Store.of(config) as store:
+        with site_lock(store, **_lock(config, options)):
+            issues.approve(config, store, issue_key, now)
+        deliver(config, store, report, options.progress, options.stop, options.workers)
     return report
 
 

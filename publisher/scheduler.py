@@ -10,8 +10,10 @@ Promises:
 - One scheduler per site: a lock (``locks.SCHEDULER_LOCK``) is held and renewed while it
   runs; a second ``publish run`` (or ``publish serve --scheduler``) stands by, says
   so, and takes over when the first is gone.
-- Every job takes the site's one lock (``pipeline.site_lock``), so a scheduled digest
-  and an editor's ``publish now`` can never both send.
+- Every job takes the site's one lock (``pipeline.site_lock``) to collect, make issues
+  and write feeds, so a scheduled digest and an editor's ``publish now`` never make the
+  same issue twice; their sending shares the queue by claims (each reader gets one
+  copy), in ``delivery.workers`` processes that stop with the scheduler.
 - Stopping (SIGTERM, SIGINT, ``SchedulerHandle.shutdown``) takes no new jobs, lets the
   message being sent finish, records the run, releases the locks.
 

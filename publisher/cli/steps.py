@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,24 +17,40 @@ import click
 from publisher import config as configuration
 from publisher import pipeline
 from publisher.cli.app import fail, handles_errors, load_config, main
+from publisher.errors import Stopped
 from publisher.i18n import count
 from publisher.pipeline import EVERYTHING, Step
 
 
 def _run(
-    ctx: click.Context, steps: tuple[Step, ...], options: pipeline.Options, as_json: bool
+    ctx: click.Context,
+    steps: tuple[Step, ...],
+    options: pipeline.Options,
+    as_json: bool,
+    idle: str = "digest: nothing new to send",
 ) -> pipeline.RunReport:
+    """Run the pipeline, print its report (``idle`` when it did nothing) and exit 1 if
+    it failed. SIGTERM stops it between two messages: the rest stays queued."""
     cfg = load_config(ctx)
     if options.dry_run or options.preview:  # they send nothing
         steps = tuple(s for s in steps if s is not Step.SEND)
-    with _progress_bar() as bars:
-        if bars is not None:
-            options = dataclasses.replace(options, progress=bars.sending, reading=bars.reading)
-        report = pipeline.run(cfg, options, steps=steps)
+    stop = threading.Event()
+    options = dataclasses.replace(options, stop=stop)
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with _progress_bar() as bars:
+            if bars is not None:
+                options = dataclasses.replace(options, progress=bars.sending, reading=bars.reading)
+            report = pipeline.run(cfg, options, steps=steps)
+    except Stopped:
+        fail("stopped (SIGTERM) before it finished; what was not sent stays queued for the next run", 1)
+        raise  # unreachable
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if as_json:
         click.echo(json.dumps(_as_dict(report), indent=2, ensure_ascii=False))
     else:
-        click.echo(_summary(cfg, report))
+        click.echo(_summary(cfg, report, idle))
     failure = report.failure()
     if failure:  # say why, so cron mails someone
         fail(failure, 1)
@@ -83,7 +101,7 @@ def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
     return data
 
 
-def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
+def _summary(cfg: configuration.Config, r: pipeline.RunReport, idle: str) -> str:
     lines = []
     prefix = "dry run: " if r.dry_run else ""
     if r.collect is not None:
@@ -118,7 +136,7 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport) -> str:
         lines.append(delivered_line(cfg, r))
     lines += d.paused  # mailbox providers this run stopped sending to, one line each
     if not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.issues:
-        lines.append("digest: nothing new to send")
+        lines.append(idle)
     return "\n".join(lines)
 
 
@@ -170,6 +188,23 @@ def now(
     """Collect, rebuild feeds and pages, send the next issue of each newsletter with something new."""
     steps = (Step.COLLECT, Step.BUILD) if no_email else EVERYTHING
     _run(ctx, steps, pipeline.Options(dry_run=dry_run, newsletters=newsletters), as_json)
+
+
+@main.command()
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    metavar="N",
+    help="Sender processes (default: delivery.workers, one per core).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@handles_errors
+def deliver(ctx: click.Context, workers: int | None, as_json: bool) -> None:
+    """Send the queued mail of every unfinished issue, beside any other sender of the site
+    (on a PostgreSQL store, from any number of machines): each reader gets one copy."""
+    _run(ctx, (Step.SEND,), pipeline.Options(workers=workers), as_json, "delivered: nothing queued to send")
 
 
 @main.command()

@@ -182,6 +182,14 @@ class DeliveryConfig:
     transport: str = _h("maildir", '"maildir" or "smtp".', choices=("maildir", "smtp"))
     maildir: Path = _h(Path("outbox"), "Maildir the maildir transport delivers into.", path=True)
     smtp: SmtpConfig = field(default_factory=SmtpConfig, metadata={"help": "SMTP transport."})
+    workers: int = _h(
+        0,
+        "Sender processes of `publish now`, the scheduler and `publish deliver`, each with its own "
+        "`smtp.connections`; they claim the queue in batches, so each reader gets one copy. "
+        "0: one per core of the machine. A run starts no more than one per 100 queued deliveries.",
+        minimum=0,
+        maximum=256,
+    )
     retries: int = _h(
         3, "Tries again after a temporary (4xx) failure before leaving it queued.", minimum=0, maximum=20
     )

@@ -1,0 +1,166 @@
+"""Sender processes: ``delivery.workers`` processes share the sending of a site's
+unfinished issues (``publish now``, the scheduler's send, ``publish deliver``).
+
+Each process is started fresh (multiprocessing's ``spawn``: no inherited locks,
+connections or threads), opens its own store and runs the claims loop
+(``store.claims``), so the processes never send one delivery twice. The parent only
+watches: it sums their ``SendReport``s, turns their progress into one count for one
+progress bar, and passes their log records on to its own handlers (the same format,
+one stream). Stopping: when the parent's ``stop`` is set (SIGTERM, the scheduler
+shutting down), every child gets SIGTERM, finishes the messages in flight and leaves
+the rest queued; a child whose parent died stops the same way. A child never prints
+a traceback: a failure comes back as one line in the report's errors, and a child
+that died (SIGKILL) is named there too; what it had claimed returns to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from publisher.delivery.sender import SendReport
+from publisher.errors import PublisherError
+
+log = logging.getLogger(__name__)
+
+# What a child runs: (its argument, progress(done so far), stop) -> (report, stopped).
+Target = Callable[[Any, Callable[[int], None], threading.Event], tuple[SendReport, bool]]
+
+_PARENT_CHECK = 1.0  # seconds between a child's checks that its parent still runs
+
+
+@dataclass
+class Sent:
+    report: SendReport  # every process's, summed
+    stopped: bool  # one stopped before it finished (SIGTERM, or its parent went away)
+
+
+def run(
+    target: Target,
+    argument: Any,
+    count: int,
+    progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Sent:
+    """Run ``target(argument, progress, stop)`` in ``count`` processes; ``progress(done)``
+    gets the messages done by all of them."""
+    context = multiprocessing.get_context("spawn")
+    events: Any = context.Queue()
+    level = logging.getLogger().getEffectiveLevel()
+    children = [
+        context.Process(target=_child, args=(target, argument, events, level), name=f"sender-{i + 1}")
+        for i in range(count)
+    ]
+    for child in children:
+        child.start()
+    total = Sent(SendReport(), False)
+    done: dict[int, int] = {}  # each child's messages done so far
+    reported: set[int] = set()
+    stopping = False
+    try:
+        while len(reported) < count:
+            if stop is not None and stop.is_set() and not stopping:
+                stopping = True
+                _signal(children, signal.SIGTERM)
+            try:
+                kind, pid, value = events.get(timeout=0.2)
+            except queue.Empty:  # a child that ended without its report died (its report came first)
+                for child in children:
+                    if child.pid not in reported and child.exitcode is not None and events.empty():
+                        reported.add(child.pid)
+                        total.report.errors.append(_died(child))
+                        total.stopped = total.stopped or stopping
+                continue
+            if kind == "log":
+                logging.getLogger(value.name).handle(value)
+            elif kind == "done":
+                done[pid] = value
+                if progress is not None:
+                    progress(sum(done.values()))
+            elif kind == "report":
+                reported.add(pid)
+                total.report.add(value[0])
+                total.stopped = total.stopped or value[1]
+    except BaseException:  # KeyboardInterrupt, a bug: the children stop cleanly too
+        _signal(children, signal.SIGTERM)
+        raise
+    finally:
+        while any(child.is_alive() for child in children):  # read on: a child blocked writing never ends
+            try:
+                events.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        for child in children:
+            child.join()
+        events.close()
+    return total
+
+
+def _died(child: Any) -> str:
+    code = child.exitcode
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+    return (
+        f"a sender process (pid {child.pid}) {how}; what it had claimed returns to the queue for the next run"
+    )
+
+
+def _signal(children: list[Any], signum: int) -> None:
+    for child in children:
+        if child.exitcode is None and child.pid is not None:
+            try:
+                os.kill(child.pid, signum)
+            except ProcessLookupError:
+                pass
+
+
+def _child(target: Target, argument: Any, events: Any, level: int) -> None:
+    """A sender process: its log records go to the parent, SIGTERM and SIGINT (and its
+    parent going away) stop it between two messages; it always sends back one report."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    pid, parent = os.getpid(), os.getppid()
+    root = logging.getLogger()
+    root.handlers[:] = [_ToParent(events, pid)]
+    root.setLevel(level)
+    orphaned = threading.Event()
+    threading.Thread(target=_watch_parent, args=(parent, stop, orphaned), daemon=True).start()
+    try:
+        report, stopped = target(argument, lambda n: events.put(("done", pid, n)), stop)
+    except Exception as exc:  # a store that went away, a bug: one line, never a traceback
+        why = str(exc) if isinstance(exc, PublisherError) else f"{type(exc).__name__}: {exc}"
+        report, stopped = SendReport(errors=[f"a sender process failed: {why}"]), False
+    events.put(("report", pid, (report, stopped)))
+    if orphaned.is_set():  # nobody reads the queue any more: do not wait for it to take the rest
+        events.cancel_join_thread()
+    events.close()
+    events.join_thread()
+
+
+def _watch_parent(parent: int, stop: threading.Event, orphaned: threading.Event) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK)
+    orphaned.set()
+    stop.set()
+
+
+class _ToParent(logging.Handler):
+    def __init__(self, events: Any, pid: int) -> None:
+        super().__init__()
+        self.events, self.pid = events, pid
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record.msg, record.args, record.exc_info = record.getMessage(), None, None
+            self.events.put(("log", self.pid, record))
+        except Exception:
+            self.handleError(record)
