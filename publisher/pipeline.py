@@ -224,7 +224,14 @@ def send_here(
         return True
     factory, connections = transports(config.delivery)
     d = config.delivery
-    policy = SendPolicy(connections, d.retries, d.retry_delay, d.bounce_limit, d.smtp.rate)
+    policy = SendPolicy(
+        connections,
+        d.retries,
+        d.retry_delay,
+        d.bounce_limit,
+        d.smtp.rate,
+        claim_ttl=float(config.store.lease),
+    )
     messages = Messages.for_site(config, store)
     gate = deliverability.gate_for(config, store)  # one per run: a paused provider stays paused
     titles = {n.key: n.title for n in config.newsletters}
