@@ -101,3 +101,4 @@ def test_sigterm_stops_the_sender_processes_cleanly_with_the_rest_queued(any_sto
     mail_server.handler.delay = 0
     assert f"delivered: {counts['queued']} sent" in run_publish(site, "deliver").stdout
     assert sent_to(mail_server) == Counter(READERS)
+    assert run_publish(site, "deliver").stdout.strip() == "delivered: nothing queued to send"
