@@ -8,15 +8,15 @@ watches: it sums their ``SendReport``s, turns their progress into one count for 
 progress bar, and passes their log records on to its own handlers (the same format,
 one stream). Stopping: when the parent's ``stop`` is set (SIGTERM, the scheduler
 shutting down), every child gets SIGTERM, finishes the messages in flight and leaves
-the rest queued; a child whose parent died stops the same way. A child never prints
+the rest queued; a parent killed outright takes its children with it. A child never prints
 a traceback: a failure comes back as one line in the report's errors, and a child
 that died (SIGKILL) is named there too; what it had claimed returns to the queue.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
-import logging.handlers
 import multiprocessing
 import os
 import queue
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 Target = Callable[[Any, Callable[[int], None], threading.Event], tuple[SendReport, bool]]
 
 _PARENT_CHECK = 1.0  # seconds between a child's checks that its parent still runs
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass
@@ -129,6 +130,7 @@ def _child(target: Target, argument: Any, events: Any, level: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     pid, parent = os.getpid(), os.getppid()
+    _die_with(parent)
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(events, pid)]
     root.setLevel(level)
@@ -144,6 +146,19 @@ def _child(target: Target, argument: Any, events: Any, level: int) -> None:
         events.cancel_join_thread()
     events.close()
     events.join_thread()
+
+
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this process when the parent that started it dies (a
+    SIGKILLed ``publish now`` takes its senders with it, as one process would go); what
+    they had claimed returns to the queue at once (``store.claims``)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: _watch_parent stops it within a second
+        return
+    if os.getppid() != parent:  # it died before the kernel was asked
+        os._exit(1)
 
 
 def _watch_parent(parent: int, stop: threading.Event, orphaned: threading.Event) -> None:
