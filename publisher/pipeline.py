@@ -202,7 +202,7 @@ def deliver(
         if not send_here(config, store, report.delivery, shown, stop):
             raise Stopped()
         return
-    sent = senders.run(_sender, config, count, shown, stop)
+    sent = senders.run(_sender, (config, count), count, shown, stop)
     report.delivery.add(sent.report)
     report.delivery.left = sum(store.ledger.queued_count(record.id) for record in pending)
     if sent.stopped:
@@ -215,10 +215,11 @@ def send_here(
     report: SendReport,
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    processes: int = 1,
 ) -> bool:
     """Send every unfinished issue's queued deliveries in this process (its share of
-    them, beside other senders), ``progress(done)`` after each commit; False: ``stop``
-    was set before it finished."""
+    them, beside other senders; one of ``processes`` sharing ``delivery.smtp.rate``),
+    ``progress(done)`` after each commit; False: ``stop`` was set before it finished."""
     pending = store.ledger.unfinished()
     if not pending:
         return True
@@ -229,7 +230,7 @@ def send_here(
         d.retries,
         d.retry_delay,
         d.bounce_limit,
-        d.smtp.rate,
+        d.smtp.rate / processes,
         claim_ttl=float(config.store.lease),
     )
     messages = Messages.for_site(config, store)
@@ -262,12 +263,14 @@ def send_here(
 
 
 def _sender(
-    config: Config, progress: Callable[[int], None], stop: threading.Event
+    work: tuple[Config, int], progress: Callable[[int], None], stop: threading.Event
 ) -> tuple[SendReport, bool]:
-    """A sender process's work (``publisher.senders``): its share of every unfinished issue."""
+    """A sender process's work (``publisher.senders``): its share of every unfinished
+    issue, as one of ``processes``."""
+    config, processes = work
     report = SendReport()
     with Store.of(config) as store:
-        finished = send_here(config, store, report, progress, stop)
+        finished = send_here(config, store, report, progress, stop, processes)
     return report, not finished
 
 

@@ -186,7 +186,8 @@ class DeliveryConfig:
         0,
         "Sender processes of `publish now`, the scheduler and `publish deliver`, each with its own "
         "`smtp.connections`; they claim the queue in batches, so each reader gets one copy. "
-        "0: one per core of the machine. A run starts no more than one per 100 queued deliveries.",
+        "0: one per core of the machine. A run starts no more than one per 100 queued deliveries; "
+        "they share `smtp.rate`.",
         minimum=0,
         maximum=256,
     )
