@@ -19,12 +19,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from publisher.addresses import InvalidAddress, mailbox_key
 from publisher.config import Config, Newsletter
+from publisher.csvrows import BATCH, Rejections, Rows
 from publisher.errors import UsageError
 from publisher.links import category_slug
 from publisher.models import Subscriber
@@ -212,18 +213,12 @@ def remove(store: Store, address: str) -> Subscriber:
     return found
 
 
-IMPORT_BATCH = 1000  # rows read, checked and stored together: memory does not grow with the file
-KEPT_PROBLEMS = 100  # problems an ImportReport keeps (each one is also given to ``on_problem``)
-
-
 @dataclass
-class ImportReport:
+class ImportReport(Rejections):
     added: int = 0
     already: int = 0
     reactivated: int = 0
     subscribed: int = 0  # known addresses that got a newsletter they did not have
-    rejected: int = 0  # bad rows, every one counted
-    problems: list[str] = field(default_factory=list)  # the first KEPT_PROBLEMS, by line
 
     def count(self, outcome: Added) -> None:
         if outcome is Added.ADDED:
@@ -234,11 +229,6 @@ class ImportReport:
             self.subscribed += 1
         else:
             self.already += 1
-
-    def reject(self, problem: str) -> None:
-        self.rejected += 1
-        if len(self.problems) < KEPT_PROBLEMS:
-            self.problems.append(problem)
 
 
 @dataclass
@@ -257,45 +247,36 @@ def import_csv(
     config: Config | None = None,
     resubscribe: bool = False,
     on_problem: Callable[[str], None] | None = None,
-    batch: int = IMPORT_BATCH,
+    batch: int = BATCH,
 ) -> ImportReport:
     """Import rows with an ``email`` column (and optionally ``name``, and ``newsletters``:
     keys separated by spaces; empty or absent: those offered at sign-up) from ``text``
     (the file's text, or its lines: an open file is read as it goes). Bad rows are
     reported by line number and skipped, good ones are still imported.
 
-    The file is read, checked and stored ``batch`` rows at a time, in order (a list of
-    any length takes the memory of one batch): new addresses of a batch go in together,
-    known ones (found in the store, which includes the rows of earlier batches: an
-    address repeated in the file) one by one. Each problem goes to ``on_problem`` as
-    soon as its batch is stored, in line order; the report counts them all and keeps
-    the first ``KEPT_PROBLEMS``."""
+    The file is read, checked and stored ``batch`` rows at a time, in order
+    (``publisher.csvrows``): new addresses of a batch go in together, known ones (found
+    in the store, which includes the rows of earlier batches: an address repeated in the
+    file) one by one. Each problem goes to ``on_problem`` as soon as its batch is
+    stored, in line order."""
     report = ImportReport()
-    if isinstance(text, str):
-        text = io.StringIO(text.lstrip("\ufeff"))
-    reader = csv.DictReader(text)
-    if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise UsageError(f"{filename}: no 'email' column in the header line")
+    rows = Rows(text, filename)
+    rows.column("email")
     default = choices(config)
+
+    def check(row: dict[str, str]) -> tuple[str, str, dict[str, list[str]]]:
+        keys = row.get("newsletters", "").split()
+        return (
+            normalise(row["email"]),
+            single_line(row.get("name", "")),
+            choices(config, keys) if keys else default,
+        )
+
     now = datetime.now(UTC)
-    rows: list[_Row] = []
-    problems: list[tuple[int, str]] = []
-    for row in reader:
-        row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
-        try:
-            email = normalise(row["email"])
-            keys = (row.get("newsletters") or "").split()
-            wanted = choices(config, keys) if keys else default
-        except UsageError as exc:
-            problems.append((reader.line_num, f"{filename}:{reader.line_num}: {exc}"))
-        else:
-            rows.append(_Row(reader.line_num, email, single_line(row.get("name", "")), wanted))
-        if len(rows) + len(problems) >= batch:
-            _store_batch(store, filename, rows, problems, report, config, resubscribe, now)
-            _report(problems, report, on_problem)
-            rows, problems = [], []
-    _store_batch(store, filename, rows, problems, report, config, resubscribe, now)
-    _report(problems, report, on_problem)
+    for group in rows.batches(check, batch):
+        checked = [_Row(line, *row) for line, row in group.rows]
+        _store_batch(store, filename, checked, group.problems, report, config, resubscribe, now)
+        report.reject(group.problems, on_problem)
     return report
 
 
@@ -333,15 +314,6 @@ def _store_batch(
             problems.append((row.line, f"{filename}:{row.line}: {exc}"))
             continue
         report.count(outcome)
-
-
-def _report(
-    problems: list[tuple[int, str]], report: ImportReport, on_problem: Callable[[str], None] | None
-) -> None:
-    for _, problem in sorted(problems):
-        report.reject(problem)
-        if on_problem is not None:
-            on_problem(problem)
 
 
 def export_csv(store: Store, batch: int = 1000) -> Iterable[str]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from publisher.addresses import InvalidAddress, email_address, mailbox_key
+from publisher.csvrows import Rejections, Rows
 from publisher.errors import UsageError
 from publisher.models import Suppression
 from publisher.store import Store
@@ -57,43 +58,49 @@ def line(s: Suppression) -> str:
 
 
 @dataclass
-class ImportReport:
+class ImportReport(Rejections):
     added: int = 0
     unchanged: int = 0
-    problems: list[str] = field(default_factory=list)
 
 
-def import_csv(store: Store, text: str, filename: str, now: datetime | None = None) -> ImportReport:
+def import_csv(
+    store: Store,
+    text: str | Iterable[str],
+    filename: str,
+    now: datetime | None = None,
+    on_problem: Callable[[str], None] | None = None,
+) -> ImportReport:
     """Entries from a CSV with an ``entry`` (or ``email``) column and optionally
-    ``reason``, ``created``, ``expires`` and ``detail``; a bad line is reported by
-    number and skipped, the others are imported."""
+    ``reason``, ``created``, ``expires`` and ``detail`` (``text``: the file's text, or
+    its lines: an open file is read as it goes, ``csvrows.BATCH`` rows at a time, each
+    batch stored in one transaction); a bad line is reported by number (to
+    ``on_problem`` as soon as its batch is stored) and skipped, the others are imported."""
     now = now or datetime.now(UTC)
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    names = [(f or "").strip().lower() for f in reader.fieldnames or []]
-    column = "entry" if "entry" in names else "email" if "email" in names else None
-    if column is None:
-        raise UsageError(f"{filename}: no 'entry' (or 'email') column in the header line")
-    for row in reader:
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        where = f"{filename}:{reader.line_num}"
-        try:
-            entry = entry_of(row[column])
-            reason = row.get("reason") or "manual"
-            if reason not in REASONS:
-                raise UsageError(f"unknown reason {reason!r} (known: {', '.join(REASONS)})")
-            created = _parse_time(row.get("created", ""), "created") or now
-            expires = _parse_time(row.get("expires", ""), "expires")
-        except UsageError as exc:
-            report.problems.append(f"{where}: {exc}")
-            continue
-        if expires is not None and expires <= now:
-            report.unchanged += 1  # a suspension that has already ended
-            continue
-        if store.feedback.suppress(entry, reason, single_line(row.get("detail", "")), created, expires):
-            report.added += 1
-        else:
-            report.unchanged += 1
+    rows = Rows(text, filename)
+    column = rows.column("entry", "email")
+
+    def check(row: dict[str, str]) -> tuple[str, str, str, datetime, datetime | None]:
+        entry = entry_of(row[column])
+        reason = row.get("reason") or "manual"
+        if reason not in REASONS:
+            raise UsageError(f"unknown reason {reason!r} (known: {', '.join(REASONS)})")
+        created = _parse_time(row.get("created", ""), "created") or now
+        return (
+            entry,
+            reason,
+            single_line(row.get("detail", "")),
+            created,
+            _parse_time(row.get("expires", ""), "expires"),
+        )
+
+    for batch in rows.batches(check):
+        live = [entry for _, entry in batch.rows if entry[4] is None or entry[4] > now]
+        report.unchanged += len(batch.rows) - len(live)  # suspensions that have already ended
+        added = store.feedback.suppress_many(live)
+        report.added += added
+        report.unchanged += len(live) - added
+        report.reject(batch.problems, on_problem)
     return report
 
 

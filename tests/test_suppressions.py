@@ -86,3 +86,47 @@ def test_adding_a_suppressed_subscriber_says_the_list_still_wins(site):
         "until `publish suppressions remove @spam.example`"
     )
     assert publish(site, "subscribers", "add", "other@example.com").stderr == ""
+
+
+def test_an_import_reads_its_file_as_it_goes_a_batch_at_a_time(tmp_path):
+    """A list of any length takes the memory of one batch: each batch is stored (and its
+    problems told) before the next lines are read."""
+    from publisher import suppression
+    from publisher.csvrows import BATCH
+    from publisher.store import Store
+
+    read = 0
+    told: list[tuple[str, int]] = []
+
+    def lines():
+        nonlocal read
+        yield "entry,reason\n"
+        for i in range(3 * BATCH):
+            read += 1
+            yield (f"bad{i}\n" if i % BATCH == 5 else f"reader{i}@example.com,hard_bounce\n")
+
+    store = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        report = suppression.import_csv(
+            store, lines(), "big.csv", on_problem=lambda p: told.append((p, read))
+        )
+        assert (report.added, report.unchanged, report.rejected) == (3 * BATCH - 3, 0, 3)
+        assert [p.split(": ")[0] for p, _ in told] == [
+            "big.csv:7",
+            f"big.csv:{BATCH + 7}",
+            f"big.csv:{2 * BATCH + 7}",
+        ]
+        assert [when for _, when in told] == [BATCH, 2 * BATCH, 3 * BATCH]  # not all read at first
+        assert len(store.feedback.suppressions()) == 3 * BATCH - 3
+    finally:
+        store.close()
+
+
+def test_an_import_of_a_file_that_is_not_utf8_changes_nothing(site, tmp_path):
+    csv = tmp_path / "list.csv"
+    csv.write_bytes(
+        b"entry\n" + b"".join(b"r%d@example.com\n" % i for i in range(3000)) + b"caf\xe9@example.com\n"
+    )
+    result = publish(site, "suppressions", "import", str(csv), check=False)
+    assert result.returncode == 2 and result.stderr.startswith(f"publish: {csv}: cannot read:"), result.stderr
+    assert publish(site, "suppressions", "list").stdout == ""

@@ -147,14 +147,13 @@ def suppressions_remove(ctx: click.Context, entries: tuple[str, ...]) -> None:
 @handles_errors
 def suppressions_import(ctx: click.Context, file: str) -> None:
     """Import a CSV with an 'entry' (or 'email') column; optional: reason, created, expires, detail."""
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{file}: cannot read: {exc}") from None
-    report = suppression.import_csv(site_store(ctx), text, file)
-    for problem in report.problems:
-        click.echo(problem, err=True)
-    click.echo(f"{report.added} added, {report.unchanged} unchanged, {len(report.problems)} rejected")
+    from publisher.csvrows import open_checked
+
+    with open_checked(file) as lines:
+        report = suppression.import_csv(
+            site_store(ctx), lines, file, on_problem=lambda problem: click.echo(problem, err=True)
+        )
+    click.echo(f"{report.added} added, {report.unchanged} unchanged, {report.rejected} rejected")
 
 
 @suppressions.command("export")

@@ -9,7 +9,6 @@ import click
 
 from publisher import audience
 from publisher.cli.app import EX_TEMPFAIL, handles_errors, load_config, main, site_store
-from publisher.errors import UsageError
 
 
 @main.group()
@@ -109,12 +108,9 @@ def subscribers_list(ctx: click.Context, status: str | None, newsletter: str | N
 def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None:
     """Import a CSV file with an 'email' column (optionally 'name', and 'newsletters':
     keys separated by spaces; empty: those with signup = true)."""
-    try:
-        _check_readable(file)
-        lines = open(file, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{file}: cannot read: {exc}") from None
-    with lines:
+    from publisher.csvrows import open_checked
+
+    with open_checked(file) as lines:
         report = audience.import_csv(
             site_store(ctx),
             lines,
@@ -128,14 +124,6 @@ def subscribers_import(ctx: click.Context, file: str, resubscribe: bool) -> None
         f"{report.added} added, {report.reactivated} reactivated, {more}"
         f"{report.already} already subscribed, {report.rejected} rejected"
     )
-
-
-def _check_readable(file: str) -> None:
-    """Read the whole file once, a megabyte at a time, before importing any of it: a
-    file that cannot be read or is not UTF-8 changes nothing."""
-    with open(file, encoding="utf-8") as text:
-        while text.read(1 << 20):
-            pass
 
 
 @subscribers.command("unsubscribe-mail")

@@ -142,6 +142,12 @@ class Feedback:
         with self.engine.begin() as conn:
             return _suppress(conn, entry, reason, detail, now, expires)
 
+    def suppress_many(self, entries: Sequence[tuple[str, str, str, datetime, datetime | None]]) -> int:
+        """``suppress`` each (entry, reason, detail, created, expires) in one transaction
+        (a batch of an import); return how many were added or made stronger."""
+        with self.engine.begin() as conn:
+            return sum(_suppress(conn, *entry) for entry in entries)
+
     def unsuppress(self, entry: str) -> bool:
         with self.engine.begin() as conn:
             return conn.execute(delete(suppressions).where(suppressions.c.entry == entry)).rowcount > 0
