@@ -48,7 +48,21 @@ class Outputs:
 
     def stale(self, current: int) -> str | None:
         """Why this node cannot serve its outputs as current (one line), or None."""
+        self._adopt(current)
         return output.stale(self.root, self.built, current)
+
+    def _adopt(self, current: int) -> bool:
+        """Whether output.dir shows content version ``current``: built by this node, or
+        by another builder on this machine (``publish feeds``, the scheduler of
+        ``publish serve --scheduler``) whose manifest says so; then serve its files."""
+        if self.built is not None and self.built >= current:
+            return True
+        on_disk = output.built_version(self.root)
+        if on_disk is None or on_disk < current:
+            return False
+        self.files.clear()
+        self.built = on_disk
+        return True
 
     async def start(self, store: Store) -> None:
         """Build in the background now (a never-built folder, a changed config or theme:
@@ -97,14 +111,8 @@ class Outputs:
         if current == 0 and not store.articles.published(now, limit=1):
             return  # nothing stored yet: no web edition to serve (/healthz says so)
         released = self.release is not None and now >= self.release
-        if not every_time and not released:
-            if self.built is not None and self.built >= current:
-                return
-            on_disk = output.built_version(self.root)
-            if on_disk is not None and on_disk >= current:
-                self.files.clear()
-                self.built = on_disk
-                return
+        if not every_time and not released and self._adopt(current):
+            return
         report = pipeline.RunReport()
         version = pipeline.write_outputs(
             self.config, store, now, pipeline.Options(what="publish serve"), report
