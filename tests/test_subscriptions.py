@@ -225,3 +225,28 @@ def test_a_bulk_add_skips_subscriptions_another_program_made_meanwhile(store, cf
     assert added == 2  # a's weekly was there already
     assert held(store, "a@example.com") == {"daily": ("active", ()), "weekly": ("active", ())}
     assert held(store, "b@example.com") == {"breaking": ("active", ()), "daily": ("active", ("sport",))}
+
+
+def test_many_signups_of_one_new_address_at_once_are_one_pending_subscription(store, cfg) -> None:
+    """Ten requests for a new address at once (a double click, a retrying client): each
+    is answered, none meets a unique-key error, one subscriber with one subscription per
+    newsletter results."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    start = Barrier(10)
+
+    def signup(_: int) -> list[str]:
+        start.wait()
+        return audience.subscribe(store, cfg, "stampede@example.com", ["daily", "weekly"])[1]
+
+    for _ in range(5):  # the race is a window: several rounds of new addresses
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(signup, range(10)))
+        assert all(set(a) <= {"daily", "weekly"} for a in answers)
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(subscriptions.c.newsletter, subscriptions.c.status)).all()
+        assert sorted(rows) == [("daily", "pending"), ("weekly", "pending")]
+        with store.engine.begin() as conn:
+            conn.execute(subscriptions.delete())
+            conn.execute(subscribers.delete())

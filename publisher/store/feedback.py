@@ -36,6 +36,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from publisher.addresses import mailbox_key
 from publisher.errors import InvalidAddress
 from publisher.models import COUNTS, SUPPRESSES, Event, Recorded, Suppression, event_key
+from publisher.store.rows import upsert
 from publisher.store.schema import UTCDateTime, feedback_events, subscribers, suppressions
 
 if TYPE_CHECKING:
@@ -240,8 +241,7 @@ def _in_force(now: datetime) -> Any:
 def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING; with RETURNING, no row when it was there
     (rowcount is not a reliable answer for this statement on every driver)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return upsert(conn, table).on_conflict_do_nothing()
 
 
 def _suppress(

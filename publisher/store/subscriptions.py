@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, select, update
 
 from publisher.models import Subscriber
 from publisher.store.feedback import not_suppressed
-from publisher.store.rows import insert_new
+from publisher.store.rows import insert_new, upsert
 from publisher.store.schema import subscribers, subscriptions
 
 STATUSES = ("active", "pending", "unsubscribed")
@@ -69,8 +69,8 @@ class Subscriptions:
                 found = current.get(key)
                 if found is not None and found.status == "active":
                     continue
-                _put(conn, subscriber_id, key, status, sections, now, exists=found is not None)
-                changed.append(key)
+                if _put(conn, subscriber_id, key, status, sections, now, unless_active=True):
+                    changed.append(key)
         return changed
 
     def add_many(self, wanted: Mapping[int, Mapping[str, Sequence[str]]], status: str, now: datetime) -> int:
@@ -123,7 +123,7 @@ class Subscriptions:
                 wanted = tuple(sections)
                 if found is not None and found.status == "active" and found.sections == wanted:
                     continue
-                _put(conn, subscriber_id, key, "active", wanted, now, exists=found is not None)
+                _put(conn, subscriber_id, key, "active", wanted, now)
                 changed.append(key)
             if any(choices.get(k) is not None for k in changed):
                 conn.execute(
@@ -280,21 +280,21 @@ def _put(
     sections: Sequence[str],
     now: datetime,
     *,
-    exists: bool,
-) -> None:
+    unless_active: bool = False,
+) -> bool:
+    """Add or change the subscription in one statement (two requests for a new address
+    at once: the second changes the row the first added). ``unless_active``: an active
+    subscription is left as it is. True when a row was written."""
     values = {"status": status, "sections": json.dumps(list(sections), ensure_ascii=False), "changed": now}
-    if exists:
-        conn.execute(
-            update(subscriptions)
-            .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.newsletter == newsletter)
-            .values(**values)
-        )
-    else:
-        conn.execute(
-            insert(subscriptions).values(
-                subscriber_id=subscriber_id, newsletter=newsletter, created=now, **values
-            )
-        )
+    add = upsert(conn, subscriptions).values(
+        subscriber_id=subscriber_id, newsletter=newsletter, created=now, **values
+    )
+    put = add.on_conflict_do_update(
+        index_elements=[subscriptions.c.subscriber_id, subscriptions.c.newsletter],
+        set_=values,
+        where=subscriptions.c.status != "active" if unless_active else None,
+    )
+    return conn.execute(put.returning(subscriptions.c.newsletter)).first() is not None
 
 
 def _end(conn: Connection, subscriber_id: Any, now: datetime, newsletter: str | None = None) -> int:
