@@ -22,6 +22,7 @@ from publisher.collect import CollectReport, collect
 from publisher.config import Config, Newsletter
 from publisher.delivery import transports
 from publisher.delivery.sender import SendPolicy, SendReport, send_queued
+from publisher.delivery.unwell import Streak
 from publisher.errors import OutputError, Stopped
 from publisher.issues import IssueReport
 from publisher.links import Links
@@ -202,7 +203,8 @@ def deliver(
         if not send_here(config, store, report.delivery, shown, stop):
             raise Stopped()
         return
-    sent = senders.run(_sender, (config, count), count, shown, stop)
+    # one count of temporary failures in a row for all of them: an unwell server stops the run
+    sent = senders.run(_sender, (config, count, Streak.shared()), count, shown, stop)
     report.delivery.add(sent.report)
     report.delivery.left = sum(store.ledger.queued_count(record.id) for record in pending)
     if sent.stopped:
@@ -216,10 +218,13 @@ def send_here(
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     processes: int = 1,
+    streak: Streak | None = None,
 ) -> bool:
     """Send every unfinished issue's queued deliveries in this process (its share of
     them, beside other senders; one of ``processes`` sharing ``delivery.smtp.rate``),
-    ``progress(done)`` after each commit; False: ``stop`` was set before it finished."""
+    ``progress(done)`` after each commit; False: ``stop`` was set before it finished.
+    ``streak``: the run's temporary failures in a row (``delivery.unwell``), shared with
+    the run's other sender processes; else this call's own, over every issue it sends."""
     pending = store.ledger.unfinished()
     if not pending:
         return True
@@ -237,6 +242,7 @@ def send_here(
     gate = deliverability.gate_for(config, store)  # one per run: a paused provider stays paused
     titles = {n.key: n.title for n in config.newsletters}
     tally = _Tally(progress)
+    streak = streak or Streak()
     for record in pending:
         parts = store.ledger.parts(record.id)
         if not parts:
@@ -253,6 +259,7 @@ def send_here(
                 tally.part(),
                 stop,
                 gate,
+                streak,
             )
             report.add(part_report)
             if stop is not None and stop.is_set():
@@ -263,14 +270,14 @@ def send_here(
 
 
 def _sender(
-    work: tuple[Config, int], progress: Callable[[int], None], stop: threading.Event
+    work: tuple[Config, int, Streak], progress: Callable[[int], None], stop: threading.Event
 ) -> tuple[SendReport, bool]:
     """A sender process's work (``publisher.senders``): its share of every unfinished
-    issue, as one of ``processes``."""
-    config, processes = work
+    issue, as one of ``processes`` sharing ``streak``."""
+    config, processes, streak = work
     report = SendReport()
     with Store.of(config) as store:
-        finished = send_here(config, store, report, progress, stop, processes)
+        finished = send_here(config, store, report, progress, stop, processes, streak)
     return report, not finished
 
 

@@ -461,12 +461,16 @@ def test_now_exits_1_when_nothing_could_be_delivered(site, server, run_publish):
 
 
 def test_an_unwell_server_stops_the_run_early(site, server):
+    """20 temporary failures in a row stop the run: counted over both sender processes
+    (not 20 each), so the tries are 20 and those in flight (2 processes x 2 connections)."""
     addresses = [f"reader{i}@example.com" for i in range(200)]
     server.handler.faults.update({a: "451-always" for a in addresses})
-    config = smtp_site(site, server.port, retries=1, retry_delay=0.2)
+    config = smtp_site(site, server.port, retries=1, retry_delay=0.2, workers=2)
     add_subscribers(config, addresses)
     report = pipeline.run(config, pipeline.Options())
     assert report.delivery.sent == 0
     assert sum(server.handler.tried.values()) < 40  # not a try (and a timeout) for every address
+    unwell = "20 temporary failures in a row: the rest stays queued for the next run"
+    assert report.delivery.errors.count(unwell) == 1  # said once, by the process that counted the 20th
     counts, _ = ledger_state(config)
     assert counts == {"queued": 200}

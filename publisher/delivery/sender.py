@@ -18,7 +18,8 @@ the ledger pays one commit per handful of messages, never one fsync per message
 
 Temporary failures (4xx, dropped connections) are retried with exponential
 backoff (the retry waits in a queue, not in a worker) and, if still failing, left
-queued for the next run; many in a row stop the run early. Permanent failures of a
+queued for the next run; many in a row (``delivery.unwell``: counted over every
+sender process of the run) stop the run early. Permanent failures of a
 recipient (``publisher.delivery.replies`` reads the reply) are recorded with the
 server's reply; an address that cannot exist (5.1.1) is marked bounced at once,
 other recipient failures after ``bounce_limit`` of them. A refusal of the sender or
@@ -46,13 +47,13 @@ from typing import Protocol
 from publisher.deliverability.gate import ProviderGate
 from publisher.delivery import Transport
 from publisher.delivery.attempt import Halt, Job, Paused, Retry, attempt
+from publisher.delivery.unwell import GIVE_UP_AFTER, Streak
 from publisher.models import Outcome, Subscriber
 from publisher.store.claims import SKIPPED, Claim
 
 log = logging.getLogger(__name__)
 
 _KEEP_ERRORS = 100  # in the report; the ledger keeps every one
-_GIVE_UP_AFTER = 20  # consecutive temporary failures: the server is unwell, stop for this run
 
 
 class LedgerView(Protocol):
@@ -132,6 +133,7 @@ def send_queued(
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
     gate: ProviderGate | None = None,
+    streak: Streak | None = None,
 ) -> SendReport:
     """Send every queued delivery of one digest; return what happened.
 
@@ -142,6 +144,8 @@ def send_queued(
     Setting ``stop`` (SIGTERM in the daemon) lets the messages in flight finish and
     leaves the rest queued for the next run. ``gate`` pauses a mailbox provider that
     refuses the mail for policy (``deliverability.gate``): its deliveries stay queued.
+    ``streak`` counts temporary failures in a row over the whole run (every part, every
+    sender process: ``delivery.unwell``); by default this call's own.
     Other runs may send the same digest at the same time: each sends what it claimed.
     """
     report = SendReport()
@@ -150,7 +154,7 @@ def send_queued(
         ledger.finish(digest_id)
         return report
     with ledger.claim(digest_id, policy.claim_ttl) as claim:
-        run = _Run(claim, policy, report, total, progress, stop, gate)
+        run = _Run(claim, policy, report, total, progress, stop, gate, streak or Streak())
         run.send(sender, message_for, open_transport)
     queued = ledger.queued_count(digest_id)
     report.elsewhere = ledger.queued_count(digest_id, held=True) if queued else 0
@@ -161,17 +165,18 @@ def send_queued(
 
 
 class _Stop:
-    """Stop sending: on our own request (a crash in a worker, too many temporary
-    failures) or the caller's (a requested shutdown)."""
+    """Stop sending: on our own request (a crash in a worker, a halt), the caller's (a
+    requested shutdown) or the run's (too many temporary failures in a row, counted by
+    every sender of the run)."""
 
-    def __init__(self, own: threading.Event, other: threading.Event | None) -> None:
-        self.own, self.other = own, other
+    def __init__(self, own: threading.Event, other: threading.Event | None, streak: Streak) -> None:
+        self.own, self.other, self.streak = own, other, streak
 
     def set(self) -> None:
         self.own.set()
 
     def is_set(self) -> bool:
-        return self.own.is_set() or (self.other is not None and self.other.is_set())
+        return self.own.is_set() or (self.other is not None and self.other.is_set()) or self.streak.reached()
 
 
 class _Run:
@@ -190,8 +195,9 @@ class _Run:
         progress: Callable[[int, int], None] | None,
         stop: threading.Event | None = None,
         gate: ProviderGate | None = None,
+        streak: Streak | None = None,
     ) -> None:
-        self.claim, self.policy = claim, policy
+        self.claim, self.policy, self.streak = claim, policy, streak or Streak()
         self.report, self.total, self.progress, self.gate = report, total, progress, gate
         self.pending: deque[Subscriber] = deque()  # claimed, not yet handed to a worker
         self.claimed_all = False  # nothing more to claim (or the claim is lost)
@@ -207,9 +213,9 @@ class _Run:
         self.results: queue.Queue[tuple[int, Outcome | Retry | Halt | Paused | BaseException]] = queue.Queue()
         self.settled = [threading.Event() for _ in range(self.workers)]
         self.retries: list[tuple[float, int, Job, Retry]] = []  # heap of (due, seq, job, failure)
-        self.stop = _Stop(threading.Event(), stop)
+        self.stop = _Stop(threading.Event(), stop, self.streak)
         self.crash: BaseException | None = None
-        self.in_flight = self.done = self.temporary_in_a_row = self.seq = 0
+        self.in_flight = self.done = self.seq = 0
         self.parked = 0  # claimed rows left queued (a paused provider, a failure given up on)
 
     def send(
@@ -387,13 +393,11 @@ class _Run:
             settled.set()
 
     def _temporary_failure(self) -> None:
-        """Every try that failed for a temporary reason counts; a delivered or refused
-        message resets the count. Many in a row: the server is unwell (or down, each
-        try waiting for a timeout), so stop for this run and leave the rest queued."""
-        self.temporary_in_a_row += 1
-        if self.temporary_in_a_row >= _GIVE_UP_AFTER and not self.stop.is_set():
+        """Every try that failed for a temporary reason counts (``delivery.unwell``); the
+        one that makes too many in a row stops the run (every sender of it)."""
+        if self.streak.failed():
             self.stop.set()
-            msg = f"{_GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
+            msg = f"{GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
             self.report.errors.append(msg)
             log.warning("%s", msg)
 
@@ -447,12 +451,12 @@ class _Run:
         r = self.report
         if o.status == "sent":
             r.sent += 1
-            self.temporary_in_a_row = 0
+            self.streak.fine()
         elif o.status == "skipped":
             r.skipped += 1
         elif o.status == "failed":
             r.failed += 1
-            self.temporary_in_a_row = 0
+            self.streak.fine()
         else:
             r.queued += 1
         if o.error and o.status != "skipped":
