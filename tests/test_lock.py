@@ -43,7 +43,7 @@ def test_two_publish_now_at_once_send_each_subscriber_one_digest(any_store, mail
     assert sorted(r.rcpt_tos[0] for r in received) == sorted(readers)
     assert len({r.message["Message-ID"] for r in received}) == len(readers)
     outputs = "".join(out for _, out, _ in results)
-    assert outputs.count("digest digest/") == 1  # one issue
+    assert outputs.count("digest of ") == 1  # one issue
     assert sum(int(n) for n in re.findall(r"delivered: (\d+) sent", outputs)) == len(readers)
 
 

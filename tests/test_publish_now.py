@@ -133,3 +133,25 @@ def test_init_quotes_any_title_into_valid_toml(tmp_path, run_publish):
     assert cfg.site.title == title
     assert cfg.digest.from_.endswith("<digest@example.com>")
     run_publish(folder, "now", "--no-email")
+
+
+def test_the_report_reads_naturally_with_one_digest_and_with_newsletters(site, run_publish):
+    """The digest's issue is named by its date (not "digest digest/DATE"); a step that
+    makes no issue does not talk about the digest; a site with newsletters names issues."""
+    from tests.three_newsletters import with_newsletters
+
+    run_publish(site, "subscribers", "add", "reader@example.com")
+    first = run_publish(site, "now").stdout.splitlines()
+    [issue] = [line for line in first if "article" in line and not line.startswith("articles:")]
+    assert issue.startswith("digest of 20") and "digest/" not in issue, first
+    assert run_publish(site, "collect").stdout.splitlines()[-1].startswith("articles: ")
+    assert "digest" not in run_publish(site, "feeds").stdout
+    assert (
+        run_publish(site, "now", "--dry-run").stdout.splitlines()[-1]
+        == "dry run: digest: nothing new to send"
+    )
+    with_newsletters(site)
+    made = run_publish(site, "now", "--newsletter", "daily").stdout.splitlines()
+    assert made[-1].startswith("issue daily/20"), made
+    again = run_publish(site, "now", "--newsletter", "daily").stdout.splitlines()
+    assert again[-1] == "newsletters: nothing new to send", again

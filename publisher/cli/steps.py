@@ -27,13 +27,16 @@ def _run(
     steps: tuple[Step, ...],
     options: pipeline.Options,
     as_json: bool,
-    idle: str = "digest: nothing new to send",
+    idle: str | None = None,
 ) -> pipeline.RunReport:
-    """Run the pipeline, print its report (``idle`` when it did nothing) and exit 1 if
-    it failed. SIGTERM stops it between two messages: the rest stays queued."""
+    """Run the pipeline, print its report (``idle`` when it made no issue and sent
+    nothing; default: that no newsletter had anything new, when it was to make issues)
+    and exit 1 if it failed. SIGTERM stops it between two messages: the rest stays queued."""
     cfg = load_config(ctx)
     if options.dry_run or options.preview:  # they send nothing
         steps = tuple(s for s in steps if s is not Step.SEND)
+    if idle is None and Step.DIGEST in steps:
+        idle = "digest: nothing new to send" if _single_digest(cfg) else "newsletters: nothing new to send"
     stop = threading.Event()
     options = dataclasses.replace(options, stop=stop)
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -101,7 +104,12 @@ def _as_dict(report: pipeline.RunReport) -> dict[str, Any]:
     return data
 
 
-def _summary(cfg: configuration.Config, r: pipeline.RunReport, idle: str) -> str:
+def _single_digest(cfg: configuration.Config) -> bool:
+    """A site without [[newsletters]]: its one newsletter is the digest."""
+    return [n.key for n in cfg.newsletters] == ["digest"]
+
+
+def _summary(cfg: configuration.Config, r: pipeline.RunReport, idle: str | None) -> str:
     lines = []
     prefix = "dry run: " if r.dry_run else ""
     if r.collect is not None:
@@ -121,13 +129,17 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport, idle: str) -> str
         lines.append(
             f"{prefix}files: {len(r.files_written)} written, {r.files_unchanged} unchanged in {cfg.output.dir}"
         )
-    word = "digest" if [n.key for n in cfg.newsletters] == ["digest"] else "issue"
+    single = _single_digest(cfg)
     for issue in r.issues:
-        held = "; held for approval (publish issues approve)" if issue.state == "held" else ""
+        held = (
+            f"; held for approval (publish issues approve {issue.key}, or skip it)"
+            if issue.state == "held"
+            else ""
+        )
+        # the digest's issues are known by their date; a newsletter's by its key and date
+        name = f"digest of {issue.key.partition('/')[2]}" if single else f"issue {issue.key}"
         lines.append(
-            f"{prefix}{word} {issue.key}: "
-            + count(issue.articles, "%(num)s article", "%(num)s articles")
-            + held
+            f"{prefix}{name}: " + count(issue.articles, "%(num)s article", "%(num)s articles") + held
         )
     lines += [f"{prefix}{line}" for line in r.waiting]
     lines += [f"{prefix}check {c.line()}" for c in r.checks]
@@ -135,8 +147,8 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport, idle: str) -> str
     if d.sent or d.failed or d.queued or d.skipped:
         lines.append(delivered_line(cfg, r))
     lines += d.paused  # mailbox providers this run stopped sending to, one line each
-    if not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.issues:
-        lines.append(idle)
+    if idle and not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.issues:
+        lines.append(prefix + idle)
     return "\n".join(lines)
 
 
