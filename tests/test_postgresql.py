@@ -5,6 +5,7 @@ processes against the demo site."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -152,6 +153,21 @@ def test_the_store_url_from_an_environment_variable(site, run_publish, pg_url):
     assert _articles_in(pg_url) == 9
     run_publish(site, "collect", env={"NEWSROOM_DATABASE_URL": ""})  # empty: store.url
     assert (site / "publisher.db").exists()
+
+
+def test_a_store_url_variable_that_is_not_set_is_one_line_not_a_new_empty_store(site, run_publish):
+    """With store.url_env and no store.url, a missing variable (a cron job without the
+    operator's environment) must not quietly start a new, empty SQLite site: no readers,
+    a new signing secret that breaks every unsubscribe link already mailed."""
+    edit_config(site, 'url = "sqlite:///publisher.db"\n', 'url_env = "NEWSROOM_DATABASE_URL"\n')
+    assert "NEWSROOM_DATABASE_URL" not in os.environ
+    for env in ({}, {"NEWSROOM_DATABASE_URL": ""}):
+        line = _one_line(run_publish(site, "now", check=False, env=env))
+        assert line == (
+            f"publish: {site / 'config.toml'}: store.url_env: the environment variable NEWSROOM_DATABASE_URL "
+            "is not set: set it to the store's URL, or give store.url too (used when it is not set)"
+        ), line
+    assert not (site / "publisher.db").exists() and not (site / "public").exists()
 
 
 def test_the_request_limit_holds_under_concurrent_requests(pg_url):

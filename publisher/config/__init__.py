@@ -191,11 +191,28 @@ def from_dict(data: dict[str, Any], cfg_path: Path) -> Config:
                 )
     else:
         kwargs["newsletters"] = (_the_digest(kwargs["site"], kwargs["digest"], kwargs["schedule"]),)
+    _check_store(cfg_path, data.get("store"))
     config = Config(path=cfg_path, root=root, **kwargs)
     for i, source in enumerate(config.sources):
         _check_source(cfg_path, i, source)
     _check_dkim(cfg_path, config.delivery)
     return config
+
+
+def _check_store(cfg_path: Path, table: Any) -> None:
+    """``store.url_env`` without ``store.url``: the variable must be set. Else a run
+    without the operator's environment (a cron job) would start a new, empty SQLite
+    site: no readers, and a new signing secret that breaks every link already mailed."""
+    if not isinstance(table, dict) or "url" in table:
+        return
+    name = table.get("url_env")
+    if name and not os.environ.get(name):
+        raise ConfigError(
+            cfg_path,
+            "store.url_env",
+            f"the environment variable {name} is not set: set it to the store's URL, "
+            "or give store.url too (used when it is not set)",
+        )
 
 
 def _the_digest(site: SiteConfig, digest: DigestConfig, schedule: ScheduleConfig) -> Newsletter:

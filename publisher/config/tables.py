@@ -64,7 +64,8 @@ class StoreConfig:
     url_env: str = _h(
         "",
         "Environment variable holding the store URL (keeps a password out of config.toml); "
-        "when it is set and not empty it wins over `url`.",
+        "when it is set and not empty it wins over `url`; when it is not, `url` is used if given, "
+        "else the command stops (a run without it never starts a new, empty store).",
     )
     lease: int = _h(
         60,
