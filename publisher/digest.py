@@ -28,10 +28,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-import cssutils
 import jinja2
-from premailer import Premailer
 
 from publisher import categories, mail, plaintext
 from publisher.config import Config, Newsletter
@@ -243,12 +242,20 @@ def compose(
     return chosen
 
 
-class _OfflinePremailer(Premailer):  # type: ignore[misc]
+@cache
+def _offline_premailer() -> type:
     """premailer whose CSS parser fetches nothing: ``allow_network=False`` covers
-    ``<link>`` but not ``@import``, which cssutils would otherwise fetch itself."""
+    ``<link>`` but not ``@import``, which cssutils would otherwise fetch itself. Imported
+    on the first digest rendered: importing premailer takes a while, and most ``publish``
+    commands render none."""
+    import cssutils
+    from premailer import Premailer
 
-    def _parse_css_string(self, css_body: str, validate: bool = True) -> object:
-        return cssutils.CSSParser(fetcher=_fetch_nothing, validate=validate).parseString(css_body)
+    class OfflinePremailer(Premailer):  # type: ignore[misc]
+        def _parse_css_string(self, css_body: str, validate: bool = True) -> object:
+            return cssutils.CSSParser(fetcher=_fetch_nothing, validate=validate).parseString(css_body)
+
+    return OfflinePremailer
 
 
 def _fetch_nothing(url: str) -> tuple[None, str]:
@@ -258,7 +265,7 @@ def _fetch_nothing(url: str) -> tuple[None, str]:
 
 def inline_css(html: str) -> str:
     """Inline the stylesheet into style attributes; media queries stay in a style block."""
-    return _OfflinePremailer(
+    return _offline_premailer()(
         html,
         allow_network=False,
         keep_style_tags=False,

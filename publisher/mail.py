@@ -25,8 +25,6 @@ from datetime import datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
-import dkim
-
 from publisher.errors import PublisherError
 from publisher.text import single_line
 
@@ -500,6 +498,8 @@ class DkimSigner:
         return signer
 
     def sign(self, message: bytes) -> bytes:
+        import dkim  # only to sign: importing dkimpy (and dnspython) takes a while
+
         header = dkim.sign(
             message,
             self.selector,

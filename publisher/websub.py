@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import httpx
-
 log = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT = 10.0  # seconds for an answer
+CONNECT_TIMEOUT = 5.0
 
 
-def announce(hub: str, feed_urls: Sequence[str], *, timeout: httpx.Timeout = TIMEOUT) -> int:
+def announce(hub: str, feed_urls: Sequence[str]) -> int:
     """Announce ``feed_urls`` to ``hub``; return how many the hub accepted (2xx)."""
+    import httpx  # only when feeds changed: importing httpx takes a while
+
+    timeout = httpx.Timeout(TIMEOUT, connect=CONNECT_TIMEOUT)
     accepted = 0
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import click
 
+import publisher.cli
 from publisher.cli import main
+from publisher.cli.app import COMMANDS
 from publisher.cli.reference import END, START, reference, update
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +52,11 @@ def test_update_rewrites_only_between_the_markers(tmp_path: Path):
     assert update(readme) is True
     assert readme.read_text(encoding="utf-8") == f"# Title\n\n{START}\n{reference()}\n{END}\n\nAfter.\n"
     assert update(readme) is False
+
+
+def test_each_command_is_imported_from_the_module_that_adds_it():
+    """``publish`` imports a command's module when the command runs (cli.app.COMMANDS)."""
+    for module in pkgutil.iter_modules(publisher.cli.__path__):
+        importlib.import_module(f"publisher.cli.{module.name}")
+    added = {name: command.callback.__module__ for name, command in main.commands.items()}
+    assert added == {name: f"publisher.cli.{module}" for name, module in COMMANDS.items()}

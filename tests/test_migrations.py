@@ -77,6 +77,8 @@ def test_the_revisions_form_one_line() -> None:
     chain = list(scripts.walk_revisions())  # head first; raises on a fork or a gap
     assert chain[-1].revision == "0001" and chain[0].revision == migrations.head()
     assert all(len(r._all_nextrev) <= 1 for r in chain), "two revisions build on the same one"
+    # what Store.open reads without importing Alembic
+    assert migrations.revisions() == {r.revision: r.down_revision for r in chain}
 
 
 def test_a_store_made_by_the_release_before_alembic_upgrades_and_keeps_everything(v3_site: Path) -> None:

@@ -6,7 +6,6 @@ configuration or usage, 1 for a failed run. ``app`` holds the group; each module
 beside it adds its commands.
 """
 
-from publisher.cli import bounces, daemon, health, issues, new_site, newsletters, steps, subscribers  # noqa: F401  (they register commands)
 from publisher.cli.app import main
 
 __all__ = ["main"]

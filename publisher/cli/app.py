@@ -4,6 +4,7 @@ and turning errors into one line and an exit code (2 for bad configuration or us
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -17,6 +18,40 @@ from publisher.errors import PublisherError
 from publisher.store import Store
 
 EX_TEMPFAIL = 75  # a mail pipe's "try again later" (sysexits.h): the mail server keeps the mail
+
+# The module of this package that adds each command. It is imported when its command
+# runs (or ``--help`` lists them all): ``publish status`` does not load what sending
+# needs. tests/test_cli_reference.py checks every command is here.
+COMMANDS = {
+    "bounces": "bounces",
+    "suppressions": "bounces",
+    "run": "daemon",
+    "status": "daemon",
+    "serve": "daemon",
+    "doctor": "health",
+    "deliverability": "health",
+    "issues": "issues",
+    "init": "new_site",
+    "newsletters": "newsletters",
+    "now": "steps",
+    "deliver": "steps",
+    "collect": "steps",
+    "feeds": "steps",
+    "digest": "steps",
+    "subscribers": "subscribers",
+}
+
+
+class _Commands(click.Group):
+    """The ``publish`` group: each command's module imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"publisher.cli.{COMMANDS[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
 
 
 def fail(message: str, code: int) -> None:
@@ -35,7 +70,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.option(
     "--config",
     "config_path",

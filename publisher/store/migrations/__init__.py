@@ -24,17 +24,19 @@ on two heads), change ``schema.py`` to match, and write the upgrade with ``alemb
 
 from __future__ import annotations
 
+import ast
 import logging
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, select, text
 
 from publisher.errors import StoreError
 from publisher.store import schema
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -46,14 +48,35 @@ ALEMBIC_ERA = "4"  # what meta.schema_version says once Alembic keeps the revisi
 
 @cache
 def scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory  # only to upgrade: importing Alembic takes a while
+
     return ScriptDirectory(str(HERE), version_locations=[str(HERE / "versions")])
 
 
+@cache
+def revisions() -> dict[str, str | None]:
+    """Each revision and the one it builds on, read from the files' ``revision`` and
+    ``down_revision`` lines without importing Alembic: opening a store at its head (the
+    usual case) needs no more. tests/test_migrations.py checks Alembic reads the same."""
+    found: dict[str, str | None] = {}
+    for path in sorted((HERE / "versions").glob("*.py")):
+        values = {
+            node.targets[0].id: node.value.value
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant)
+        }
+        found[values["revision"]] = values["down_revision"]
+    return found
+
+
 def head() -> str:
-    heads = scripts().get_heads()
+    known = revisions()
+    heads = set(known) - set(known.values())
     if len(heads) != 1:
         raise AssertionError(f"the store's revisions have {len(heads)} heads: {sorted(heads)}")
-    return heads[0]
+    return heads.pop()
 
 
 def upgrade(engine: Engine, shown: str) -> None:
@@ -107,9 +130,8 @@ def _current(conn: Connection, shown: str) -> str | None:
     return revision
 
 
-@cache
 def _known() -> frozenset[str]:
-    return frozenset(s.revision for s in scripts().walk_revisions())
+    return frozenset(revisions())
 
 
 def _upgrade(conn: Connection, shown: str) -> None:
@@ -160,6 +182,9 @@ def _run(conn: Connection, what: str, target: str) -> None:
         if what == "stamp":
             return script._stamp_revs(target, rev)  # type: ignore[arg-type]
         return script._upgrade_revs(target, rev)  # type: ignore[arg-type]
+
+    from alembic.config import Config as AlembicConfig
+    from alembic.runtime.environment import EnvironmentContext
 
     config = AlembicConfig()
     with EnvironmentContext(config, script, fn=step, destination_rev=target) as env:
