@@ -206,7 +206,10 @@ def deliver(
     # one count of temporary failures in a row for all of them: an unwell server stops the run
     sent = senders.run(_sender, (config, count, Streak.shared()), count, shown, stop)
     report.delivery.add(sent.report)
-    report.delivery.left = sum(store.ledger.queued_count(record.id) for record in pending)
+    # once every sender here ended: what is still queued, and held by senders elsewhere
+    state = [store.ledger.queue_state(record.id) for record in pending]
+    report.delivery.elsewhere = sum(held for _, held in state)
+    report.delivery.left = sum(queued - held for queued, held in state)
     if sent.stopped:
         raise Stopped()
 

@@ -263,6 +263,21 @@ class Ledger:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()
 
+    def queue_state(self, digest_id: int, rendition: tuple[int | None] | None = None) -> tuple[int, int]:
+        """(queued, held): the issue's queued deliveries (of one rendition) and how many of
+        them a live claim holds (another sender is sending them), read in one statement,
+        so one snapshot: two reads would count a delivery that another sender sent between
+        them as neither held nor sent."""
+        d = deliveries.c
+        live = select(claims.c.id).where(claims.c.expires > db_time(self.engine.dialect.name))
+        held = func.count().filter(d.claim_id.in_(live))
+        q = select(func.count(), held).where(d.digest_id == digest_id, d.status == "queued")
+        if rendition is not None:
+            q = q.where(_of_rendition(rendition[0]))
+        with self.engine.connect() as conn:
+            queued, held_now = conn.execute(q).one()
+        return queued, held_now
+
     def finish(self, digest_id: int) -> None:
         """Mark an issue done once no delivery of it is queued any more."""
         queued = (
@@ -317,6 +332,9 @@ class PartLedger:
 
     def queued_count(self, digest_id: int, *, held: bool = False) -> int:
         return self.ledger.queued_count(digest_id, self.rendition, held=held)
+
+    def queue_state(self, digest_id: int) -> tuple[int, int]:
+        return self.ledger.queue_state(digest_id, self.rendition)
 
     def finish(self, digest_id: int) -> None:
         self.ledger.finish(digest_id)
