@@ -20,7 +20,7 @@ from publisher.store import Store
 from publisher.store.schema import subscribe_requests
 from tests import webserver
 from tests.pg import use_store
-from tests.sites import correct_the_seed, edit_config, publish, recipients
+from tests.sites import ROOT, correct_the_seed, edit_config, publish, recipients
 
 
 def test_publish_now_on_postgresql(site, run_publish, pg_url):
@@ -131,6 +131,34 @@ def test_a_driver_that_is_not_installed_names_the_install_command(site, run_publ
     line = _one_line(run_publish(site, "status", check=False))
     assert "postgresql+psycopg2://publisher:***@127.0.0.1/news" in line
     assert "the driver psycopg2 is not installed: pip install psycopg2-binary" in line
+
+
+HIDE_DRIVERS = """
+import sys
+from importlib.machinery import PathFinder
+
+
+class _Hidden(PathFinder):  # psycopg and psycopg2 are not installed, as far as Python can tell
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        return None if name.split(".")[0] in ("psycopg", "psycopg2") else PathFinder.find_spec(name, path, target)
+
+
+sys.meta_path[:] = [_Hidden if f is PathFinder else f for f in sys.meta_path]
+"""
+
+
+@pytest.mark.parametrize("command", [("status",), ("now", "--dry-run")])
+def test_a_bare_url_without_any_driver_names_the_install_command(site, run_publish, tmp_path, command):
+    hiding = tmp_path / "no-drivers"
+    hiding.mkdir()
+    (hiding / "sitecustomize.py").write_text(HIDE_DRIVERS, encoding="utf-8")
+    use_store(site, "postgres://publisher:s3cret@127.0.0.1/news")
+    result = run_publish(site, *command, check=False, env={"PYTHONPATH": f"{hiding}{os.pathsep}{ROOT}"})
+    assert _one_line(result) == (
+        "publish: cannot open the store postgres://publisher:***@127.0.0.1/news: "
+        'no PostgreSQL driver is installed: pip install "psycopg[binary]"'
+    )
 
 
 def _articles_in(url: str) -> int:
