@@ -29,7 +29,7 @@ from publisher.links import Links
 from publisher.locks import SITE_LOCK, Lock
 from publisher.messages import Messages
 from publisher.output import Writer
-from publisher.store import Store
+from publisher.store import Store, servers
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ def deliver(
     total = sum(store.ledger.queued_count(record.id) for record in pending)
     wanted = workers or config.delivery.workers or os.cpu_count() or 1
     count = max(1, min(wanted, -(-total // SendPolicy.claim_size)))
+    count = servers.senders_that_fit(store.engine, count)  # fewer, or none, before a server refuses them
     shown = None if progress is None else lambda done: progress(done, total)
     if count == 1:
         if not send_here(config, store, report.delivery, shown, stop):

@@ -7,19 +7,23 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.util import find_spec
 
 import feedparser
 import pytest
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.pool import NullPool
 
 from publisher.store import Store
 from publisher.store.schema import subscribe_requests
 from tests import webserver
-from tests.pg import use_store
+from tests.pg import PG_BIN, Server, cluster, require_postgresql, use_store
 from tests.sites import ROOT, correct_the_seed, edit_config, publish, recipients
 
 
@@ -270,3 +274,90 @@ def test_long_source_names_and_article_paths_are_stored(site, run_publish, pg_ur
     again = json.loads(run_publish(site, "now", "--json").stdout)
     assert again["collect"]["unchanged"] == 10 and again["collect"]["new"] == 0
     assert f"source {folder}: 1 article seen" in run_publish(site, "status").stdout
+
+
+@pytest.fixture(scope="module")
+def small_server() -> Iterator[Server]:
+    """A cluster of its own, restarted with max_connections = 12: a server without
+    room for every sender a run would start."""
+    with cluster(require_postgresql()) as server:
+        server.tool("psql", "-c", "ALTER SYSTEM SET max_connections = 12")
+        data = server.sockets / "data"  # tests/pg.py: the cluster's folder holds its data and sockets
+        log = str(server.sockets / "server.log")
+        restart = [
+            *server.run_as,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            log,
+            "-m",
+            "fast",
+            "-w",
+            "restart",
+        ]
+        subprocess.run(restart, check=True, capture_output=True, timeout=60)
+        yield server
+
+
+@contextmanager
+def held_connections(url: str, count: int) -> Iterator[None]:
+    """``count`` idle sessions on the server at ``url`` for as long as the block runs."""
+    engine = create_engine(url, poolclass=NullPool)
+    held = [engine.connect() for _ in range(count)]
+    try:
+        yield
+    finally:
+        for conn in held:
+            conn.close()
+        engine.dispose()
+
+
+def test_a_server_without_room_for_every_sender_is_said_before_sending(small_server):
+    """max_connections 12, superuser (none reserved): 8 held and the check's own leave 3,
+    room for one sender process of the 4 wanted; 11 held leave none: one line, nothing sent."""
+    from publisher.errors import StoreError
+    from publisher.store import servers
+
+    url = small_server.createdb()
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        assert servers.senders_that_fit(engine, 1) == 1
+        with held_connections(url, 8):
+            assert servers.senders_that_fit(engine, 4) == 1
+        with held_connections(url, 11), pytest.raises(StoreError) as refused:
+            servers.senders_that_fit(engine, 4)
+    finally:
+        engine.dispose()
+    assert str(refused.value) == (
+        f"the PostgreSQL server at 127.0.0.1:{small_server.port} has room for 0 more connections "
+        "(max_connections 12, 12 in use): nothing was sent, every delivery stays queued; "
+        "raise its max_connections or end idle sessions, then run again"
+    )
+
+
+def test_publish_now_starts_the_senders_a_small_server_has_room_for(
+    site, run_publish, small_server, tmp_path
+):
+    url = small_server.createdb()
+    use_store(site, url)
+    edit_config(site, 'transport = "maildir"\n', 'transport = "maildir"\nworkers = 4\n')
+    readers = tmp_path / "readers.csv"
+    readers.write_text("email\n" + "".join(f"reader{i}@example.com\n" for i in range(400)), encoding="utf-8")
+    run_publish(site, "subscribers", "import", str(readers))
+    with held_connections(url, 6):  # and the run's own: room for fewer than 4 senders
+        result = run_publish(site, "now")
+    [warning] = [line for line in result.stderr.splitlines() if "sender" in line]
+    assert f"the PostgreSQL server at 127.0.0.1:{small_server.port} has room for" in warning, warning
+    assert "instead of 4, each needing 2; raise its max_connections or lower delivery.workers" in warning
+    assert "delivered: 400 sent, 0 queued for retry, 0 failed" in result.stdout, result.stdout
+    assert len(set(recipients(site))) == 400
+
+
+def test_a_server_with_no_free_connection_is_one_line_with_the_fix(site, run_publish, small_server):
+    url = small_server.createdb()
+    use_store(site, url)
+    with held_connections(url, 12):
+        line = _one_line(run_publish(site, "status", check=False))
+    assert f"the server at 127.0.0.1:{small_server.port} has no free connection (" in line, line
+    assert line.endswith("raise its max_connections, end idle sessions or lower delivery.workers"), line

@@ -12,6 +12,7 @@ nobody answers at, a refused password or a database that does not exist is a
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from publisher.errors import PublisherError, StoreError, StoreSetupError, UsageError
 from publisher.store import migrations, schema
+
+log = logging.getLogger(__name__)
 
 DRIVERS = {"psycopg": 'pip install "psycopg[binary]"', "psycopg2": "pip install psycopg2-binary"}
 BARE = ("postgres://", "postgresql://")
@@ -96,6 +99,11 @@ def unusable(url: str, shown: str, exc: Exception) -> StoreSetupError | None:
         fix = f"the database {db} does not exist on {where}: create it (createdb -h {host} -p {port}{user} {db})"
     elif "password authentication failed" in text or "no password supplied" in text:
         fix = f"the server at {where} refused the user {parsed.username or ''}: check the user and password of the store URL"
+    elif "too many" in text.lower() or "connection slots are reserved" in text:
+        fix = (
+            f"the server at {where} has no free connection ({text[:200]}): raise its max_connections, "
+            "end idle sessions or lower delivery.workers"
+        )
     elif "connection refused" in text.lower() or "could not connect" in text or "timeout" in text.lower():
         fix = (
             f"no PostgreSQL server answers at {where}: start it, or check the host and port of the store URL"
@@ -105,6 +113,75 @@ def unusable(url: str, shown: str, exc: Exception) -> StoreSetupError | None:
     else:
         return None
     return StoreSetupError(f"cannot open the store {shown}: {fix}")
+
+
+# What a sender process holds on a server while it sends, measured: its claim's own
+# connection, and one at a time for the rest (presence, reads, the outcomes' writes);
+# whatever its delivery.smtp.connections (one run's peak on PostgreSQL 15: 2 for one
+# sender, 4 for two, 6 for four, the parent's included).
+SENDER_CONNECTIONS = 2
+
+_ROOM = """
+SELECT current_setting('max_connections')::int AS most,
+       CASE WHEN r.rolsuper THEN 0 ELSE current_setting('superuser_reserved_connections')::int
+            + COALESCE(NULLIF(current_setting('reserved_connections', true), '')::int, 0) END AS reserved,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS used,
+       CASE WHEN r.rolsuper OR r.rolconnlimit < 0 THEN NULL
+            ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user) END
+         AS role_room,
+       CASE WHEN r.rolsuper OR d.datconnlimit < 0 THEN NULL
+            ELSE d.datconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())
+       END AS database_room
+FROM pg_roles r, pg_database d
+WHERE r.rolname = current_user AND d.datname = current_database()
+"""
+
+
+def senders_that_fit(engine: Engine, wanted: int) -> int:
+    """How many of ``wanted`` sender processes the store's server has connections for
+    (``SENDER_CONNECTIONS`` each, beside every session open now): ``wanted`` when they
+    all fit (or the store is no server), fewer with a warning, or a ``StoreError``
+    before anything is sent when not even one fits. A server that turns away a sender
+    in the middle of a send would leave its share queued, with an error that blames
+    the store URL."""
+    if engine.dialect.name != "postgresql":
+        return wanted
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql(_ROOM).one()
+    room = row.most - row.reserved - row.used
+    limits = [f"max_connections {row.most}"]
+    if row.reserved:
+        limits.append(f"{row.reserved} of them reserved for superusers")
+    limits.append(f"{row.used} in use")
+    for extra, what in (
+        (row.role_room, "the role's CONNECTION LIMIT"),
+        (row.database_room, "the database's CONNECTION LIMIT"),
+    ):
+        if extra is not None and extra < room:
+            room, limits = extra, [f"{what} leaves {max(extra, 0)}"]
+    room = max(room, 0)
+    fit = min(wanted, room // SENDER_CONNECTIONS)
+    if fit == 0 and room:  # one sender in this process: the run's own connections serve it but one
+        fit = 1
+    if fit == wanted:
+        return wanted
+    where = f"the PostgreSQL server at {engine.url.host or 'localhost'}:{engine.url.port or 5432}"
+    more = f"{room} more connection" + ("" if room == 1 else "s")
+    why = f"{where} has room for {more} ({', '.join(limits)})"
+    if fit == 0:
+        raise StoreError(
+            f"{why}: nothing was sent, every delivery stays queued; "
+            "raise its max_connections or end idle sessions, then run again"
+        )
+    started = f"{fit} sender processes" if fit > 1 else "one sender (in this process)"
+    log.warning(
+        "%s: sending with %s instead of %d, each needing %d; raise its max_connections or lower delivery.workers",
+        why,
+        started,
+        wanted,
+        SENDER_CONNECTIONS,
+    )
+    return fit
 
 
 @contextmanager
