@@ -361,3 +361,29 @@ def test_a_server_with_no_free_connection_is_one_line_with_the_fix(site, run_pub
         line = _one_line(run_publish(site, "status", check=False))
     assert f"the server at 127.0.0.1:{small_server.port} has no free connection (" in line, line
     assert line.endswith("raise its max_connections, end idle sessions or lower delivery.workers"), line
+
+
+def test_a_dry_run_killed_midway_leaves_nothing_for_long(site, run_publish, pg_url):
+    """A SIGKILLed dry run cannot drop its scratch schema: the next dry run drops every
+    one whose run is gone (it holds no advisory lock), and leaves a running one's alone."""
+    use_store(site, pg_url)
+    run_publish(site, "collect")
+    engine = create_engine(pg_url, poolclass=NullPool)
+    try:
+        with engine.connect() as live:
+            for name in ("publisher_dry_run_killed", "publisher_dry_run_running"):
+                live.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+                live.exec_driver_sql(f'CREATE TABLE "{name}".articles (id int)')
+            live.commit()
+            live.exec_driver_sql("SELECT pg_advisory_lock(%(c)s, hashtext(%(n)s))", _scratch_key("running"))
+            run_publish(site, "now", "--dry-run")
+            left = live.exec_driver_sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'publisher%%'")
+            assert left.scalars().all() == ["publisher_dry_run_running"]
+    finally:
+        engine.dispose()
+
+
+def _scratch_key(suffix: str) -> dict[str, object]:
+    from publisher.store import servers
+
+    return {"c": servers.SCRATCH_LOCKS, "n": f"publisher_dry_run_{suffix}"}

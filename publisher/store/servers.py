@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from importlib.util import find_spec
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 
 from publisher.errors import PublisherError, StoreError, StoreSetupError, UsageError
@@ -184,32 +184,43 @@ def senders_that_fit(engine: Engine, wanted: int) -> int:
     return fit
 
 
+SCRATCH = "publisher_dry_run_"  # the names of --dry-run's scratch schemas
+# The advisory-lock class (the two-key form, apart from presence's one-key locks) a dry
+# run holds on its scratch schema's name while it runs: its session ending (the run
+# killed) frees it, and the next dry run drops the schema it left.
+SCRATCH_LOCKS = 0x70756264
+
+
 @contextmanager
 def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
     """A copy of the PostgreSQL store at ``url`` in a new schema of the same database
     (what ``--dry-run`` works on): yields the URL of the copy (its ``search_path`` set to
-    the new schema) and the store's own schema; the scratch schema is dropped afterwards.
-    The store itself is only read, in one snapshot; its sequences are not advanced."""
+    the new schema) and the store's own schema; the scratch schema is dropped afterwards,
+    and any a killed dry run left is dropped first. The store itself is only read, in
+    one snapshot; its sequences are not advanced."""
     shown_url = shown(url)
     url = with_driver(url)
-    name = f"publisher_dry_run_{secrets.token_hex(6)}"
+    name = f"{SCRATCH}{secrets.token_hex(6)}"
     real = create_engine(url)
     try:
-        with real.connect() as conn:
-            if not migrations.at_head(conn, shown_url):
-                raise UsageError(
-                    f"--dry-run: the store {shown_url} needs a schema upgrade first: "
-                    "run `publish status` once (it upgrades the store)"
-                )
-            source = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
-            try:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-                conn.commit()
-            except DBAPIError as exc:
-                raise StoreSetupError(
-                    f"--dry-run cannot make a scratch schema in the store {shown_url} ({_first(exc)}): "
-                    "grant its user CREATE on the database, or run without --dry-run"
-                ) from exc
+        holder = real.connect()  # holds the scratch schema's lock until the run ends
+        conn = holder
+        if not migrations.at_head(conn, shown_url):
+            raise UsageError(
+                f"--dry-run: the store {shown_url} needs a schema upgrade first: "
+                "run `publish status` once (it upgrades the store)"
+            )
+        source = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        _drop_abandoned(conn)
+        try:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%(c)s, hashtext(%(n)s))", _lock_of(name))
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+            conn.commit()
+        except DBAPIError as exc:
+            raise StoreSetupError(
+                f"--dry-run cannot make a scratch schema in the store {shown_url} ({_first(exc)}): "
+                "grant its user CREATE on the database, or run without --dry-run"
+            ) from exc
     except PublisherError:
         real.dispose()
         raise
@@ -223,9 +234,36 @@ def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
         options = f"{parsed.query.get('options', '')} -csearch_path={name}".strip()
         yield parsed.update_query_dict({"options": options}).render_as_string(hide_password=False), source
     finally:
-        with real.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        real.dispose()
+        try:
+            holder.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            holder.commit()
+        finally:
+            holder.close()  # its session's end frees the lock
+            real.dispose()
+
+
+def _lock_of(name: str) -> dict[str, object]:
+    return {"c": SCRATCH_LOCKS, "n": name}
+
+
+def _drop_abandoned(conn: Connection) -> None:
+    """Drop the scratch schemas whose dry run is gone (nobody holds their lock)."""
+    pattern = SCRATCH.replace("_", "\\_") + "%"
+    names = conn.exec_driver_sql(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE %(p)s", {"p": pattern}
+    ).scalars()
+    for other in list(names):
+        if not conn.exec_driver_sql(
+            "SELECT pg_try_advisory_lock(%(c)s, hashtext(%(n)s))", _lock_of(other)
+        ).scalar():
+            continue  # a dry run is using it
+        try:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{other}" CASCADE')
+            conn.commit()
+        except DBAPIError:  # another user's: left to them
+            conn.rollback()
+        conn.exec_driver_sql("SELECT pg_advisory_unlock(%(c)s, hashtext(%(n)s))", _lock_of(other))
+    conn.commit()
 
 
 def copy_rows(engine: Engine, source: str) -> None:
