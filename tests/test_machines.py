@@ -35,12 +35,7 @@ from tests.mailserver import MailServer, smtp_site
 from tests.sites import edit_config, publish, publish_command, publish_env, require_binary
 from tests.waiting import wait_until
 
-pytestmark = [
-    pytest.mark.slow,
-    # Until claims and `publish deliver` land (issue #15) the machines run `publish now`,
-    # which sends twice what the other machine sends: taken off once they have landed.
-    pytest.mark.xfail(reason="issue #15: deliveries are read, not claimed", strict=False),
-]
+pytestmark = pytest.mark.slow
 
 READERS = 300
 CONNECTIONS = 2  # each worker's SMTP connections: the most it can have in flight
@@ -50,10 +45,9 @@ SKEW = 120  # seconds the second machine's clock is ahead
 # one, and libfaketime's faked monotonic clock makes every timed wait of a Python
 # thread (sem_clockwait) last SKEW seconds longer.
 SKEWED = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-# The command each machine runs to send. Until `publish deliver` exists this is
-# `publish now` (which resumes every unfinished issue), and these tests fail with the
-# duplicates issue #15 measured.
-WORKER = ("now",)
+# The command each machine runs to send: one sender process joining the sending of
+# every unfinished issue (as bench/million.py runs it).
+WORKER = ("deliver", "--workers", "1")
 
 
 def require_namespaces() -> None:
