@@ -4,7 +4,9 @@
 - `publish subscribers import` of a CSV file of N rows (into an empty store),
 - `publish subscribers export`, `list` and `list --newsletter digest` (to a file),
 - `publish now`: collect 25 articles, make the issue (its N deliveries) and send it,
-  into postfix's smtp-sink on loopback when installed, else into a Maildir.
+  into postfix's smtp-sink on loopback when installed, else into a Maildir;
+- then `publish suppressions import` of the same file (every reader suppressed) and
+  `publish suppressions export`.
 
     python bench/subscribers.py [--small 5000] [--large 50000] [--big] [--only NAME]
 
@@ -45,6 +47,8 @@ COMMANDS = {
     "subscribers list": (("subscribers", "list"), "list"),
     "subscribers list --newsletter digest": (("subscribers", "list", "--newsletter", "digest"), "list"),
     "publish now": (("now",), "sent"),
+    "suppressions import": (("suppressions", "import", "readers.csv"), "imported"),  # after the send
+    "suppressions export": (("suppressions", "export"), "export"),
 }
 
 
@@ -145,7 +149,7 @@ def measure(folder: Path, rows: int, port: int | None, only: list[str]) -> dict[
     config = make_site(folder, rows, port)
     found = {}
     for name, (args, kind) in COMMANDS.items():
-        if only and name not in only and kind != "imported":
+        if only and name not in only and name != "subscribers import":
             continue
         mb, took, out = run(config, args)
         problem = check(kind, out, rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -104,15 +104,20 @@ def import_csv(
     return report
 
 
-def export_csv(entries: Iterable[Suppression]) -> str:
+def export_csv(entries: Iterable[Suppression], batch: int = 1000) -> Iterator[str]:
+    """``entries`` as CSV text (``import_csv`` reads it back), ``batch`` lines at a time."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for s in entries:
+    for i, s in enumerate(entries, 1):
         writer.writerow(
             [s.entry, s.reason, _time(s.created), _time(s.expires) if s.expires else "", s.detail]
         )
-    return out.getvalue()
+        if i % batch == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def _time(value: datetime | None) -> str:

@@ -161,4 +161,5 @@ def suppressions_import(ctx: click.Context, file: str) -> None:
 @handles_errors
 def suppressions_export(ctx: click.Context) -> None:
     """Write every entry as CSV to stdout."""
-    click.echo(suppression.export_csv(site_store(ctx).feedback.suppressions()), nl=False)
+    for chunk in suppression.export_csv(site_store(ctx).feedback.suppressions()):
+        click.echo(chunk, nl=False)

@@ -9,7 +9,7 @@ the first and then count as a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -153,13 +153,20 @@ class Feedback:
         with self.engine.begin() as conn:
             return conn.execute(delete(suppressions).where(suppressions.c.entry == entry)).rowcount > 0
 
-    def suppressions(self, now: datetime | None = None) -> list[Suppression]:
-        """Every entry (with ``now``: only those in force then), addresses and domains by name."""
-        q = select(suppressions).order_by(suppressions.c.entry)
-        if now is not None:
-            q = q.where(_in_force(now))
-        with self.engine.connect() as conn:
-            return [_suppression(r) for r in conn.execute(q)]
+    def suppressions(self, now: datetime | None = None, batch: int = 1000) -> Iterator[Suppression]:
+        """Every entry (with ``now``: only those in force then), addresses and domains by
+        name, read ``batch`` at a time: a long list is never all in memory."""
+        last = ""
+        while True:
+            q = select(suppressions).where(suppressions.c.entry > last).order_by(suppressions.c.entry)
+            if now is not None:
+                q = q.where(_in_force(now))
+            with self.engine.connect() as conn:
+                group = [_suppression(r) for r in conn.execute(q.limit(batch))]
+            yield from group
+            if len(group) < batch:
+                return
+            last = group[-1].entry
 
     def suppressed(self, email: str, now: datetime) -> Suppression | None:
         """The entry in force that keeps ``email`` from being sent anything, if any."""
