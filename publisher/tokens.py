@@ -25,11 +25,14 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 YEARS_2 = 2 * 365 * 24 * 3600
 PURPOSES = {"confirm": 7 * 24 * 3600, "unsubscribe": YEARS_2, "preferences": YEARS_2}
@@ -49,6 +52,9 @@ RETURN_TOKEN_LENGTH = 32  # characters: base32 of 4 + 6 + 10 bytes
 _RETURN_SALT = b"publisher.return-path"
 
 
+_PLAIN = re.compile(r"[0-9A-Za-z_.~-]*")  # a string whose JSON is itself in quotes
+
+
 class Signer:
     def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
         # itsdangerous signs with the last key and verifies with any of them.
@@ -56,13 +62,14 @@ class Signer:
         self._serializers = {
             purpose: URLSafeTimedSerializer(self._keys, salt=f"publisher.{purpose}") for purpose in PURPOSES
         }
+        self._fast = {purpose: _Signing(s) for purpose, s in self._serializers.items()}
 
     def sign(self, purpose: str, public_id: str, newsletter: str | None = None) -> str:
         """A token of ``purpose`` for ``public_id`` (and, for an unsubscribe link, one
         newsletter's key)."""
         assert purpose in PURPOSES
         assert newsletter is None or purpose == "unsubscribe"
-        return self._serializers[purpose].dumps(public_id if newsletter is None else [public_id, newsletter])
+        return self._fast[purpose].dumps(public_id if newsletter is None else [public_id, newsletter])
 
     def read(self, purpose: str, token: str) -> tuple[Claim | None, str]:
         """(claim, "") when valid, else (None, reason): "expired" or "invalid"."""
@@ -123,6 +130,38 @@ class Signer:
         """Like ``verify``, with the time the token was signed (whole seconds, UTC)."""
         claim, reason = self.read(purpose, token)
         return (claim.public_id, claim.issued, "") if claim is not None else (None, None, reason)
+
+
+class _Signing:
+    """``URLSafeTimedSerializer.dumps`` for the values tokens carry (an id, or an id and a
+    newsletter key, of URL-safe characters), at a few microseconds instead of tens: every
+    mail signs two. The same token format, from itsdangerous's own signer (its key
+    derived once, its timestamp, so a test moving its clock still moves this); the
+    payload is never compressed (a random id compresses to nothing shorter; itsdangerous
+    reads either form). Other values take itsdangerous's whole way."""
+
+    def __init__(self, serializer: URLSafeTimedSerializer) -> None:
+        self.serializer = serializer
+        self.signer = serializer.make_signer()
+        key = self.signer.derive_key()
+        self.mac = hmac.new(key, digestmod=self.signer.digest_method)
+        self.sep = self.signer.sep
+        self.stamped = (-1, b"")  # (timestamp, its base64): one per second
+
+    def dumps(self, value: Any) -> str:
+        plain = [value] if isinstance(value, str) else value
+        if not all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in plain):
+            return self.serializer.dumps(value)
+        json = (
+            f'"{value}"' if isinstance(value, str) else "[" + ",".join(f'"{v}"' for v in value) + "]"
+        ).encode("ascii")
+        now = self.signer.get_timestamp()
+        if self.stamped[0] != now:
+            self.stamped = (now, base64_encode(int_to_bytes(now)))
+        signed = base64_encode(json) + self.sep + self.stamped[1]
+        mac = self.mac.copy()
+        mac.update(signed)
+        return (signed + self.sep + base64_encode(mac.digest())).decode("ascii")
 
 
 def signer_for(secret_env: str, stored_secret: Callable[[], str]) -> Signer:

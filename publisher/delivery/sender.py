@@ -179,6 +179,28 @@ class _Stop:
         return self.own.is_set() or (self.other is not None and self.other.is_set()) or self.streak.reached()
 
 
+class _Turn:
+    """A worker's turn to hand its transport a message: taken before each message (it
+    waits until the writer committed its last outcome), given back by the writer once
+    that outcome is committed. A plain lock, in C: held while an outcome is unrecorded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def take(self, stop: _Stop) -> bool:
+        """Wait for the turn; False: the run stops first (nothing more is sent)."""
+        while not self._lock.acquire(timeout=0.05):
+            if stop.is_set():
+                return False
+        return True
+
+    def give(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:  # not taken: a worker that stopped waiting (nothing more is sent)
+            pass
+
+
 class _Run:
     """One digest's sending: workers (threads, one transport each) take jobs; the
     calling thread claims batches of the queue, feeds them, schedules retries with
@@ -206,12 +228,16 @@ class _Run:
         self.renewed = time.monotonic()
         self.renew_now = threading.Event()  # a worker waits for a renewal (past the deadline)
         self.workers = max(1, min(policy.workers, total))
-        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=self.workers * 2)
+        # SimpleQueue and plain locks (in C) between the threads: a Queue or an Event
+        # (conditions in Python) per message cost more of the GIL than the sending
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()  # at most 2 a worker
         # (worker, what it did): each worker's last outcome is committed before it hands
-        # the transport another message, so a process killed at any moment leaves at most
-        # one message per connection sent and not recorded
-        self.results: queue.Queue[tuple[int, Outcome | Retry | Halt | Paused | BaseException]] = queue.Queue()
-        self.settled = [threading.Event() for _ in range(self.workers)]
+        # the transport another message (its _Turn), so a process killed at any moment
+        # leaves at most one message per connection sent and not recorded
+        self.results: queue.SimpleQueue[tuple[int, Outcome | Retry | Halt | Paused | BaseException]] = (
+            queue.SimpleQueue()
+        )
+        self.turns = [_Turn() for _ in range(self.workers)]
         self.retries: list[tuple[float, int, Job, Retry]] = []  # heap of (due, seq, job, failure)
         self.stop = _Stop(threading.Event(), stop, self.streak)
         self.crash: BaseException | None = None
@@ -228,15 +254,18 @@ class _Run:
 
         def work(me: int) -> None:
             transport: Transport | None = None
-            settled = self.settled[me]
-            settled.set()
+            turn = self.turns[me]
+            taken = False  # this job's turn, taken by may_send before the transport has it
 
             def may_send(sub: Subscriber) -> Outcome | None:
-                return self._may_send(sub, settled)
+                nonlocal taken
+                taken = turn.take(self.stop)
+                return self._may_send(sub) if taken else Outcome(sub.id, "queued", None)
 
             try:
                 transport = open_transport()
                 while (job := self.jobs.get()) is not None:
+                    taken = False
                     if self.stop.is_set():  # draining: it stays queued
                         result: Outcome | Retry | Halt | Paused = Outcome(job[0].id, "queued", None)
                     else:
@@ -245,7 +274,8 @@ class _Run:
                         )
                     if isinstance(result, Halt):
                         self.stop.set()  # before this worker or another takes the next job
-                    settled.clear()
+                    if not taken:  # one turn for each result: the writer gives one back for each
+                        turn.take(self.stop)
                     self.results.put((me, result))
             except BaseException as exc:  # a bug, not a delivery failure: stop everything
                 self.stop.set()
@@ -262,7 +292,7 @@ class _Run:
             t.start()
         try:
             while not self.stop.is_set():
-                while not self.jobs.full() and (job := self._next_job()) is not None:
+                while self.jobs.qsize() < 2 * self.workers and (job := self._next_job()) is not None:
                     self.jobs.put(job)
                     self.in_flight += 1
                 if self.claimed_all and not self.pending and not self.in_flight and not self.retries:
@@ -275,12 +305,7 @@ class _Run:
             raise
         finally:
             for _ in threads:
-                while any(t.is_alive() for t in threads):
-                    try:
-                        self.jobs.put(None, timeout=0.05)
-                        break
-                    except queue.Full:
-                        self._flush(wait=0)
+                self.jobs.put(None)
             while any(t.is_alive() for t in threads):
                 self._flush(wait=0.05)
             self._flush(wait=0)
@@ -312,15 +337,12 @@ class _Run:
                 self.claimed_all = True
         return (self.pending.popleft(), 0) if self.pending else None
 
-    def _may_send(self, sub: Subscriber, settled: threading.Event) -> Outcome | None:
-        """None: a worker may hand ``sub``'s message to its transport now: once its last
-        outcome is committed (``settled``; the message was built meanwhile), not to a
+    def _may_send(self, sub: Subscriber) -> Outcome | None:
+        """None: a worker that has its turn (its last outcome is committed; the message
+        was built meanwhile) may hand ``sub``'s message to its transport now: not to a
         reader who left since the claim (a commit saw it: skipped), and not past the
         claim's local deadline: a process paused past it waits for the calling thread's
         renewal, which fails once another run took the claim over (it stays queued)."""
-        while not settled.wait(0.05):
-            if self.stop.is_set():
-                return Outcome(sub.id, "queued", None)
         if sub.id in self.left:
             return Outcome(sub.id, "skipped", SKIPPED)
         while time.monotonic() >= self.claim.deadline and not self.claim.lost:
@@ -353,11 +375,11 @@ class _Run:
     def _flush(self, wait: float) -> None:
         """Take every result that arrived; commit the outcomes in one transaction."""
         batch: list[Outcome] = []
-        done: list[threading.Event] = []
+        done: list[_Turn] = []
         try:
             worker, item = self.results.get(timeout=wait) if wait else self.results.get_nowait()
             while True:
-                done.append(self.settled[worker])
+                done.append(self.turns[worker])
                 if isinstance(item, BaseException):
                     self.crash = self.crash or item
                 elif isinstance(item, Halt):
@@ -389,8 +411,8 @@ class _Run:
         except queue.Empty:
             pass
         self._commit(batch)
-        for settled in done:
-            settled.set()
+        for turn in done:
+            turn.give()
 
     def _temporary_failure(self) -> None:
         """Every try that failed for a temporary reason counts (``delivery.unwell``); the
