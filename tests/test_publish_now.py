@@ -155,3 +155,20 @@ def test_the_report_reads_naturally_with_one_digest_and_with_newsletters(site, r
     assert made[-1].startswith("issue daily/20"), made
     again = run_publish(site, "now", "--newsletter", "daily").stdout.splitlines()
     assert again[-1] == "newsletters: nothing new to send", again
+
+
+def test_the_report_says_what_another_sender_is_still_sending(site):
+    from publisher.cli.steps import _summary
+    from publisher.config import load
+    from publisher.delivery.sender import SendReport
+    from publisher.pipeline import RunReport
+
+    cfg = load(site / "config.toml")
+    joined = _summary(
+        cfg, RunReport(delivery=SendReport(sent=200, elsewhere=32)), "delivered: nothing queued"
+    )
+    assert joined.endswith(f"0 failed ({cfg.delivery.maildir}); 32 being sent by another sender of the site")
+    idle = _summary(cfg, RunReport(delivery=SendReport(elsewhere=400)), "delivered: nothing queued")
+    assert idle.startswith("delivered: 0 sent,") and idle.endswith(
+        "; 400 being sent by another sender of the site"
+    )

@@ -144,10 +144,10 @@ def _summary(cfg: configuration.Config, r: pipeline.RunReport, idle: str | None)
     lines += [f"{prefix}{line}" for line in r.waiting]
     lines += [f"{prefix}check {c.line()}" for c in r.checks]
     d = r.delivery
-    if d.sent or d.failed or d.queued or d.skipped:
+    if d.sent or d.failed or d.queued or d.skipped or d.elsewhere:
         lines.append(delivered_line(cfg, r))
     lines += d.paused  # mailbox providers this run stopped sending to, one line each
-    if idle and not (d.sent or d.failed or d.queued or d.skipped or d.paused) and not r.issues:
+    if idle and not (d.sent or d.failed or d.queued or d.skipped or d.paused or d.elsewhere) and not r.issues:
         lines.append(prefix + idle)
     return "\n".join(lines)
 
@@ -170,6 +170,8 @@ def delivered_line(cfg: configuration.Config, r: pipeline.RunReport) -> str:
             else ""
         )
         + (f"; {d.skipped} skipped (unsubscribed meanwhile)" if d.skipped else "")
+        # queued deliveries another run's claims hold (publish deliver on other machines)
+        + (f"; {d.elsewhere} being sent by another sender of the site" if d.elsewhere else "")
     )
 
 
