@@ -387,3 +387,12 @@ def _scratch_key(suffix: str) -> dict[str, object]:
     from publisher.store import servers
 
     return {"c": servers.SCRATCH_LOCKS, "n": f"publisher_dry_run_{suffix}"}
+
+
+def test_a_dry_run_on_a_new_empty_database_works_as_on_a_new_sqlite_site(site, run_publish, pg_url):
+    use_store(site, pg_url)
+    before = _snapshot(pg_url)
+    report = json.loads(run_publish(site, "now", "--dry-run", "--json").stdout)
+    assert report["collect"]["new"] == 9 and report["digest"], report
+    assert _snapshot(pg_url) == before and not before["rows"]  # still a new, empty database
+    assert not (site / "public").exists() and not (site / "publisher.db").exists()

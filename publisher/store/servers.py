@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from importlib.util import find_spec
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import DBAPIError
 
 from publisher.errors import PublisherError, StoreError, StoreSetupError, UsageError
@@ -192,10 +192,11 @@ SCRATCH_LOCKS = 0x70756264
 
 
 @contextmanager
-def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
+def scratch_schema(url: str) -> Iterator[tuple[str, str | None]]:
     """A copy of the PostgreSQL store at ``url`` in a new schema of the same database
     (what ``--dry-run`` works on): yields the URL of the copy (its ``search_path`` set to
-    the new schema) and the store's own schema; the scratch schema is dropped afterwards,
+    the new schema) and the store's own schema (None: the database is new, there is
+    nothing to copy); the scratch schema is dropped afterwards,
     and any a killed dry run left is dropped first. The store itself is only read, in
     one snapshot; its sequences are not advanced."""
     shown_url = shown(url)
@@ -205,7 +206,8 @@ def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
     try:
         holder = real.connect()  # holds the scratch schema's lock until the run ends
         conn = holder
-        if not migrations.at_head(conn, shown_url):
+        empty = not inspect(conn).get_table_names()  # a new database: the dry run starts from nothing
+        if not empty and not migrations.at_head(conn, shown_url):
             raise UsageError(
                 f"--dry-run: the store {shown_url} needs a schema upgrade first: "
                 "run `publish status` once (it upgrades the store)"
@@ -232,7 +234,8 @@ def scratch_schema(url: str) -> Iterator[tuple[str, str]]:
     try:
         parsed = make_url(url)
         options = f"{parsed.query.get('options', '')} -csearch_path={name}".strip()
-        yield parsed.update_query_dict({"options": options}).render_as_string(hide_password=False), source
+        scratch = parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+        yield scratch, None if empty else source
     finally:
         try:
             holder.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
@@ -266,10 +269,12 @@ def _drop_abandoned(conn: Connection) -> None:
     conn.commit()
 
 
-def copy_rows(engine: Engine, source: str) -> None:
+def copy_rows(engine: Engine, source: str | None) -> None:
     """Copy every table of the schema ``source`` into ``engine``'s (a new, empty store
     in its own schema: ``scratch_schema``), in one snapshot, and set its sequences past
-    the copied rows."""
+    the copied rows; ``source`` None: nothing to copy."""
+    if source is None:
+        return
     try:
         _copy_rows(engine, source)
     except DBAPIError as exc:
