@@ -10,7 +10,7 @@ other too.
 Whether a holder still runs is never guessed from hostnames and process ids (two
 containers may share a hostname, and a pid means nothing in another pid namespace). A
 holder keeps a *presence* the kernel or the database server ends when it dies
-(``store.presence``: a flock beside a SQLite file, a PostgreSQL session advisory lock),
+(``store.liveness``: a flock beside a SQLite file, a PostgreSQL session advisory lock),
 so a killed run's lock is taken at once; where no presence tells, a holder that
 stopped renewing loses its lock once it expired. A holder whose renewal finds the lock
 taken sets ``lost``; ``check()`` raises ``LockLost`` then, before the next write that
@@ -32,8 +32,8 @@ import threading
 import time
 
 from publisher.errors import LockBusy, LockLost, Stopped
+from publisher.store.liveness import LockPresence, for_lock
 from publisher.store.meta import Meta
-from publisher.store.presence import Presence, presence
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,14 @@ class Lock:
         self.ttl = ttl
         self.owner = f"{what} on {socket.gethostname()} pid {os.getpid()} [{secrets.token_hex(4)}]"
         self.lost = threading.Event()  # set when a renewal found someone else holding it
-        self._presence: Presence | None = None
+        self._presence: LockPresence | None = None
         self._stop_heartbeat = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
     def try_acquire(self) -> str | None:
         """Take the lock (and start renewing it); return None, or the current holder."""
         if self._presence is None:
-            self._presence = presence(self.meta.engine, self.name, self.owner)
+            self._presence = for_lock(self.meta.engine, self.name, self.owner)
         if not self._presence.hold():  # a live process holds it, whatever its row says
             held = self.meta.lock_holder(self.name, expired=True)
             return held[0] if held else "another process"

@@ -47,7 +47,7 @@ from sqlalchemy import Engine, Integer, bindparam, delete, insert, select, updat
 
 from publisher.models import Outcome, Subscriber
 from publisher.store.clock import db_time
-from publisher.store.liveness import presence
+from publisher.store.liveness import for_claims as presence
 from publisher.store.outcomes import OutcomeWriter
 from publisher.store.rows import Compiled
 from publisher.store.schema import UTCDateTime, claims, deliveries, subscribers, subscriptions
