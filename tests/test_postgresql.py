@@ -396,3 +396,19 @@ def test_a_dry_run_on_a_new_empty_database_works_as_on_a_new_sqlite_site(site, r
     assert report["collect"]["new"] == 9 and report["digest"], report
     assert _snapshot(pg_url) == before and not before["rows"]  # still a new, empty database
     assert not (site / "public").exists() and not (site / "publisher.db").exists()
+
+
+def test_a_user_who_may_not_create_tables_is_one_line_with_the_fix(site, run_publish, postgresql):
+    """PostgreSQL 15 took CREATE on the schema public from every user: a database made by
+    postgres for a new user is the usual first failure."""
+    url = postgresql.createdb()
+    db = url.rsplit("/", 1)[1]
+    role = f"writer_of_{db}"
+    postgresql.tool("createuser", role)
+    use_store(site, url.replace("//postgres@", f"//{role}:s3cret@"))
+    line = _one_line(run_publish(site, "status", check=False))
+    assert line == (
+        f"publish: cannot open the store postgresql+psycopg://{role}:***@127.0.0.1:{postgresql.port}/{db}: "
+        f"the user {role} may not create the store's tables in the database {db}: make it the database's "
+        f"owner (ALTER DATABASE {db} OWNER TO {role}) or GRANT CREATE ON SCHEMA public TO {role}"
+    ), line

@@ -99,6 +99,13 @@ def unusable(url: str, shown: str, exc: Exception) -> StoreSetupError | None:
         fix = f"the database {db} does not exist on {where}: create it (createdb -h {host} -p {port}{user} {db})"
     elif "password authentication failed" in text or "no password supplied" in text:
         fix = f"the server at {where} refused the user {parsed.username or ''}: check the user and password of the store URL"
+    elif "permission denied for schema" in text:
+        db, user = parsed.database or "", parsed.username or "(the user)"
+        schema = text.split("permission denied for schema ", 1)[1].split()[0]
+        fix = (
+            f"the user {user} may not create the store's tables in the database {db}: make it the "
+            f"database's owner (ALTER DATABASE {db} OWNER TO {user}) or GRANT CREATE ON SCHEMA {schema} TO {user}"
+        )
     elif "too many" in text.lower() or "connection slots are reserved" in text:
         fix = (
             f"the server at {where} has no free connection ({text[:200]}): raise its max_connections, "
