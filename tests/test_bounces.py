@@ -92,6 +92,7 @@ def test_publish_bounces_reads_the_dsns_of_a_maildir_once(bounced, site):
     assert "0 mails read" in again.stdout
 
 
+@pytest.mark.slow
 def test_the_same_dsn_through_the_mail_pipe_twice_counts_once(bounced, site):
     config, returns, _ = bounced
     box = mailbox.Maildir(returns, factory=None, create=False)
@@ -296,6 +297,7 @@ def test_a_return_path_that_cannot_carry_a_token_is_one_configuration_line(site,
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_bounces_needs_a_mail_a_maildir_or_imap(site):
     result = publish(site, "bounces", "--maildir", str(site / "nothing-here"), check=False)
     assert result.returncode == 1 and "is not a Maildir" in result.stderr
@@ -328,6 +330,7 @@ class Result:
     stderr: str
 
 
+@pytest.mark.slow
 def test_publish_bounces_reads_an_imap_folder_over_tls_and_loses_nothing(bounced, site, imap_server):
     config, returns, _ = bounced
     box = mailbox.Maildir(returns, factory=None, create=False)

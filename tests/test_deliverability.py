@@ -107,10 +107,12 @@ def test_a_refusal_of_the_message_pauses_its_provider_or_domain_at_once() -> Non
     assert gate.observe("d@naver.com", "550 5.7.1 spam", at_once=True).startswith("sending to Naver paused")
 
 
+@pytest.mark.slow
 def test_the_report_counts_each_provider_from_deliveries_and_feedback(site: Path) -> None:
     report_counts_each_provider(site, f"sqlite:///{site / 'publisher.db'}")
 
 
+@pytest.mark.slow
 def test_the_report_on_postgresql(site: Path, pg_url: str) -> None:
     use_store(site, pg_url)
     report_counts_each_provider(site, pg_url)

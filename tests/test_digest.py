@@ -220,6 +220,7 @@ def set_option(site, key, value):
     cfg.write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_dry_run_reports_the_editors_checks(site, run_publish):
     run_publish(site, "subscribers", "add", "reader@example.com")
     # the demo runs on http://127.0.0.1:8000/: fine to try, not to send to readers

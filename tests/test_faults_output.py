@@ -84,6 +84,7 @@ def test_publish_now_with_a_hostile_manifest_keeps_config_toml(site, run_publish
     assert "ignored" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_is_one_line_and_the_digest_still_goes_out(site, run_publish):
     run_publish(site, "now", "--no-email")
     run_publish(site, "subscribers", "add", "reader@example.com")

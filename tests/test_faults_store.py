@@ -10,6 +10,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.faults import damage_table, failure_line, fill, immutable, resize, tmpfs, write_lock_held
 
 
@@ -57,6 +59,7 @@ def test_an_immutable_database_is_one_line(site, run_publish):
     assert subscribers_and_digests(db) == (["reader@example.com"], 1)
 
 
+@pytest.mark.slow
 def test_a_damaged_page_is_one_line_for_every_command(site, run_publish):
     run_publish(site, "subscribers", "add", "reader@example.com")
     run_publish(site, "now")
@@ -67,6 +70,7 @@ def test_a_damaged_page_is_one_line_for_every_command(site, run_publish):
         assert f"the store {db} is damaged" in line and ".recover" in line, args
 
 
+@pytest.mark.slow
 def test_a_zero_length_database_is_refused_not_a_new_empty_site(site, run_publish):
     db = site / "publisher.db"
     db.write_bytes(b"")

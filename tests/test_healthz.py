@@ -9,6 +9,8 @@ import fcntl
 import os
 from pathlib import Path
 
+import pytest
+
 from publisher.output import BUILD_LOCK
 from tests.sites import correct_the_seed, publish
 from tests.waiting import wait_until
@@ -23,6 +25,7 @@ def health(server: Server) -> tuple[int, dict[str, object]]:
     return r.status_code, r.json()
 
 
+@pytest.mark.slow
 def test_healthz_says_503_while_the_node_is_behind_the_store(tmp_path: Path) -> None:
     port = free_port()
     site = make_site(tmp_path / "site", port)

@@ -9,6 +9,8 @@ import json
 import re
 from collections import Counter
 
+import pytest
+
 from publisher import config as configuration
 from publisher.messages import Messages
 from publisher.store import Store
@@ -66,6 +68,7 @@ def test_each_newsletter_sends_its_own_issue_of_its_own_sections(site, run_publi
     assert len(received(site)) == 4
 
 
+@pytest.mark.slow
 def test_an_article_goes_once_per_newsletter_and_a_correction_in_its_next_issue(site, run_publish):
     with_newsletters(site)
     subscribe(site, "reader@example.com", "daily", "money", "weekend")

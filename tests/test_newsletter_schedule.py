@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
 from tests.daemon import NEVER_SOON, configure
 from tests.newsletter_site import add_article, mails_to, newsletter_of, subscribe, with_newsletters
 from tests.waiting import wait_until
@@ -31,6 +33,7 @@ min_interval = 60
 """
 
 
+@pytest.mark.slow
 def test_each_newsletter_keeps_its_own_schedule(site, run_publish, daemons):
     configure(site, digest=NEVER_SOON, collect='"* * * * * *"')
     with_newsletters(site, TABLES)

@@ -61,6 +61,7 @@ def _snapshot(url: str) -> dict[str, object]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_dry_run_on_postgresql_changes_nothing(site, run_publish, pg_url):
     use_store(site, pg_url)
     run_publish(site, "subscribers", "add", "reader@example.com")

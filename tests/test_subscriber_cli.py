@@ -22,6 +22,7 @@ def listed(run_publish, site: Path, *args: str) -> list[list[str]]:
     return [line.split("\t") for line in run_publish(site, "subscribers", "list", *args).stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_add_subscribes_to_the_signup_newsletters_or_those_named(nl_site: Path, run_publish) -> None:
     assert run_publish(nl_site, "subscribers", "add", "ann@example.com").stdout == "added ann@example.com\n"
     run_publish(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 
 def test_import_reports_bad_rows_by_line_and_keeps_the_good_ones(site, run_publish):
     run_publish(site, "subscribers", "add", "gone@example.com")
@@ -46,6 +48,7 @@ def test_import_without_an_email_column_is_a_usage_error(site, run_publish):
     assert "people.csv" in result.stderr and "'email' column" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_large_import_counts_every_row_once(site, run_publish):
     lines = ["email,name"] + [f"reader{i}@example.com,Reader {i}" for i in range(20_000)]
     (site / "big.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -56,6 +59,7 @@ def test_a_large_import_counts_every_row_once(site, run_publish):
     assert "20000 active" in status
 
 
+@pytest.mark.slow
 def test_a_long_import_goes_in_batches_and_names_each_bad_line(site, run_publish):
     """20,000 rows (20 batches): a bad row in the middle, an address repeated 15,000 lines
     later (found in the store, not in memory), an unsubscribed address far down."""

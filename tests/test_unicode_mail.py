@@ -53,6 +53,7 @@ def hangul_site(site):
     )
 
 
+@pytest.mark.slow
 def test_a_hangul_title_sends_its_digest_with_ascii_headers(site, run_publish):
     hangul_site(site)
     run_publish(site, "subscribers", "add", "reader@example.com", "--name", "김민지")
@@ -76,6 +77,7 @@ def test_a_hangul_title_sends_its_digest_with_ascii_headers(site, run_publish):
     assert digests_in(site)[0][1] == "done"
 
 
+@pytest.mark.slow
 def test_list_id_comes_from_digest_list_id_never_from_the_title(site, run_publish):
     hangul_site(site)
     edit_config(site, "skip_if_empty = true", 'skip_if_empty = true\nlist_id = "news.joongang.example"')
@@ -93,6 +95,7 @@ def test_a_non_ascii_list_id_is_a_config_error(site, run_publish):
     assert "digest.list_id" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_render_its_digest_leaves_no_stuck_digest(site, run_publish):
     (site / "templates").mkdir()
     (site / "templates" / "digest.txt").write_text(
@@ -111,6 +114,7 @@ def test_a_run_that_cannot_render_its_digest_leaves_no_stuck_digest(site, run_pu
     assert len(raw_messages(site)) == 1
 
 
+@pytest.mark.slow
 def test_a_digest_an_earlier_run_left_queued_is_finished_by_the_next(site, run_publish):
     """What an older version left after crashing while sending (recorded, queued,
     nothing sent): the next run sends it and starts no second digest."""

@@ -4,6 +4,8 @@
 import subprocess
 from urllib.parse import unquote, urlsplit
 
+import pytest
+
 from tests.mailserver import smtp_site
 from tests.sites import edit_config, mails, publish
 
@@ -13,6 +15,7 @@ def pipe(site, message: bytes) -> subprocess.CompletedProcess[str]:
     return publish(site, "subscribers", "unsubscribe-mail", check=False, input=message.decode())
 
 
+@pytest.mark.slow
 def test_a_mail_to_the_mailto_link_unsubscribes_that_reader_only(site, run_publish):
     run_publish(site, "subscribers", "add", "reader@example.com")
     run_publish(site, "subscribers", "add", "other@example.com")

@@ -25,6 +25,8 @@ from tests.webserver import (
     wait_for_mails,
 )
 
+pytestmark = pytest.mark.slow  # a real browser
+
 
 def test_a_reader_subscribes_confirms_and_unsubscribes_in_chromium(tmp_path: Path) -> None:
     chromium = require_binary("chromium")

@@ -91,6 +91,7 @@ def current(server: Server, path: str, text: str | None = None) -> bool:
     return served
 
 
+@pytest.mark.slow
 def test_every_node_serves_what_the_editor_publishes(nodes) -> None:  # type: ignore[no-untyped-def]
     editor, servers = nodes
     for server in servers:  # built once started: pages, not 404

@@ -34,6 +34,7 @@ def announced(received: list[tuple[str, str, bytes]]) -> list[str]:
     return urls
 
 
+@pytest.mark.slow
 def test_feeds_carry_the_hub_and_changed_feeds_are_announced(tmp_path: Path) -> None:
     with recording_server() as (hub, received):
         site = make_site(tmp_path, hub)
