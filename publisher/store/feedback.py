@@ -145,9 +145,29 @@ class Feedback:
 
     def suppress_many(self, entries: Sequence[tuple[str, str, str, datetime, datetime | None]]) -> int:
         """``suppress`` each (entry, reason, detail, created, expires) in one transaction
-        (a batch of an import); return how many were added or made stronger."""
+        (a batch of an import); return how many were added or made stronger. Entries not
+        listed yet go in with one statement, the others one by one."""
         with self.engine.begin() as conn:
-            return sum(_suppress(conn, *entry) for entry in entries)
+            wanted = {e[0] for e in entries}
+            listed = set(
+                conn.execute(select(suppressions.c.entry).where(suppressions.c.entry.in_(wanted))).scalars()
+            )
+            new: dict[str, dict[str, Any]] = {}
+            again = []
+            for entry, reason, detail, created, expires in entries:
+                if entry in listed or entry in new:
+                    again.append((entry, reason, detail, created, expires))
+                else:
+                    new[entry] = {
+                        "entry": entry,
+                        "reason": reason,
+                        "detail": detail,
+                        "created": created,
+                        "expires": expires,
+                    }
+            if new:
+                conn.execute(_insert_ignoring_duplicates(conn, suppressions), list(new.values()))
+            return len(new) + sum(_suppress(conn, *entry) for entry in again)
 
     def unsuppress(self, entry: str) -> bool:
         with self.engine.begin() as conn:
