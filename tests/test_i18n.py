@@ -94,7 +94,7 @@ def test_the_cli_counts_one_article(site, run_publish):
         path.unlink()
     run_publish(site, "subscribers", "add", "reader@example.com")
     out = run_publish(site, "now").stdout
-    assert re.search(r"digest \S+: 1 article$", out, re.M), out
+    assert re.search(r"^digest of \S+: 1 article$", out, re.M), out
     assert "source seeds: 1 article seen" in run_publish(site, "status").stdout
 
 

@@ -34,7 +34,7 @@ def test_status_json_is_the_report_the_text_shows(site, run_publish):
     schedule = tomllib.loads((site / "config.toml").read_text(encoding="utf-8"))["schedule"]
     run_publish(site, "subscribers", "add", "reader@example.com")
     now = run_publish(site, "now").stdout
-    key = now[now.index("digest ") + len("digest ") :].split(":")[0]
+    key = "digest/" + now[now.index("digest of ") + len("digest of ") :].split(":")[0]
     report = json.loads(run_publish(site, "status", "--json").stdout)
     assert report["scheduler"] is None and report["lock"] is None
     assert [(j["job"], j["schedule"], j["last"]) for j in report["jobs"]] == [
