@@ -261,27 +261,44 @@ class Claim:
         renew, recheck, writer = self._statements
         asked = time.monotonic()
         when = UTCDateTime().process_bind_param(now, self.engine.dialect)
-        raw, cur = self._raw, None
+        raw, cursors = self._raw, []
+        checks = recheck.args(mine=self.id, ahead=ahead or 2**31 - 1)
         try:
             cur = raw.cursor()
-            if self.dialect == "sqlite":
-                cur.execute("BEGIN IMMEDIATE")
-            cur.execute(renew.sql, renew.args(mine=self.id))
-            held = cur.rowcount == 1
-            bounced = writer.write(cur, self.id, outcomes, when, bounce_limit)
+            cursors.append(cur)
             left: tuple[int, ...] = ()
-            if held:  # who left the audience since: skipped from now on
-                cur.execute(recheck.sql, recheck.args(mine=self.id, ahead=ahead or 2**31 - 1))
-                left = tuple(r[0] for r in cur.fetchall())
-            raw.commit()
+            if self.dialect == "postgresql" and not any(o.status == "failed" and o.bounce for o in outcomes):
+                # one round trip (psycopg's pipeline mode), not one per statement: the
+                # renewal's and the re-check's results are read once the commit is done;
+                # the re-check of a claim found lost is not used
+                renewal, check = raw.cursor(), raw.cursor()
+                cursors += [renewal, check]
+                with raw.pipeline():
+                    renewal.execute(renew.sql, renew.args(mine=self.id))
+                    bounced = writer.write(cur, self.id, outcomes, when, bounce_limit)
+                    check.execute(recheck.sql, checks)
+                    raw.commit()
+                held = renewal.rowcount == 1
+                if held:
+                    left = tuple(r[0] for r in check.fetchall())
+            else:  # SQLite (in process: no round trips), or a bounce (its writes read results)
+                if self.dialect == "sqlite":
+                    cur.execute("BEGIN IMMEDIATE")
+                cur.execute(renew.sql, renew.args(mine=self.id))
+                held = cur.rowcount == 1
+                bounced = writer.write(cur, self.id, outcomes, when, bounce_limit)
+                if held:  # who left the audience since: skipped from now on
+                    cur.execute(recheck.sql, checks)
+                    left = tuple(r[0] for r in cur.fetchall())
+                raw.commit()
         except BaseException as exc:
             if self._ended(exc):
                 return Committed(held=False)
             raw.rollback()
             raise
         finally:
-            if cur is not None:
-                _close(cur)
+            for c in cursors:
+                _close(c)
         if held:
             self.deadline = asked + self.ttl * USABLE
         else:
