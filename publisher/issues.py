@@ -41,7 +41,7 @@ from publisher.messages import Messages
 from publisher.models import DigestItem, DigestRecord, StoredArticle, Subscriber
 from publisher.output import write_atomic
 from publisher.store import Store
-from publisher.store.ledger import Part
+from publisher.store.ledger import Fence, Part
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,11 @@ def prepare(
     preview: str | None = None,
     dry_run: bool = False,
     automatic: bool = False,
+    fence: Fence | None = None,
 ) -> Prepared:
     """The next issue of each of ``newsletters`` with something new for it.
-    ``automatic`` (the scheduler): a newsletter's ``min_interval`` is kept."""
+    ``automatic`` (the scheduler): a newsletter's ``min_interval`` is kept. ``fence``
+    (the site lock's) is checked in each issue's own transaction (``Ledger.create_issue``)."""
     done = Prepared()
     messages = Messages.for_site(config, store)
     for newsletter in newsletters:
@@ -109,7 +111,9 @@ def prepare(
                     f"{newsletter.key}: the last issue went out less than {newsletter.min_interval} min ago"
                 )
                 continue
-        issue = _one(config, store, messages, now, newsletter, preview=preview, dry_run=dry_run, done=done)
+        issue = _one(
+            config, store, messages, now, newsletter, preview=preview, dry_run=dry_run, done=done, fence=fence
+        )
         if issue is not None:
             done.issues.append(issue)
             if preview:
@@ -127,6 +131,7 @@ def _one(
     preview: str | None,
     dry_run: bool,
     done: Prepared,
+    fence: Fence | None,
 ) -> IssueReport | None:
     carried = digests.slugs(newsletter.sections)
     fresh = [a for a in store.articles.not_yet_in_digest(now, newsletter.key) if digests.carries(a, carried)]
@@ -159,9 +164,7 @@ def _one(
         return report
     items = [DigestItem(a.id, a.content_hash, True) for a in selection.shown + selection.updated]
     items += [DigestItem(a.id, a.content_hash, False) for a in selection.hidden]
-    stored = store.ledger.create_issue(record, items, parts, groups, held=held)
-    if not held:
-        store.meta.content_changed()  # the archive shows it: every web node rebuilds
+    stored = store.ledger.create_issue(record, items, parts, groups, held=held, fence=fence)
     if held:
         report.state = "held"
         _send_held_copies(config, messages, stored, newsletter, newsletter.editors)
@@ -254,23 +257,24 @@ def find(config: Config, store: Store, issue_key: str) -> tuple[DigestRecord, Ne
     return record, known[newsletter_key]
 
 
-def approve(config: Config, store: Store, issue_key: str, now: datetime) -> DigestRecord:
+def approve(
+    config: Config, store: Store, issue_key: str, now: datetime, fence: Fence | None = None
+) -> DigestRecord:
     """Queue a held issue for its readers (their choices as they are now)."""
     record, newsletter = find(config, store, issue_key)
     if record.status != "held":
         raise UsageError(f"issue {issue_key} is {record.status}, not held: nothing to approve")
     selection = _selection_of(store, record, now)
     parts, groups = _renditions(config, store, now, newsletter, selection, record)
-    if not store.ledger.release(record.id, parts, groups, now):
+    if not store.ledger.release(record.id, parts, groups, now, fence):
         raise UsageError(f"issue {issue_key} is no longer held")
-    store.meta.content_changed()  # now in the archive
     return record
 
 
-def skip(config: Config, store: Store, issue_key: str) -> DigestRecord:
+def skip(config: Config, store: Store, issue_key: str, fence: Fence | None = None) -> DigestRecord:
     """Discard a held issue: nothing is sent, its articles wait for the next issue."""
     record, _ = find(config, store, issue_key)
-    if record.status != "held" or not store.ledger.discard(record.id):
+    if record.status != "held" or not store.ledger.discard(record.id, fence):
         raise UsageError(f"issue {issue_key} is {record.status}, not held: nothing to skip")
     return record
 

@@ -31,6 +31,8 @@ import socket
 import threading
 import time
 
+from sqlalchemy import Connection
+
 from publisher.errors import LockBusy, LockLost, Stopped
 from publisher.store.liveness import LockPresence, for_lock
 from publisher.store.meta import Meta
@@ -93,7 +95,19 @@ class Lock:
     def check(self) -> None:
         """Raise ``LockLost`` if the lock was taken from this holder meanwhile."""
         if self.lost.is_set():
-            raise LockLost(f"lost the {self.name} lock to another process; stopped before writing more")
+            raise self._lost()
+
+    def fence(self, conn: Connection) -> None:
+        """In the caller's transaction, before it commits: renew the lock, so what that
+        transaction wrote commits only while the lock is still this holder's (its row stays
+        locked until then); ``LockLost`` once it was taken (the transaction rolls back),
+        even before the heartbeat noticed."""
+        if not self.meta.hold_lock(conn, self.name, self.owner, self.ttl):
+            self.lost.set()
+            raise self._lost()
+
+    def _lost(self) -> LockLost:
+        return LockLost(f"lost the {self.name} lock to another process; stopped before writing more")
 
     def release(self) -> None:
         self._stop_heartbeat.set()

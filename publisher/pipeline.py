@@ -30,6 +30,7 @@ from publisher.locks import SITE_LOCK, Lock
 from publisher.messages import Messages
 from publisher.output import Writer
 from publisher.store import Store, servers
+from publisher.store.ledger import Fence
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
                     report.collect = collect(config, store, now, options.reading)
                 if Step.DIGEST in steps:
                     lock.check()  # lost meanwhile (paused past the lease): another run may make this issue
-                    prepare_digest(config, store, now, options, report, newsletters)
+                    prepare_digest(config, store, now, options, report, newsletters, lock.fence)
                 if Step.BUILD in steps:
                     lock.check()
                     try:
@@ -137,9 +138,11 @@ def prepare_digest(
     options: Options,
     report: RunReport,
     newsletters: Sequence[Newsletter] | None = None,
+    fence: Fence | None = None,
 ) -> None:
     """Select and render the next issue of each newsletter; record it and its queue
-    unless previewing (``publisher.issues``)."""
+    unless previewing (``publisher.issues``), each in a transaction ``fence`` (the site
+    lock's) lets commit only while the lock is still held."""
     done = issues.prepare(
         config,
         store,
@@ -148,6 +151,7 @@ def prepare_digest(
         preview=options.preview,
         dry_run=options.dry_run,
         automatic=options.automatic,
+        fence=fence,
     )
     report.issues, report.waiting, report.checks = done.issues, done.waiting, done.checks
     if done.issues:
@@ -310,16 +314,16 @@ def approve(config: Config, issue_key: str, options: Options) -> RunReport:
     report = RunReport()
     now = datetime.now(UTC)
     with Store.of(config) as store:
-        with site_lock(store, **_lock(config, options)):
-            issues.approve(config, store, issue_key, now)
+        with site_lock(store, **_lock(config, options)) as lock:
+            issues.approve(config, store, issue_key, now, lock.fence)
         deliver(config, store, report, options.progress, options.stop, options.workers)
     return report
 
 
 def skip(config: Config, issue_key: str, options: Options) -> None:
     """``publish issues skip``: discard a held issue; its articles wait for the next one."""
-    with Store.of(config) as store, site_lock(store, **_lock(config, options)):
-        issues.skip(config, store, issue_key)
+    with Store.of(config) as store, site_lock(store, **_lock(config, options)) as lock:
+        issues.skip(config, store, issue_key, lock.fence)
 
 
 def _lock(config: Config, options: Options) -> dict[str, Any]:
@@ -356,4 +360,7 @@ class _Unlocked:
     """A dry run's site lock: it works on a scratch copy nobody else writes."""
 
     def check(self) -> None:
+        pass
+
+    def fence(self, conn: Any) -> None:
         pass

@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from publisher import audience, issues, pipeline
 from publisher import config as configuration
 from publisher.errors import LockLost
-from publisher.locks import Lock
+from publisher.locks import SITE_LOCK, Lock
 from publisher.store import Store
 from publisher.store.schema import locks
 from tests.daemon import NEVER_SOON, configure, plant_missed_digest
@@ -230,6 +231,41 @@ def test_a_holder_that_lost_its_lock_stops_before_its_next_write(any_store):
     holder.release()
     assert store.meta.lock_holder("publish")[0] == "publish now on elsewhere pid 1 [other]"
     store.close()
+
+
+def test_a_node_that_lost_the_site_lock_cannot_create_an_issue(any_store):
+    """Its lock taken meanwhile (it was paused past its lease) and its heartbeat not yet
+    run, so ``check()`` still passes: the issue's own transaction renews the lock (a fence)
+    and rolls back whole: no issue, no delivery, the content version unmoved."""
+    site = any_store
+    config = configuration.load(site / "config.toml")
+    with Store.of(config) as store:
+        audience.add(store, "reader@example.com")
+        pipeline.run(config, pipeline.Options(), (pipeline.Step.COLLECT,))
+        version = store.meta.content_version()
+        lock = Lock(store.meta, SITE_LOCK, "a paused run", ttl=60)
+        assert lock.try_acquire() is None
+        try:
+            with store.engine.begin() as conn:
+                conn.execute(locks.update().values(owner="publish now on elsewhere pid 1 [other]"))
+            lock.check()  # not noticed yet
+            with pytest.raises(LockLost):
+                issues.prepare(config, store, datetime.now(UTC), config.newsletters, fence=lock.fence)
+            assert lock.lost.is_set()
+            assert store.ledger.all_digests() == []
+            assert store.ledger.delivery_counts() == {}
+            assert store.meta.content_version() == version
+        finally:
+            lock.release()
+        holder = Lock(store.meta, SITE_LOCK, "the next run", ttl=60)  # the lock its own: the issue is made
+        assert holder.try_acquire() is None
+        try:
+            done = issues.prepare(config, store, datetime.now(UTC), config.newsletters, fence=holder.fence)
+        finally:
+            holder.release()
+        assert [i.state for i in done.issues] == ["sending"]
+        assert store.ledger.delivery_counts() == {"queued": 1}
+        assert store.meta.content_version() == version + 1  # in the issue's transaction
 
 
 def test_sigterm_during_a_digest_finishes_the_message_and_the_next_run_resumes(

@@ -10,7 +10,7 @@ Issue states: ``held`` (waiting for an editor: no deliveries yet), ``sending``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Integer, Select, String, func, insert
 from publisher.models import DIGEST, DigestItem, DigestRecord
 from publisher.store.claims import Claim
 from publisher.store.clock import db_time
+from publisher.store.meta import mark_content_changed
 from publisher.store.rows import Compiled as _Compiled  # noqa: F401  (tests and bench/suppression.py use it)
 from publisher.store.schema import (
     UTCDateTime,
@@ -51,6 +52,11 @@ class Part:
 # whole issue).
 Groups = Sequence[tuple[Sequence[str] | None, int | None]]
 
+# Called in a transaction that changes issues, last before it commits: raises (and so
+# rolls the transaction back) unless the writer still holds the site lock
+# (``publisher.locks.Lock.fence``): a node that lost it cannot make or change an issue.
+Fence = Callable[[Connection], None]
+
 
 class Ledger:
     def __init__(self, engine: Engine) -> None:
@@ -80,10 +86,13 @@ class Ledger:
         groups: Groups,
         *,
         held: bool = False,
+        fence: Fence | None = None,
     ) -> DigestRecord:
         """Record an issue, its articles, its renditions and (unless ``held``) a queued
         delivery for every active reader of its newsletter as ``groups`` says, all in
-        one transaction: either all of it exists or none."""
+        one transaction: either all of it exists or none. An issue not held is in the
+        archive: the same transaction moves the content version (``meta``), and
+        ``fence`` is called last in it."""
         status = "held" if held else "sending"
         with self.engine.begin() as conn:
             digest_id = conn.execute(
@@ -113,6 +122,9 @@ class Ledger:
             ids = _add_parts(conn, digest_id, parts)
             if not held:
                 _queue(conn, digest_id, record.newsletter, groups, ids, record.created)
+                mark_content_changed(conn)  # the archive shows it: every web node rebuilds
+            if fence is not None:
+                fence(conn)
         return DigestRecord(
             digest_id,
             record.key,
@@ -124,8 +136,11 @@ class Ledger:
             record.newsletter,
         )
 
-    def release(self, digest_id: int, parts: Sequence[Part], groups: Groups, now: datetime) -> bool:
-        """Queue a held issue (its renditions added); False when it is no longer held."""
+    def release(
+        self, digest_id: int, parts: Sequence[Part], groups: Groups, now: datetime, fence: Fence | None = None
+    ) -> bool:
+        """Queue a held issue (its renditions added; the content version moved: it is in
+        the archive now), ``fence`` last in the transaction; False when it is no longer held."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 update(digests)
@@ -136,16 +151,22 @@ class Ledger:
             if row is None:
                 return False
             _queue(conn, digest_id, row.newsletter, groups, _add_parts(conn, digest_id, parts), now)
+            mark_content_changed(conn)
+            if fence is not None:
+                fence(conn)
         return True
 
-    def discard(self, digest_id: int) -> bool:
-        """A held issue skipped: nothing is sent, its articles are free again."""
+    def discard(self, digest_id: int, fence: Fence | None = None) -> bool:
+        """A held issue skipped: nothing is sent, its articles are free again (``fence``
+        last in the transaction)."""
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(digests)
                 .where(digests.c.id == digest_id, digests.c.status == "held")
                 .values(status="skipped")
             )
+            if fence is not None:
+                fence(conn)
             return done.rowcount == 1
 
     def choices(self, newsletter: str) -> list[str]:

@@ -51,11 +51,6 @@ class Meta:
             value = conn.execute(select(meta.c.value).where(meta.c.key == CONTENT_VERSION)).scalar()
             return (0 if value is None else int(value)), db_now(conn)
 
-    def content_changed(self) -> None:
-        """``mark_content_changed`` in a transaction of its own."""
-        with self.engine.begin() as conn:
-            mark_content_changed(conn)
-
     def get_or_create_secret(self, key: str = "secret") -> str:
         """A random secret created once and kept: links already mailed keep working."""
         current = self.get(key)
