@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+MEMORY = Path("/dev/shm")
+ROOM = 2 * 1024**3  # a session's databases take about 10 MB each, about 1 GB by its end
 
 
 def require_postgresql() -> Path:
@@ -52,6 +54,16 @@ class Server:
         subprocess.run([*cmd, "-U", "postgres", *args], check=True, capture_output=True, timeout=30)
 
 
+def _cluster_folder() -> str | None:
+    """Where a cluster lives: in memory when /dev/shm has room (its files are then
+    written and removed without a disk: removing a session's databases from disk took
+    18 s here), else the usual temporary folder."""
+    try:
+        return str(MEMORY) if shutil.disk_usage(MEMORY).free >= ROOM else None
+    except OSError:
+        return None
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,7 +80,7 @@ def postgresql() -> Iterator[Server]:
 def cluster(bin_dir: Path = PG_BIN) -> Iterator[Server]:
     """A fresh cluster of the binaries in ``bin_dir``, stopped and removed afterwards
     (bench/digest.py uses it outside pytest)."""
-    root = Path(tempfile.mkdtemp(prefix="publisher-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="publisher-pg-", dir=_cluster_folder()))
     run_as: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root: the cluster belongs to postgres
         shutil.chown(root, "postgres", "postgres")
