@@ -220,3 +220,18 @@ def test_a_run_pauses_the_provider_that_refuses_and_keeps_sending_to_the_rest(si
     assert by["outlook"]["deferred"] == by["outlook"]["policy"] and by["outlook"]["policy"] in (3, 4)
     assert by["outlook"]["replies"][0]["status"] == "4.7.1"
     assert (by["naver"]["sent"], by["naver"]["policy"]) == (3, 0)
+
+
+def test_a_providers_line_writes_every_count_the_same_way() -> None:
+    from publisher.deliverability import ProviderHealth
+    from publisher.deliverability.providers import OTHER
+
+    health = ProviderHealth(OTHER.key, OTHER.label)
+    health.count_status("sent", 2990)
+    health.count_status("queued", 1200)
+    health.deferred, health.bounced = 1500, 10
+    line = health.line()
+    assert line.startswith(
+        "other mail servers: 4,190 deliveries, 2,990 sent, 1,500 deferred (35.8%), 10 bounced"
+    )
+    assert line.endswith(", 1,200 queued")

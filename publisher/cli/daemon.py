@@ -85,12 +85,13 @@ def _status_text(report: StatusReport, tz: tzinfo) -> str:
             )
     if report.lock:
         lines.append(f"lock: held by {report.lock}")
-    lines.append(f"articles: {report.articles} stored, {report.published} published")
-    lines.append("subscribers: " + ", ".join(f"{v} {k}" for k, v in report.subscribers.items()))
-    lines.append(f"digests: {report.digests}")
+    lines.append(f"articles: {report.articles:,} stored, {report.published:,} published")
+    lines.append("subscribers: " + ", ".join(f"{v:,} {k}" for k, v in report.subscribers.items()))
+    lines.append(f"issues: {report.digests:,}")
     lines.append(f"deliveries: {_delivery_counts(report.deliveries)}")
+    width = max((len(d.key) for d in report.recent), default=0)
     for d in report.recent:
-        lines.append(f"  {d.key}  {d.status:8} {_delivery_counts(d.deliveries)}  {d.subject}")
+        lines.append(f"  {d.key:{width}}  {d.status:8} {_delivery_counts(d.deliveries)}  {d.subject}")
     for n in report.newsletters:
         lines += newsletter_lines(n, tz)
     lines += [f"held for approval: {key} (publish issues approve or skip it)" for key in report.held]
@@ -101,9 +102,9 @@ def _status_text(report: StatusReport, tz: tzinfo) -> str:
 
 def _delivery_counts(counts: dict[str, int]) -> str:
     """sent / queued / failed (and skipped when any), in that order."""
-    shown = [f"{counts.get(k, 0)} {k}" for k in ("sent", "queued", "failed")]
+    shown = [f"{counts.get(k, 0):,} {k}" for k in ("sent", "queued", "failed")]
     if counts.get("skipped"):
-        shown.append(f"{counts['skipped']} skipped")
+        shown.append(f"{counts['skipped']:,} skipped")
     return ", ".join(shown)
 
 

@@ -45,7 +45,7 @@ def lines(n: NewsletterStatus, tz: tzinfo) -> list[str]:
         when = f"{n.schedule} (next: {local(n.next_run)})" if n.next_run else n.schedule
     else:
         when = "by hand only (publish now --newsletter " + n.key + ")"
-    counts = ", ".join(f"{v} {k}" for k, v in n.subscribers.items())
+    counts = ", ".join(f"{v:,} {k}" for k, v in n.subscribers.items())
     shown = [f"newsletter {n.key}: {n.title}", f"  schedule: {when}", f"  subscribers: {counts}"]
     shown.append(f"  last issue: {_issue(n.last_issue, local)}")
     if n.held is not None:

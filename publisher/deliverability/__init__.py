@@ -92,11 +92,12 @@ class ProviderHealth:
 
         r = self.rates
         text = (
-            f"{self.label}: {count(self.deliveries, '%(num)s delivery', '%(num)s deliveries')}, {self.sent} sent, "
-            f"{self.deferred} deferred ({pct(r['deferred'])}), {self.bounced} bounced ({pct(r['bounced'])}), "
-            f"{self.complained} complained ({pct(r['complained'])} of sent), "
-            f"{self.policy} refused for policy ({pct(r['policy'])})"
-            + (f", {self.queued} queued" if self.queued else "")
+            f"{self.label}: {count(self.deliveries, '%(num)s delivery', '%(num)s deliveries')}, "
+            f"{self.sent:,} sent, {self.deferred:,} deferred ({pct(r['deferred'])}), "
+            f"{self.bounced:,} bounced ({pct(r['bounced'])}), "
+            f"{self.complained:,} complained ({pct(r['complained'])} of sent), "
+            f"{self.policy:,} refused for policy ({pct(r['policy'])})"
+            + (f", {self.queued:,} queued" if self.queued else "")
         )
         if r["complained"] >= COMPLAINT_CEILING and self.complained:
             text += f"; over the {pct(COMPLAINT_CEILING)} complaint rate bulk senders must stay under"
@@ -120,7 +121,7 @@ class Report:
                 out.append(f"  {p.label} replies: " + "; ".join(r.text() for r in p.replies))
         if self.unresolved:
             domains = count(self.unresolved, "%(num)s domain's MX", "%(num)s domains' MX")
-            out.append(f"{domains} could not be looked up now: counted as other")
+            out.append(f"{domains} could not be looked up now: counted with other mail servers")
         return out
 
     def as_dict(self) -> dict[str, object]:

@@ -86,7 +86,7 @@ PROVIDERS = (
         re.compile(r"(^|\.)(daum\.net|hanmail\.net|kakao\.com)$"),
     ),
 )
-OTHER = Provider("other", "other", frozenset(), re.compile(r"$^"))
+OTHER = Provider("other", "other mail servers", frozenset(), re.compile(r"$^"))
 BY_KEY = {p.key: p for p in (*PROVIDERS, OTHER)}
 _BY_DOMAIN = {d: p for p in PROVIDERS for d in p.domains}
 
