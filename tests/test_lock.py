@@ -19,9 +19,14 @@ import pytest
 
 from publisher import audience, issues, pipeline
 from publisher import config as configuration
+from publisher.config import SmtpConfig
+from publisher.delivery.sender import send_queued
+from publisher.delivery.smtp import SmtpTransport
 from publisher.errors import LockLost
 from publisher.locks import SITE_LOCK, Lock
+from publisher.models import Outcome
 from publisher.store import Store
+from publisher.store.claims import Claim
 from publisher.store.schema import locks
 from tests.daemon import NEVER_SOON, configure, plant_missed_digest
 from tests.mailserver import add_subscribers, smtp_site
@@ -46,6 +51,59 @@ def test_two_publish_now_at_once_send_each_subscriber_one_digest(any_store, mail
     outputs = "".join(out for _, out, _ in results)
     assert outputs.count("digest of ") == 1  # one issue
     assert sum(int(n) for n in re.findall(r"delivered: (\d+) sent", outputs)) == len(readers)
+
+
+class _OtherSendsMeanwhile:
+    """The ledger as ``send_queued`` sees it, where another sender (``other``'s claim)
+    records one more message sent right after each read that follows the first."""
+
+    def __init__(self, store: Store, other: Claim, readers: list[int]) -> None:
+        self.ledger, self.other, self.readers, self.reads = store.ledger, other, readers, 0
+
+    def _after_a_read(self) -> None:
+        self.reads += 1
+        if self.reads > 1 and self.readers:
+            assert self.other.commit([Outcome(self.readers.pop(0), "sent")], datetime.now(UTC), 3).held
+
+    def queued_count(self, digest_id: int) -> int:
+        count = self.ledger.queued_count(digest_id)
+        self._after_a_read()
+        return count
+
+    def queue_state(self, digest_id: int) -> tuple[int, int]:
+        state = self.ledger.queue_state(digest_id)
+        self._after_a_read()
+        return state
+
+    def claim(self, digest_id: int, ttl: float) -> Claim:
+        return self.ledger.claim(digest_id, ttl)
+
+    def finish(self, digest_id: int) -> None:
+        self.ledger.finish(digest_id)
+
+
+def test_a_delivery_another_sender_sends_while_a_run_tallies_is_not_left_queued(any_store, mail_server):
+    """The deterministic form of the race behind the test above: what is still queued and
+    what another live sender holds are one snapshot, so a message that sender sends
+    meanwhile is never counted as left for the next run (which made `publish now` exit 1)."""
+    config = configuration.load(any_store / "config.toml")
+    with Store.of(config) as store:
+        for i in range(5):
+            audience.add(store, f"r{i}@example.com")
+        record = store.ledger.create_digest("2026-12-04", "s", "<p>x</p>", "x", [], datetime.now(UTC))
+        smtp = SmtpConfig(host="127.0.0.1", port=mail_server.port, security="none", timeout=5)
+        with store.ledger.claim(record.id, ttl=60) as other:
+            held = [r.id for r in other.take(3).readers]
+            report = send_queued(
+                _OtherSendsMeanwhile(store, other, held),
+                record.id,
+                "d@news.example.com",
+                lambda s: b"Subject: x\r\n\r\nx\r\n",
+                lambda: SmtpTransport(smtp),
+            )
+            assert (report.sent, report.left) == (2, 0)
+            assert 1 <= report.elsewhere <= 3
+        assert store.ledger.delivery_counts() == {"sent": 5 - len(held), "queued": len(held)}
 
 
 def test_collect_and_feeds_finish_while_a_long_send_goes_on(site, run_publish, mail_server):

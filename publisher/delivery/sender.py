@@ -61,7 +61,8 @@ class LedgerView(Protocol):
     """What sending needs of the store (``publisher.store.ledger.Ledger`` has it, and
     ``PartLedger``: one rendition of an issue)."""
 
-    def queued_count(self, digest_id: int, *, held: bool = False) -> int: ...
+    def queued_count(self, digest_id: int) -> int: ...
+    def queue_state(self, digest_id: int) -> tuple[int, int]: ...
     def claim(self, digest_id: int, ttl: float) -> Claim: ...
     def finish(self, digest_id: int) -> None: ...
 
@@ -157,8 +158,7 @@ def send_queued(
     with ledger.claim(digest_id, policy.claim_ttl) as claim:
         run = _Run(claim, policy, report, total, progress, stop, gate, streak or Streak())
         run.send(sender, message_for, open_transport)
-    queued = ledger.queued_count(digest_id)
-    report.elsewhere = ledger.queued_count(digest_id, held=True) if queued else 0
+    queued, report.elsewhere = ledger.queue_state(digest_id)  # one snapshot (store.ledger)
     report.left = queued - report.elsewhere
     if report.queued == 0 and not run.stop.is_set() and queued == 0:
         ledger.finish(digest_id)

@@ -268,19 +268,12 @@ class Ledger:
             ).scalar_one()
         return Claim(self.engine, digest_id, newsletter, ttl, (None,))
 
-    def queued_count(
-        self, digest_id: int, rendition: tuple[int | None] | None = None, *, held: bool = False
-    ) -> int:
-        """The issue's queued deliveries (of one rendition, given ``(rendition_id,)``);
-        ``held``: only those a sender's claim holds now (by the database's clock): another
-        sender is sending them."""
+    def queued_count(self, digest_id: int, rendition: tuple[int | None] | None = None) -> int:
+        """The issue's queued deliveries (of one rendition, given ``(rendition_id,)``)."""
         d = deliveries.c
         q = select(func.count()).where(d.digest_id == digest_id, d.status == "queued")
         if rendition is not None:
             q = q.where(_of_rendition(rendition[0]))
-        if held:
-            live = select(claims.c.id).where(claims.c.expires > db_time(self.engine.dialect.name))
-            q = q.where(d.claim_id.in_(live))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()
 
@@ -351,8 +344,8 @@ class PartLedger:
     def claim(self, digest_id: int, ttl: float) -> Claim:
         return Claim(self.ledger.engine, digest_id, self.newsletter, ttl, self.rendition)
 
-    def queued_count(self, digest_id: int, *, held: bool = False) -> int:
-        return self.ledger.queued_count(digest_id, self.rendition, held=held)
+    def queued_count(self, digest_id: int) -> int:
+        return self.ledger.queued_count(digest_id, self.rendition)
 
     def queue_state(self, digest_id: int) -> tuple[int, int]:
         return self.ledger.queue_state(digest_id, self.rendition)
