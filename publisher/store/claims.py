@@ -50,7 +50,7 @@ from publisher.store.clock import db_time
 from publisher.store.liveness import for_claims as presence
 from publisher.store.outcomes import OutcomeWriter
 from publisher.store.rows import Compiled
-from publisher.store.schema import UTCDateTime, claims, deliveries, subscribers, subscriptions
+from publisher.store.schema import QUEUED, UTCDateTime, claims, deliveries, subscribers, subscriptions
 from publisher.store.subscriptions import in_audience
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Claim:
         self.rendition = rendition
         self.dialect = engine.dialect.name
         self.id: int | None = None  # the fencing token, once the first batch is claimed
+        self._after = 0  # the highest subscriber id claimed so far: the next search starts past it
         self.lost = False
         self.deadline = 0.0  # time.monotonic(): send nothing after it until a renewal succeeds
         self.worker = f"{socket.gethostname()} pid {os.getpid()}"  # for status lines only
@@ -141,19 +142,7 @@ class Claim:
                 self.lost = True
                 return Batch()
             waiting = self._take_over(conn)
-            candidates = (
-                select(d.subscriber_id)
-                .where(
-                    d.digest_id == self.digest_id,
-                    d.status == "queued",
-                    d.claim_id.is_(None),
-                    *self._of_part(),
-                )
-                .order_by(d.subscriber_id)
-                .limit(size)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(conn.execute(candidates).scalars())
+            ids = self._candidates(conn, size)
             readers: list[Subscriber] = []
             gone: list[int] = []
             if ids:
@@ -199,6 +188,32 @@ class Claim:
             raise
         self.deadline = asked + self.ttl * USABLE
         return Batch(readers, len(gone), waiting and not ids)
+
+    def _candidates(self, conn: Any, size: int) -> list[int]:
+        """Lock up to ``size`` queued, unclaimed deliveries, in subscriber order, from
+        past the last one this claim took (the queue's front is claimed or sent: an
+        index keeps the old entries of those rows until a vacuum, which a search from
+        the start would walk every time); then from the start up to there when too few
+        are left past it (another sender gave some back, or some were taken over)."""
+        d = deliveries.c
+        ids: list[int] = []
+        ranges = [d.subscriber_id > self._after] + ([d.subscriber_id <= self._after] if self._after else [])
+        for in_range in ranges:
+            found = (
+                select(d.subscriber_id)
+                .where(
+                    d.digest_id == self.digest_id, QUEUED, d.claim_id.is_(None), in_range, *self._of_part()
+                )
+                .order_by(d.subscriber_id)
+                .limit(size - len(ids))
+                .with_for_update(skip_locked=True)
+            )
+            ids += conn.execute(found).scalars()
+            if len(ids) >= size:
+                break
+        if ids:
+            self._after = max(ids)
+        return sorted(ids)
 
     def _take_over(self, conn: Any) -> bool:
         """Delete the issue's other claims that expired (by the database's clock) or whose
@@ -312,7 +327,7 @@ class Claim:
             select(d.subscriber_id)
             .where(
                 d.digest_id == self.digest_id,
-                d.status == "queued",
+                QUEUED,
                 *self._of_part(),
                 d.claim_id == bindparam("mine"),
             )

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -207,6 +208,31 @@ Index(
     deliveries.c.rendition_id,
     deliveries.c.claim_id,
     deliveries.c.subscriber_id,
+)
+# What is still to send, written as a literal (not a bound parameter): a statement
+# compiled once and prepared by the server (a generic plan), or SQLite's planner, can
+# use the partial index below only when its condition is the index's own text.
+QUEUED = text("deliveries.status = 'queued'")
+# Two partial indexes hold only what is left to send (their size is that, not the
+# issue's), each read in order with no sort: the claim's search over a whole issue
+# (queued and unclaimed, in subscriber order: PostgreSQL orders an index by the columns
+# after an equality, not after IS NULL, so "unclaimed" is the index's condition), and
+# one claim's queued rows (its commits' re-check).
+UNCLAIMED = "status = 'queued' AND claim_id IS NULL"
+Index(
+    "ix_deliveries_unclaimed",
+    deliveries.c.digest_id,
+    deliveries.c.subscriber_id,
+    postgresql_where=text(UNCLAIMED),
+    sqlite_where=text(UNCLAIMED),
+)
+Index(
+    "ix_deliveries_waiting",
+    deliveries.c.digest_id,
+    deliveries.c.claim_id,
+    deliveries.c.subscriber_id,
+    postgresql_where=text("status = 'queued'"),
+    sqlite_where=text("status = 'queued'"),
 )
 
 claims = Table(
