@@ -474,3 +474,19 @@ def test_an_unwell_server_stops_the_run_early(site, server):
     assert report.delivery.errors.count(unwell) == 1  # said once, by the process that counted the 20th
     counts, _ = ledger_state(config)
     assert counts == {"queued": 200}
+
+
+def test_a_refused_connection_is_told_once_per_sender_not_once_per_try(site, run_publish):
+    with MailServer() as server:
+        port = server.port
+    smtp_site(site, port, workers=1, connections=4, retries=3)  # nothing listens there any more
+    run_publish(site, "subscribers", "import", str(_addresses(site, 30)))
+    done = run_publish(site, "now", check=False)
+    told = [line for line in done.stderr.splitlines() if "cannot connect to SMTP" in line]
+    assert done.returncode != 0 and len(told) == 2, done.stderr  # the warning, and the run's one-line end
+
+
+def _addresses(site, n):
+    path = site / "readers.csv"
+    path.write_text("email\n" + "".join(f"reader{i}@example.com\n" for i in range(n)), encoding="utf-8")
+    return path

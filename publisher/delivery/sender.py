@@ -224,6 +224,7 @@ class _Run:
         self.report, self.total, self.progress, self.gate = report, total, progress, gate
         self.pending: deque[Subscriber] = deque()  # claimed, not yet handed to a worker
         self.claimed_all = False  # nothing more to claim (or the claim is lost)
+        self.told: set[str] = set()  # errors logged: the same line (a refused connection) once
         self.claim_again = 0.0  # time.monotonic() before which claiming is not tried again
         self.left: set[int] = set()  # claimed readers who left the audience since (commits say)
         self.renewed = time.monotonic()
@@ -495,4 +496,9 @@ class _Run:
         if o.error and o.status != "skipped":
             if len(r.errors) < _KEEP_ERRORS:
                 r.errors.append(o.error)
-            log.warning("%s", o.error)
+            if o.error in self.told:
+                log.debug("%s", o.error)
+            else:
+                log.warning("%s", o.error)
+                if len(self.told) < _KEEP_ERRORS:
+                    self.told.add(o.error)
