@@ -56,7 +56,7 @@ def test_a_large_import_counts_every_row_once(site, run_publish):
     result = run_publish(site, "subscribers", "import", str(site / "big.csv"))
     assert "19999 added, 0 reactivated, 1 already subscribed, 0 rejected" in result.stdout
     status = run_publish(site, "status").stdout
-    assert "20000 active" in status
+    assert "20,000 active" in status
 
 
 @pytest.mark.slow
