@@ -29,7 +29,6 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -238,7 +237,7 @@ def suppression_of(dialect: str) -> Any:
     """INSERT a ``hard_bounce`` suppression of the subscriber ``:sid`` (``:detail``,
     ``:now``) unless the address is listed already: the sending loop's statement for an
     address the SMTP session just bounced, so the list shows every address never mailed."""
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(suppressions)
+    insert = upsert(dialect, suppressions)
     source = select(
         subscribers.c.email,
         literal("hard_bounce", String),
@@ -268,7 +267,7 @@ def _in_force(now: datetime) -> Any:
 def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING; with RETURNING, no row when it was there
     (rowcount is not a reliable answer for this statement on every driver)."""
-    return upsert(conn, table).on_conflict_do_nothing()
+    return upsert(conn.dialect.name, table).on_conflict_do_nothing()
 
 
 def _suppress(

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.store.clock import db_time
 from publisher.store.clock import now as db_now
+from publisher.store.rows import upsert
 from publisher.store.schema import locks, meta
 
 CONTENT_VERSION = "content_version"  # moves whenever what the feeds and pages show changes
@@ -21,12 +22,8 @@ def mark_content_changed(conn: Connection) -> None:
     rebuilds its outputs when the version moves past the one it built (``/healthz`` is
     503 until then). A counter, so no decision rests on any machine's clock; concurrent
     writers each add one (the row is locked by the first until it commits)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
     bumped = cast(cast(meta.c.value, Integer) + 1, Text)
-    first = upsert(meta).values(key=CONTENT_VERSION, value="1")
+    first = upsert(conn.dialect.name, meta).values(key=CONTENT_VERSION, value="1")
     conn.execute(first.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": bumped}))
 
 

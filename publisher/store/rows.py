@@ -7,17 +7,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 
-def upsert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT for ``table``, which takes ``on_conflict_do_nothing`` and
-    ``on_conflict_do_update``: a row that concurrent writers may both add (the second
-    one's insert becomes the conflict rule, not a unique-key error)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def upsert(dialect: str, table: Table) -> Any:
+    """The INSERT of the store's dialect (``postgresql`` or ``sqlite``) for ``table``,
+    which takes ``on_conflict_do_nothing`` and ``on_conflict_do_update``: a row that
+    concurrent writers may both add (the second one's insert becomes the conflict rule,
+    not a unique-key error)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def insert_new(engine: Engine, table: Table, rows: Sequence[dict[str, Any]]) -> int:

@@ -286,7 +286,7 @@ def _put(
     at once: the second changes the row the first added). ``unless_active``: an active
     subscription is left as it is. True when a row was written."""
     values = {"status": status, "sections": json.dumps(list(sections), ensure_ascii=False), "changed": now}
-    add = upsert(conn, subscriptions).values(
+    add = upsert(conn.dialect.name, subscriptions).values(
         subscriber_id=subscriber_id, newsletter=newsletter, created=now, **values
     )
     put = add.on_conflict_do_update(
