@@ -293,3 +293,23 @@ def test_a_sender_that_finds_every_row_claimed_elsewhere_says_so(
     assert (report.sent, report.left, report.elsewhere) == (2, 0, 3)
     assert [d.status for d in store.ledger.all_digests()] == ["sending"]  # the other sender finishes it
     assert store.ledger.delivery_counts() == {"sent": 2, "queued": 3}
+
+
+def test_an_issue_queued_on_postgresql_is_known_to_its_planner(site: Path, pg_url: str) -> None:
+    """Measured: a deliveries table the planner had never analyzed (the issue's rows
+    inserted a moment ago) was read whole by every commit of outcomes and every claim
+    (1 ms per commit of 4 outcomes and 8 ms per claim of 100 at 10,000 readers, half of
+    the send's time); queueing an issue analyzes it, so both use their indexes."""
+    from tests.pg import use_store
+
+    use_store(site, pg_url)
+    config = configuration.load(site / "config.toml")
+    with Store.of(config) as store:
+        for i in range(300):
+            audience.add(store, f"r{i}@example.com")
+        store.ledger.create_digest("2026-12-04", "s", "<p>x</p>", "x", [], NOW)
+        with store.engine.connect() as conn:
+            known = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE relname = 'deliveries'"
+            ).scalar_one()
+        assert known == 300  # never analyzed: -1 (PostgreSQL 14+), which the planner reads as tiny

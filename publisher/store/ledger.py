@@ -125,6 +125,8 @@ class Ledger:
                 mark_content_changed(conn)  # the archive shows it: every web node rebuilds
             if fence is not None:
                 fence(conn)
+        if not held:
+            _analyze(self.engine)
         return DigestRecord(
             digest_id,
             record.key,
@@ -154,6 +156,7 @@ class Ledger:
             mark_content_changed(conn)
             if fence is not None:
                 fence(conn)
+        _analyze(self.engine)
         return True
 
     def discard(self, digest_id: int, fence: Fence | None = None) -> bool:
@@ -352,6 +355,15 @@ class PartLedger:
 
     def finish(self, digest_id: int) -> None:
         self.ledger.finish(digest_id)
+
+
+def _analyze(engine: Engine) -> None:
+    """Let PostgreSQL's planner know the deliveries just queued: a table it believes
+    small or empty is read whole by every claim and every commit of outcomes (a sequential
+    scan of the issue's rows) instead of by its indexes, until autovacuum gets to it."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE deliveries")
 
 
 def _record(r: Any) -> DigestRecord:
