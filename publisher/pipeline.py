@@ -109,6 +109,8 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
     report = RunReport(dry_run=options.dry_run)
     newsletters = issues.chosen(config, options.newsletters)  # an unknown key stops here
     now = datetime.now(UTC)
+    if Step.SEND in steps and _processes(config, options.workers) > 1:
+        senders.warm()  # the sender processes' code imported beside the collect and the feeds
     with Store.scratch_copy(config) if options.dry_run else Store.of(config) as store:
         if set(steps) - {Step.SEND}:  # writing the site's content: under its lock
             with site_lock(store, dry_run=options.dry_run, **_lock(config, options)) as lock:
@@ -200,8 +202,7 @@ def deliver(
     if not pending:
         return
     total = sum(store.ledger.queued_count(record.id) for record in pending)
-    wanted = workers or config.delivery.workers or os.cpu_count() or 1
-    count = max(1, min(wanted, -(-total // SendPolicy.claim_size)))
+    count = max(1, min(_processes(config, workers), -(-total // SendPolicy.claim_size)))
     count = servers.senders_that_fit(store.engine, count)  # fewer, or none, before a server refuses them
     shown = None if progress is None else lambda done: progress(done, total)
     if count == 1:
@@ -217,6 +218,12 @@ def deliver(
     report.delivery.left = sum(queued - held for queued, held in state)
     if sent.stopped:
         raise Stopped()
+
+
+def _processes(config: Config, workers: int | None) -> int:
+    """The sender processes wanted (``--workers``, ``delivery.workers``, else one per core):
+    at most, fewer when less is queued."""
+    return workers or config.delivery.workers or os.cpu_count() or 1
 
 
 def send_here(

@@ -1,9 +1,12 @@
 """Sender processes: ``delivery.workers`` processes share the sending of a site's
 unfinished issues (``publish now``, the scheduler's send, ``publish deliver``).
 
-Each process is started fresh (multiprocessing's ``spawn``: no inherited locks,
+Each process starts clean (multiprocessing's ``forkserver``: no inherited locks,
 connections or threads), opens its own store and runs the claims loop
-(``store.claims``), so the processes never send one delivery twice. The parent only
+(``store.claims``), so the processes never send one delivery twice. The fork server
+imports the sending code once (``warm``: ``publish now`` starts it before collecting,
+so the import runs beside the collect and the feeds on another core) and each sender
+is forked from it ready to send, instead of importing it all again. The parent only
 watches: it sums their ``SendReport``s, turns their progress into one count for one
 progress bar, and passes their log records on to its own handlers (the same format,
 one stream). Stopping: when the parent's ``stop`` is set (SIGTERM, the scheduler
@@ -15,11 +18,11 @@ that died (SIGKILL) is named there too; what it had claimed returns to the queue
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -36,7 +39,23 @@ log = logging.getLogger(__name__)
 Target = Callable[[Any, Callable[[int], None], threading.Event], tuple[SendReport, bool]]
 
 _PARENT_CHECK = 1.0  # seconds between a child's checks that its parent still runs
-_PR_SET_PDEATHSIG = 1  # prctl(2)
+# what a sender process runs, imported once by the fork server
+_PRELOAD = ["publisher.pipeline", "publisher.delivery.smtp", "publisher.messages", "publisher.store.claims"]
+
+
+def _context() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def warm() -> None:
+    """Start the fork server now (it imports the sending code while this process goes
+    on), so the sender processes of a later ``run`` start at once."""
+    _context()
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 @dataclass
@@ -54,11 +73,13 @@ def run(
 ) -> Sent:
     """Run ``target(argument, progress, stop)`` in ``count`` processes; ``progress(done)``
     gets the messages done by all of them."""
-    context = multiprocessing.get_context("spawn")
+    context = _context()
     events: Any = context.Queue()
     level = logging.getLogger().getEffectiveLevel()
     children = [
-        context.Process(target=_child, args=(target, argument, events, level), name=f"sender-{i + 1}")
+        context.Process(
+            target=_child, args=(target, argument, events, level, os.getpid()), name=f"sender-{i + 1}"
+        )
         for i in range(count)
     ]
     for child in children:
@@ -123,19 +144,18 @@ def _signal(children: list[Any], signum: int) -> None:
                 pass
 
 
-def _child(target: Target, argument: Any, events: Any, level: int) -> None:
+def _child(target: Target, argument: Any, events: Any, level: int, parent: int) -> None:
     """A sender process: its log records go to the parent, SIGTERM and SIGINT (and its
     parent going away) stop it between two messages; it always sends back one report."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    pid, parent = os.getpid(), os.getppid()
-    _die_with(parent)
+    pid = os.getpid()
+    orphaned = threading.Event()
+    _die_with(parent, stop, orphaned)
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(events, pid)]
     root.setLevel(level)
-    orphaned = threading.Event()
-    threading.Thread(target=_watch_parent, args=(parent, stop, orphaned), daemon=True).start()
     try:
         report, stopped = target(argument, lambda n: events.put(("done", pid, n)), stop)
     except Exception as exc:  # a store that went away, a bug: one line, never a traceback
@@ -148,21 +168,35 @@ def _child(target: Target, argument: Any, events: Any, level: int) -> None:
     events.join_thread()
 
 
-def _die_with(parent: int) -> None:
-    """Linux: the kernel kills this process when the parent that started it dies (a
-    SIGKILLed ``publish now`` takes its senders with it, as one process would go); what
-    they had claimed returns to the queue at once (``store.claims``)."""
+def _die_with(parent: int, stop: threading.Event, orphaned: threading.Event) -> None:
+    """This process ends the moment ``parent`` (the run that started it, not the fork
+    server it was forked from) does: a SIGKILLed ``publish now`` takes its senders with
+    it, as one process would go, and what they had claimed returns to the queue at once
+    (``store.claims``). Linux: a pidfd of the parent, waited on by a thread; elsewhere
+    the parent is looked for every second and the sender stops between two messages."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: _watch_parent stops it within a second
-        return
-    if os.getppid() != parent:  # it died before the kernel was asked
+        handle = os.pidfd_open(parent)
+    except ProcessLookupError:  # it died before this process got going
         os._exit(1)
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent, stop, orphaned), daemon=True).start()
+        return
+    threading.Thread(target=_kill_self_after, args=(handle,), daemon=True).start()
+
+
+def _kill_self_after(handle: int) -> None:
+    select.select([handle], [], [])  # readable once the process has ended
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _watch_parent(parent: int, stop: threading.Event, orphaned: threading.Event) -> None:
-    while os.getppid() == parent:
+    while True:
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            break
+        except PermissionError:  # its pid is someone else's now: it is gone
+            break
         time.sleep(_PARENT_CHECK)
     orphaned.set()
     stop.set()

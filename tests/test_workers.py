@@ -5,6 +5,7 @@ getting exactly one copy; SIGTERM stops them between two messages with the rest 
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import Counter
 
@@ -102,3 +103,55 @@ def test_sigterm_stops_the_sender_processes_cleanly_with_the_rest_queued(any_sto
     assert f"delivered: {counts['queued']} sent" in run_publish(site, "deliver").stdout
     assert sent_to(mail_server) == Counter(READERS)
     assert run_publish(site, "deliver").stdout.strip() == "delivered: nothing queued to send"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process started by ``pid``, and by those (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        of = todo.pop()
+        kids = [p for p, parent in parents.items() if parent == of]
+        found.update(kids)
+        todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, not yet reaped
+
+
+def test_a_killed_publish_now_takes_its_sender_processes_with_it(site, run_publish, mail_server):
+    """``publish now`` with two senders (forked from a fork server that imported the
+    sending code while the run collected) killed with SIGKILL mid-send: the fork server
+    and both senders end too, nothing keeps sending for a dead run; the next run sends
+    the rest, nobody twice beyond what was in flight."""
+    mail_server.handler.delay = 0.05
+    config = smtp_site(site, mail_server.port, connections=1, workers=2)
+    add_subscribers(config, READERS)
+    received = mail_server.handler.received
+    proc = start_publish(site, "now")
+    wait_until(lambda: len(received) >= 10, 60, "ten messages received")
+    started = _descendants(proc.pid)
+    assert len(started) >= 3, started  # the fork server and two senders (and the resource tracker)
+    proc.kill()
+    proc.communicate(timeout=30)
+    wait_until(lambda: not any(_alive(p) for p in started), 30, "every process it started to end")
+    sent = len(received)
+    assert ledger_state(config)[0]["sent"] >= sent - 2  # at most one in flight per sender
+    mail_server.handler.delay = 0
+    run_publish(site, "deliver")
+    copies = sent_to(mail_server)
+    assert set(copies) == set(READERS)
+    assert sum(copies.values()) - len(READERS) <= 2, copies.most_common(3)

@@ -30,7 +30,7 @@ class Streak:
     @classmethod
     def shared(cls) -> Streak:
         """One count for sender processes started after it (pass it to each)."""
-        return cls(multiprocessing.get_context("spawn").Value("i", 0))
+        return cls(multiprocessing.get_context("forkserver").Value("i", 0))  # publisher.senders
 
     def failed(self) -> bool:
         """Count a temporary failure; True for the one that reached the limit."""
