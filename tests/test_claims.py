@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from publisher.delivery.sender import send_queued
 from publisher.delivery.smtp import SmtpTransport
 from publisher.models import Outcome
 from publisher.store import Store, clock
+from publisher.store.claiming import FRESH
 from publisher.store.schema import claims, deliveries
 from tests.mailserver import MailServer, add_subscribers, smtp_site
 from tests.sites import edit_config, publish_env
@@ -273,6 +274,35 @@ def test_a_released_claim_gives_back_what_it_did_not_send(store: Store) -> None:
     with store.ledger.claim(record.id, ttl=60) as second:
         assert [r.id for r in second.take(10).readers] == [r.id for r in readers[1:]]
     assert store.ledger.delivery_counts() == {"sent": 1, "queued": 4}
+
+
+def test_a_claim_takes_rows_given_back_behind_it_first_and_skips_who_left(store: Store) -> None:
+    """A claim searches past the last reader it took, then from the start: rows another
+    claim gave back behind it come first (the batch stays in subscriber order), and a
+    reader who left meanwhile is recorded skipped, not handed out."""
+    record = store.ledger.create_digest("2026-12-04", "s", "<p>x</p>", "x", [], NOW)
+    with store.ledger.claim(record.id, ttl=60) as second:
+        with store.ledger.claim(record.id, ttl=60) as first:
+            given_back = first.take(2).readers
+            assert [r.email for r in second.take(2).readers] == ["r2@example.com", "r3@example.com"]
+        audience.unsubscribe_all(store, given_back[1])
+        batch = second.take(10)
+        assert [r.email for r in batch.readers] == ["r0@example.com", "r4@example.com"]
+        assert batch.skipped == 1
+        assert store.ledger.delivery_counts() == {"skipped": 1, "queued": 4}
+
+
+def test_a_suppression_that_ends_while_a_claim_sends_ends_for_its_readers_too(store: Store) -> None:
+    """The claim's statements are compiled once, not once per call: the time their
+    audience check binds (suppressions in force) is renewed as they age."""
+    record = store.ledger.create_digest("2026-12-04", "s", "<p>x</p>", "x", [], NOW)
+    with store.ledger.claim(record.id, ttl=60) as claim:
+        readers = claim.take(10).readers
+        until = datetime.now(UTC) + timedelta(seconds=0.5)
+        store.feedback.suppress(readers[4].email, "manual", "", datetime.now(UTC), until)
+        assert claim.commit([], datetime.now(UTC), 3).left == (readers[4].id,)
+        time.sleep(0.5 + FRESH)
+        assert claim.commit([], datetime.now(UTC), 3).left == ()
 
 
 def test_a_sender_that_finds_every_row_claimed_elsewhere_says_so(
