@@ -120,3 +120,43 @@ def test_an_article_title_starting_with_a_dot_arrives_intact(site, mail_server, 
     text = received.message.get_body(("plain",)).get_content().splitlines()
     assert ".NET comes to Seoul's start-ups" in text
     assert ".NET comes to Seoul" in received.message.get_body(("html",)).get_content()
+
+
+def test_a_large_queue_is_claimed_in_larger_batches_and_its_end_in_the_smallest(site, mail_server):
+    """Each claim is a transaction (on PostgreSQL a few round trips, ~5 ms of work even on
+    SQLite): while much is left a sender claims up to five times ``claim_size`` at once;
+    the last of the queue in ``claim_size`` batches, so every sender shares it instead of
+    one sending a large last batch alone."""
+    from publisher import pipeline
+    from publisher.delivery.sender import SendPolicy, send_queued
+    from publisher.messages import Messages
+    from publisher.pipeline import Step
+    from publisher.store.claims import Claim
+
+    config = smtp_site(site, mail_server.port)
+    add_subscribers(config, [f"reader{i:03}@example.com" for i in range(600)])
+    pipeline.run(config, pipeline.Options(), (Step.COLLECT, Step.DIGEST))
+    asked: list[int] = []
+
+    class Counted(Claim):
+        def take(self, size: int):  # noqa: ANN201
+            asked.append(size)
+            return super().take(size)
+
+    with Store.of(config) as store:
+        [record] = store.ledger.unfinished()
+        part = store.ledger.part(record.id, None, record.newsletter)
+        part.claim = lambda digest_id, ttl: Counted(store.engine, digest_id, record.newsletter, ttl, (None,))
+        messages = Messages.for_site(config, store)
+        report = send_queued(
+            part,
+            record.id,
+            lambda sub: messages.envelope(record.id, sub),
+            messages.digest(record, record.newsletter),
+            lambda: SmtpTransport(config.delivery.smtp),
+            SendPolicy(workers=2, claim_size=5),
+        )
+    assert report.sent == 600 and len(mail_server.handler.received) == 600
+    assert asked[0] == 25  # five times claim_size: 600 left
+    assert asked[-2:] == [5, 5]  # the end: the smallest (the last take finds nothing left)
+    assert len(asked) < 600 // 5  # fewer claims than claim_size batches would make

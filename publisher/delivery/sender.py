@@ -103,7 +103,7 @@ class SendPolicy:
     bounce_limit: int = 3
     rate: float = 0.0  # messages per second over all workers, 0 = unlimited
     claim_ttl: float = 60.0  # seconds a claim lasts unrenewed (store.lease)
-    claim_size: int = 100  # deliveries claimed at a time
+    claim_size: int = 100  # deliveries claimed at a time: the least (up to 5x while much is left)
 
 
 class RateLimit:
@@ -325,7 +325,7 @@ class _Run:
                 return job
             self._commit([Outcome(job[0].id, "queued", failed.error, "", failed.code, failed.status)])
         while not self.pending and not self.claimed_all and time.monotonic() >= self.claim_again:
-            batch = self.claim.take(self.policy.claim_size)
+            batch = self.claim.take(self._claim_size())
             self.renewed = time.monotonic()
             if self.claim.lost:
                 self._lose()
@@ -338,6 +338,15 @@ class _Run:
             elif not (batch.readers or batch.skipped):
                 self.claimed_all = True
         return (self.pending.popleft(), 0) if self.pending else None
+
+    def _claim_size(self) -> int:
+        """How many deliveries to claim next: ``claim_size`` while little is left, so the
+        last of the queue is shared by every sender instead of waited for in one; up to
+        five times that while much is (a claim is a transaction: fewer, larger ones cost
+        less per message). ``total`` is this run's view, other senders' sends unseen."""
+        least = self.policy.claim_size
+        left = self.total - self.done - len(self.pending) - self.in_flight
+        return max(least, min(5 * least, left // 20))
 
     def _may_send(self, sub: Subscriber) -> Outcome | None:
         """None: a worker that has its turn (its last outcome is committed; the message
