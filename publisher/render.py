@@ -7,15 +7,22 @@ publisher finds it without the source tree.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.bccache import Bucket, FileSystemBytecodeCache
 from jinja2.sandbox import SandboxedEnvironment
 
 from publisher.config import Config
 from publisher.i18n import Language, english, for_config
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -27,6 +34,16 @@ def default_templates() -> Path:
         if (candidate / "digest.html").is_file():
             return candidate
     raise FileNotFoundError("the default templates are missing from this installation")
+
+
+# What else decides how a template compiles (with the environment's class and
+# autoescape): part of each compiled template's cache key.
+_OPTIONS: dict[str, Any] = {
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": True,
+    "extensions": ["jinja2.ext.i18n"],
+}
 
 
 def environment(
@@ -52,11 +69,9 @@ def environment(
         if autoescape
         else False,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
         auto_reload=False,  # one environment per run: no stat() per extends/include
-        extensions=["jinja2.ext.i18n"],
+        bytecode_cache=_bytecode_cache(kind.__name__, bool(autoescape)),
+        **_OPTIONS,
     )
     env.install_gettext_translations(language.catalog, newstyle=True)  # type: ignore[attr-defined]
     env.filters["datetime"] = language.datetime
@@ -101,3 +116,47 @@ def _localtime(value: datetime, tz: Any, fmt: str = "%-d %B %Y, %H:%M") -> str:
 def _isotime(value: datetime, tz: Any) -> str:
     """ISO 8601 in ``tz``, for ``<time datetime>`` and metadata (a filter: cheaper than a call)."""
     return value.astimezone(tz).isoformat()
+
+
+class _BytecodeCache(FileSystemBytecodeCache):
+    """Compiled templates kept between runs (Jinja loads one only when its source's
+    checksum matches: an edited template is compiled afresh). ``flavour`` names the
+    environment's options, so environments that compile a template differently never
+    share an entry. A cache that cannot be written is skipped: it never fails a run."""
+
+    def __init__(self, directory: str, flavour: str) -> None:
+        super().__init__(directory)
+        self.flavour = flavour
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        key = f"{self.flavour}|{name}|{filename}".encode()
+        return hashlib.sha1(key, usedforsecurity=False).hexdigest()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError as exc:  # a full disk, a read-only home: compiled again next run
+            log.debug("template cache not written: %s", exc)
+
+
+@cache
+def _bytecode_cache(kind: str, autoescape: bool) -> _BytecodeCache | None:
+    """The cache of compiled templates for one kind of environment: in the user's cache
+    folder (``$XDG_CACHE_HOME`` or ``~/.cache``, ``publisher/templates``), else Jinja's
+    private folder in the temporary directory; None when neither can be made."""
+    flavour = f"{kind}|autoescape={autoescape}|newstyle_gettext|{_OPTIONS}"
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(home, "publisher", "templates")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        made = os.stat(folder)
+        # code is loaded from it: only from a folder nobody else can write to
+        if made.st_uid == os.getuid() and not made.st_mode & 0o022 and os.access(folder, os.W_OK):
+            return _BytecodeCache(folder, flavour)
+    except OSError:
+        pass
+    try:
+        return _BytecodeCache(FileSystemBytecodeCache()._get_default_cache_dir(), flavour)
+    except (OSError, RuntimeError) as exc:
+        log.debug("no template cache: %s", exc)
+        return None

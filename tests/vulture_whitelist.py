@@ -49,3 +49,4 @@ _.observe
 _.pauses
 _.change_status  # store/subscribers.py: since the web confirms through subscriptions only
 #                  tests/test_subscriptions.py calls it (newsletters/webnl: use it or remove it)
+_.get_cache_key  # render.py: jinja2's BytecodeCache calls it (an override)
