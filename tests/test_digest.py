@@ -8,6 +8,8 @@ import json
 import mailbox
 import quopri
 import re
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from email import policy
@@ -168,6 +170,25 @@ def test_premailer_never_fetches_a_url():
         server.shutdown()
     assert hits == []
     assert "margin:0" in out.replace(" ", "")
+
+
+def test_inlining_the_stylesheet_leaves_requests_unimported_until_something_uses_it():
+    """premailer imports requests (to fetch stylesheets, which the digest never does):
+    a run that renders a digest does not pay for importing it; whoever uses it gets the
+    real module."""
+    code = (
+        "import sys\n"
+        "from publisher import digest\n"
+        "out = digest.inline_css('<html><head><style>p { margin: 0 }</style></head><body><p>x</p></body></html>')\n"
+        "assert 'margin:0' in out.replace(' ', ''), out\n"
+        "assert 'requests' not in sys.modules, 'requests was imported'\n"
+        "import premailer.premailer\n"
+        "import requests\n"
+        "assert premailer.premailer.requests.get is requests.get\n"
+        "assert sys.modules['requests'] is requests and requests.Session\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_correction_is_marked_updated_and_never_sent_as_new(site):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from charset_normalizer import from_bytes
-
 # Python codec names, as charset-normalizer reports them.
 PREFERRED = ("cp949", "euc_kr", "cp1252", "latin_1")
 
@@ -30,6 +28,8 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError:
         pass
+    from charset_normalizer import from_bytes  # only for what is not UTF-8: ~25 ms to import
+
     results = from_bytes(data)
     best = results.best()
     if best is None:
