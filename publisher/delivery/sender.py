@@ -15,6 +15,7 @@ parallel; one writer (the calling thread) records their outcomes. It commits
 whatever has arrived since its last commit in one transaction (group commit), so
 the ledger pays one commit per handful of messages, never one fsync per message
 (SQLite WAL with synchronous=NORMAL keeps every commit through a killed process).
+That writer's side, the ledger and the report, is ``delivery.recorder``.
 
 Temporary failures (4xx, dropped connections) are retried with exponential
 backoff (the retry waits in a queue, not in a worker) and, if still failing, left
@@ -40,20 +41,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Protocol
 
 from publisher.deliverability.gate import ProviderGate
 from publisher.delivery import Transport
 from publisher.delivery.attempt import Halt, Job, Paused, Retry, attempt
-from publisher.delivery.unwell import GIVE_UP_AFTER, Streak
+from publisher.delivery.recorder import Recorder, SendReport
+from publisher.delivery.unwell import Streak
 from publisher.models import Outcome, Subscriber
 from publisher.store.claims import SKIPPED, Claim
 
 log = logging.getLogger(__name__)
 
-_KEEP_ERRORS = 100  # in the report; the ledger keeps every one
 _GROUP_WAIT = 0.005  # seconds a commit waits for the outcomes the other busy connections owe
 
 
@@ -65,34 +65,6 @@ class LedgerView(Protocol):
     def queue_state(self, digest_id: int) -> tuple[int, int]: ...
     def claim(self, digest_id: int, ttl: float) -> Claim: ...
     def finish(self, digest_id: int) -> None: ...
-
-
-@dataclass
-class SendReport:
-    sent: int = 0
-    failed: int = 0  # permanent failures
-    queued: int = 0  # temporary failures, still queued for the next run
-    skipped: int = 0  # unsubscribed meanwhile
-    bounced: int = 0  # addresses suppressed by this run
-    errors: list[str] = field(default_factory=list)
-    halted: str = ""  # why the server's refusal of the message itself stopped the run
-    paused: list[str] = field(default_factory=list)  # mailbox providers this run stopped sending to, why
-    left: int = 0  # deliveries still queued when the run ended (tried or not), for the next run
-    elsewhere: int = 0  # deliveries still queued that other runs' claims hold: they are sending them
-    lost: str = ""  # why this run stopped early: its claim was taken over by another run
-
-    def add(self, other: SendReport) -> None:
-        self.sent += other.sent
-        self.failed += other.failed
-        self.queued += other.queued
-        self.skipped += other.skipped
-        self.bounced += other.bounced
-        self.left += other.left
-        self.elsewhere += other.elsewhere
-        self.errors += other.errors
-        self.halted = self.halted or other.halted
-        self.lost = self.lost or other.lost
-        self.paused += [p for p in other.paused if p not in self.paused]
 
 
 @dataclass(frozen=True)
@@ -221,14 +193,10 @@ class _Run:
         streak: Streak | None = None,
     ) -> None:
         self.claim, self.policy, self.streak = claim, policy, streak or Streak()
-        self.report, self.total, self.progress, self.gate = report, total, progress, gate
+        self.report, self.total, self.gate = report, total, gate
         self.pending: deque[Subscriber] = deque()  # claimed, not yet handed to a worker
         self.claimed_all = False  # nothing more to claim (or the claim is lost)
-        self.told: set[str] = set()  # errors logged: the same line (a refused connection) once
         self.claim_again = 0.0  # time.monotonic() before which claiming is not tried again
-        self.left: set[int] = set()  # claimed readers who left the audience since (commits say)
-        self.renewed = time.monotonic()
-        self.renew_now = threading.Event()  # a worker waits for a renewal (past the deadline)
         self.workers = max(1, min(policy.workers, total))
         # SimpleQueue and plain locks (in C) between the threads: a Queue or an Event
         # (conditions in Python) per message cost more of the GIL than the sending
@@ -243,8 +211,10 @@ class _Run:
         self.retries: list[tuple[float, int, Job, Retry]] = []  # heap of (due, seq, job, failure)
         self.stop = _Stop(threading.Event(), stop, self.streak)
         self.crash: BaseException | None = None
-        self.in_flight = self.done = self.seq = 0
-        self.parked = 0  # claimed rows left queued (a paused provider, a failure given up on)
+        self.in_flight = self.seq = 0
+        self.rec = Recorder(
+            claim, report, total, policy.bounce_limit, progress, self.streak, self.stop, self._lose
+        )
 
     def send(
         self,
@@ -300,7 +270,10 @@ class _Run:
                 if self.claimed_all and not self.pending and not self.in_flight and not self.retries:
                     break
                 self._flush(wait=self._wait())
-                if self.renew_now.is_set() or time.monotonic() - self.renewed > self.policy.claim_ttl / 4:
+                if (
+                    self.rec.renew_now.is_set()
+                    or time.monotonic() - self.rec.renewed > self.policy.claim_ttl / 4
+                ):
                     self._commit([], renew=True)
         except BaseException:
             self.stop.set()  # the workers drain their queue without sending
@@ -326,12 +299,12 @@ class _Run:
             self._commit([Outcome(job[0].id, "queued", failed.error, "", failed.code, failed.status)])
         while not self.pending and not self.claimed_all and time.monotonic() >= self.claim_again:
             batch = self.claim.take(self._claim_size())
-            self.renewed = time.monotonic()
+            self.rec.renewed = time.monotonic()
             if self.claim.lost:
                 self._lose()
             elif batch.skipped:  # left before the claim: recorded skipped by it
                 self.report.skipped += batch.skipped
-                self._done(batch.skipped)
+                self.rec.finished(batch.skipped)
             self.pending.extend(batch.readers)
             if batch.waiting:  # another sender's expired claim is not free yet: ask again soon
                 self.claim_again = time.monotonic() + 0.2
@@ -345,7 +318,7 @@ class _Run:
         five times that while much is (a claim is a transaction: fewer, larger ones cost
         less per message). ``total`` is this run's view, other senders' sends unseen."""
         least = self.policy.claim_size
-        left = self.total - self.done - len(self.pending) - self.in_flight
+        left = self.total - self.rec.done - len(self.pending) - self.in_flight
         return max(least, min(5 * least, left // 20))
 
     def _may_send(self, sub: Subscriber) -> Outcome | None:
@@ -354,12 +327,12 @@ class _Run:
         reader who left since the claim (a commit saw it: skipped), and not past the
         claim's local deadline: a process paused past it waits for the calling thread's
         renewal, which fails once another run took the claim over (it stays queued)."""
-        if sub.id in self.left:
+        if sub.id in self.rec.left:
             return Outcome(sub.id, "skipped", SKIPPED)
         while time.monotonic() >= self.claim.deadline and not self.claim.lost:
             if self.stop.is_set():
                 break
-            self.renew_now.set()
+            self.rec.renew_now.set()
             time.sleep(0.01)
         if self.claim.lost or time.monotonic() >= self.claim.deadline:
             return Outcome(sub.id, "queued", None)
@@ -402,19 +375,19 @@ class _Run:
                 elif isinstance(item, Halt):
                     self.in_flight -= 1
                     batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
-                    self._halt(item.error)
+                    self.rec.halt(item.error)
                 elif isinstance(item, Paused):
                     self.in_flight -= 1
-                    self.parked += item.error is None  # left queued as it was (else recorded queued)
+                    self.rec.parked += item.error is None  # left queued as it was (else recorded queued)
                     if item.error is not None:  # tried and refused: recorded; else left as it was
                         batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
-                        self._temporary_failure()
+                        self.rec.temporary_failure()
                     if item.line and item.line not in self.report.paused:
                         self.report.paused.append(item.line)
                         log.warning("%s", item.line)
                 elif isinstance(item, Retry):
                     self.in_flight -= 1
-                    self._temporary_failure()
+                    self.rec.temporary_failure()
                     if item.attempts > self.policy.retries or self.stop.is_set():
                         batch.append(Outcome(item.sub.id, "queued", item.error, "", item.code, item.status))
                     else:
@@ -435,22 +408,6 @@ class _Run:
         for turn in done:
             turn.give()
 
-    def _temporary_failure(self) -> None:
-        """Every try that failed for a temporary reason counts (``delivery.unwell``); the
-        one that makes too many in a row stops the run (every sender of it)."""
-        if self.streak.failed():
-            self.stop.set()
-            msg = f"{GIVE_UP_AFTER} temporary failures in a row: the rest stays queued for the next run"
-            self.report.errors.append(msg)
-            log.warning("%s", msg)
-
-    def _halt(self, error: str) -> None:
-        """The server refuses what every recipient would get: stop sending now."""
-        if not self.report.halted:
-            self.report.halted = error
-            log.error("%s: sending stopped, the rest stays queued", error)
-        self.stop.set()
-
     def _give_up_retries(self) -> None:
         """Retries still waiting when the run stops stay queued for the next run."""
         left = [Outcome(job[0].id, "queued", r.error, "", r.code, r.status) for _, _, job, r in self.retries]
@@ -458,56 +415,8 @@ class _Run:
         self._commit(left)
 
     def _commit(self, batch: list[Outcome], renew: bool = False) -> None:
-        """Record ``batch`` and renew the claim in one transaction (``renew``: even with
-        nothing to record); learn who left the audience meanwhile."""
-        if not batch and not renew:
-            return
-        self.renew_now.clear()
-        for o in batch:
-            self.parked += o.status == "queued"
-        # Re-checked: the claimed readers still queued that may be handed to a transport
-        # before the next commit is done: each connection hands at most one message per
-        # commit (its last outcome must be committed first), so the first in subscriber
-        # order (the order they are handed out) past the messages in flight, the retries
-        # waiting and the rows left queued, twice the connections over, cover them.
-        ahead = self.in_flight + len(self.retries) + self.parked + 2 * self.workers
-        committed = self.claim.commit(batch, datetime.now(UTC), self.policy.bounce_limit, ahead)
-        self.renewed = time.monotonic()
-        if not committed.held:
-            self._lose()
-        self.left.update(committed.left)
-        self.report.bounced += committed.bounced
-        for o in batch:
-            self._count(o)
-        if batch:
-            self._done(len(batch))
-
-    def _done(self, n: int) -> None:
-        step = max(100, self.total // 10)
-        if (self.done + n) // step > self.done // step or self.done + n == self.total:
-            log.info("digest: %d of %d deliveries done", self.done + n, self.total)
-        self.done += n
-        if self.progress is not None:
-            self.progress(self.done, self.total)
-
-    def _count(self, o: Outcome) -> None:
-        r = self.report
-        if o.status == "sent":
-            r.sent += 1
-            self.streak.fine()
-        elif o.status == "skipped":
-            r.skipped += 1
-        elif o.status == "failed":
-            r.failed += 1
-            self.streak.fine()
-        else:
-            r.queued += 1
-        if o.error and o.status != "skipped":
-            if len(r.errors) < _KEEP_ERRORS:
-                r.errors.append(o.error)
-            if o.error in self.told:
-                log.debug("%s", o.error)
-            else:
-                log.warning("%s", o.error)
-                if len(self.told) < _KEEP_ERRORS:
-                    self.told.add(o.error)
+        """Record ``batch`` (``renew``: renew the claim even with nothing to record). Each
+        connection hands at most one message per commit (its last outcome must be
+        committed first): the messages in flight, the retries waiting and twice the
+        connections over cover every reader handed out before the next commit."""
+        self.rec.commit(batch, self.in_flight + len(self.retries) + 2 * self.workers, renew)
