@@ -305,6 +305,30 @@ def test_a_suppression_that_ends_while_a_claim_sends_ends_for_its_readers_too(st
         assert claim.commit([], datetime.now(UTC), 3).left == ()
 
 
+def test_a_claims_commits_on_postgresql_leave_nothing_prepared_on_the_pooled_connection(
+    site: Path, pg_url: str
+) -> None:
+    """On PostgreSQL a commit of delivered messages runs statements the claim prepared on
+    its session (one round trip); giving the claim back drops them before its connection
+    returns to the pool, where the next claim prepares its own."""
+    from tests.pg import use_store
+
+    use_store(site, pg_url)
+    with Store.of(configuration.load(site / "config.toml")) as store:
+        for i in range(4):
+            audience.add(store, f"r{i}@example.com")
+        record = store.ledger.create_digest("2026-12-04", "s", "<p>x</p>", "x", [], NOW)
+        for _ in range(2):
+            with store.ledger.claim(record.id, ttl=60) as claim:
+                first, *_ = claim.take(10).readers
+                assert claim.commit([Outcome(first.id, "sent")], datetime.now(UTC), 3).held
+                session = claim._raw
+            prepared = session.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'claim%'")
+            assert prepared.fetchone()[0] == 0
+            session.rollback()
+        assert store.ledger.delivery_counts() == {"sent": 2, "queued": 2}
+
+
 def test_a_sender_that_finds_every_row_claimed_elsewhere_says_so(
     store: Store, mail_server: MailServer
 ) -> None:

@@ -12,13 +12,14 @@ the rows claimed, then their readers). Ids travel as one parameter (``rows.in_id
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Integer, any_, bindparam, func, select, update
 
 from publisher.store.clock import db_time
 from publisher.store.outcomes import OutcomeWriter
-from publisher.store.rows import Compiled, in_ids
+from publisher.store.rows import Compiled, Prepared, ids_text, in_ids
 from publisher.store.schema import QUEUED, claims, deliveries, subscribers, subscriptions
 from publisher.store.subscriptions import in_audience
 
@@ -141,6 +142,56 @@ class Statements:
         column = deliveries.c.rendition_id
         rid = self.rendition[0]
         return [column.is_(None) if rid is None else column == rid]
+
+
+class OneTrip:
+    """PostgreSQL: a commit of claim ``mine`` whose outcomes are all alike (delivered,
+    with nothing of their own but the reader: ``OutcomeWriter.alike``), or none, in one
+    round trip and one transaction: its statements prepared on the claim's session once
+    and run by EXECUTE in one simple query on the connection in autocommit mode, the
+    renewal first (as in every transaction of a claim). Statement by statement took four
+    more round trips, and ~150 µs of CPU where this takes ~50 µs."""
+
+    def __init__(self, cur: Any, mine: int, q: Statements) -> None:
+        many = q.writer.many
+        self.renew, self.sent, self.clear, self.recheck = (
+            Prepared(cur, f"claim{mine}_{what}", compiled, given, mine=mine)
+            for what, compiled, given in (
+                ("renew", q.renew, ()),
+                ("sent", many[0], ("sids", "now")),
+                ("clear", many[1], ("sids",)),
+                ("recheck", q.recheck, ("ahead",)),
+            )
+        )
+        cur.connection.commit()  # (psycopg began a transaction for them)
+
+    def commit(
+        self, raw: Any, cur: Any, q: Statements, sids: Sequence[int], when: str | None, ahead: int
+    ) -> tuple[bool, tuple[int, ...]]:
+        """Renew the claim, record ``sids`` delivered at ``when``, re-check the first
+        ``ahead`` claimed readers: (renewed, who left the audience)."""
+        if self.recheck.compiled is not q.recheck:  # built again (Statements.fresh)
+            self.recheck.renew(q.recheck)
+        run = [self.renew.template]
+        if sids:
+            ids, now = Prepared.text(ids_text("postgresql", sids)), Prepared.text(when or "")
+            run += [self.sent.call(sids=ids, now=now), self.clear.call(sids=ids)]
+        run.append(self.recheck.call(ahead=Prepared.number(ahead)))
+        raw.autocommit = True  # the simple query's statements: one implicit transaction
+        try:
+            cur.execute("; ".join(run))
+        finally:
+            if not raw.closed:
+                raw.autocommit = False
+        held = cur.rowcount == 1
+        for _ in run[1:]:
+            cur.nextset()
+        return held, tuple(r[0] for r in cur.fetchall()) if held else ()
+
+    def dropped(self) -> list[str]:
+        """The statements dropping its prepared statements from the session (before the
+        connection goes back to the pool)."""
+        return [f"DEALLOCATE {p.name}" for p in (self.renew, self.sent, self.clear, self.recheck)]
 
 
 def reading(subscriber_id: Any, newsletter: str) -> Any:

@@ -112,6 +112,12 @@ class OutcomeWriter:
                     )
         return bounced
 
+    @staticmethod
+    def alike(outcomes: Sequence[Outcome]) -> bool:
+        """Whether every outcome is a delivered message's with nothing of its own but the
+        reader (``many`` records them)."""
+        return all(_alike(o) for o in outcomes)
+
     def _args(self, mine: int, o: Outcome, when: str | None) -> Any:
         return self.by_delivery.args(
             mine=mine,

@@ -4,6 +4,7 @@ path), and a list of ids bound as one parameter."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,3 +99,60 @@ def ids_text(dialect: str, ids: Sequence[int]) -> str:
     """``ids`` as the parameter of ``in_ids``."""
     inner = ",".join(map(str, ids))
     return f"{{{inner}}}" if dialect == "postgresql" else f"[{inner}]"
+
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+_PLAIN = re.compile(r"[0-9A-Za-z_:.,{}\-]*")
+
+
+class Prepared:
+    """A ``Compiled`` statement of PostgreSQL prepared under ``name`` on the session of
+    ``cur`` (PREPARE), to be run by ``call``'s ``EXECUTE`` inside a simple query of
+    several statements: one round trip for all of them, and on a connection in
+    autocommit mode one transaction, run statement after statement in their order (a
+    statement's writes are seen by the next, its row locks taken before the next's).
+    Its arguments but those ``given`` to each call are written as literals once: as
+    compiled, or as in ``values``."""
+
+    def __init__(
+        self, cur: Any, name: str, compiled: Compiled, given: Sequence[str] = (), **values: Any
+    ) -> None:
+        self.name, self.given, self.values, self._conn = name, set(given), values, cur.connection
+        self.names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] not in self.names:
+                self.names.append(match[1])
+            return f"${self.names.index(match[1]) + 1}"
+
+        cur.execute(f"PREPARE {name} AS {_NAMED.sub(number, compiled.sql).replace('%%', '%')}")
+        self.renew(compiled)
+
+    def renew(self, compiled: Compiled) -> None:
+        """Take the arguments of ``compiled`` (the same statement, built again)."""
+        from psycopg.sql import Literal  # PostgreSQL's driver: only a PostgreSQL store has it
+
+        def written(k: str) -> str:
+            if k in self.given:
+                return "{" + k + "}"
+            value = self.values[k] if k in self.values else compiled.defaults.get(k)
+            return Literal(value).as_string(self._conn).replace("{", "{{").replace("}", "}}")
+
+        self.compiled = compiled
+        self.template = f"EXECUTE {self.name}({', '.join(written(k) for k in self.names)})"
+
+    def call(self, **given: str) -> str:
+        """The EXECUTE statement, ``given``: its arguments written by ``number`` or ``text``."""
+        return self.template.format_map(given)
+
+    @staticmethod
+    def number(value: int) -> str:
+        return str(int(value))
+
+    @staticmethod
+    def text(value: str) -> str:
+        """``value`` as a literal: a stamp or a list of ids (checked: such a string needs
+        no escaping)."""
+        if not _PLAIN.fullmatch(value):
+            raise ValueError(f"not a plain value: {value!r}")
+        return f"'{value}'"
