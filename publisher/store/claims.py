@@ -38,7 +38,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,7 +49,7 @@ from publisher.models import Outcome, Subscriber
 from publisher.store.claiming import SKIPPED, OneTrip, Statements
 from publisher.store.clock import db_time
 from publisher.store.liveness import for_claims as presence
-from publisher.store.rows import ids_text
+from publisher.store.rows import Compiled, ids_text
 from publisher.store.schema import UTCDateTime, claims, deliveries
 
 __all__ = ["SKIPPED", "Batch", "Claim", "Committed"]
@@ -114,6 +114,7 @@ class Claim:
         self._presence = presence(engine)
         self._statements: Statements | None = None
         self._cur: Any = None  # the driver cursor commits run on
+        self._bound: dict[Compiled, Callable[..., Any]] = {}  # _own's
         self._trip: OneTrip | None = None  # PostgreSQL: a commit in one round trip
 
     # -- claiming -------------------------------------------------------------------
@@ -271,11 +272,11 @@ class Claim:
         left: tuple[int, ...] = ()
         if self.dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
-        cur.execute(q.renew.sql, q.renew.args(mine=self.id))
+        cur.execute(q.renew.sql, self._own(q.renew)())
         held = cur.rowcount == 1
         bounced = q.writer.write(cur, self.id, outcomes, when, limit)
         if held:  # who left the audience since: skipped from now on
-            cur.execute(q.recheck.sql, q.recheck.args(mine=self.id, ahead=ahead or 2**31 - 1))
+            cur.execute(q.recheck.sql, self._own(q.recheck)(ahead=ahead or 2**31 - 1))
             left = tuple(r[0] for r in cur.fetchall())
         self._raw.commit()
         return held, bounced, left
@@ -355,6 +356,15 @@ class Claim:
         if self._cur is None:
             self._cur = self._raw.cursor()
         return self._cur
+
+    def _own(self, compiled: Compiled) -> Callable[..., Any]:
+        """``compiled.args`` with this claim's id given once (``Compiled.bound``)."""
+        args = self._bound.get(compiled)
+        if args is None:
+            if len(self._bound) > 16:  # statements built again (Statements.fresh)
+                self._bound.clear()
+            args = self._bound[compiled] = compiled.bound(mine=self.id)
+        return args
 
     def _queries(self) -> Statements:
         if self._statements is None:

@@ -7,7 +7,7 @@ compiled once for a driver cursor: the sending loop's hot path."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, update
@@ -82,6 +82,8 @@ class OutcomeWriter:
             ),
         )
         self.dialect = dialect
+        self._sent: tuple[int | None, Callable[..., Any]] = (None, self.many[0].args)  # bound for one claim
+        self._clear = self.many[1].bound()
 
     def write(self, cur: Any, mine: int, outcomes: Sequence[Outcome], when: str | None, limit: int) -> int:
         """Record ``outcomes`` of claim ``mine`` on the driver cursor ``cur`` (the caller
@@ -93,9 +95,11 @@ class OutcomeWriter:
         plain = [o for o in outcomes if not _alike(o)]
         if len(plain) < len(outcomes):
             alike = ids_text(self.dialect, [o.subscriber_id for o in outcomes if _alike(o)])
-            cur.execute(self.many[0].sql, self.many[0].args(mine=mine, sids=alike, now=when))
+            if self._sent[0] != mine:
+                self._sent = (mine, self.many[0].bound(mine=mine))
+            cur.execute(self.many[0].sql, self._sent[1](sids=alike, now=when))
         if sent:
-            cur.execute(self.many[1].sql, self.many[1].args(sids=ids_text(self.dialect, sent)))
+            cur.execute(self.many[1].sql, self._clear(sids=ids_text(self.dialect, sent)))
         if plain:
             cur.executemany(self.by_delivery.sql, [self._args(mine, o, when) for o in plain])
         bounced = 0
