@@ -164,6 +164,7 @@ class OneTrip:
             )
         )
         cur.connection.commit()  # (psycopg began a transaction for them)
+        self.renewal = self.renew.call()  # the same every time
 
     def commit(
         self, raw: Any, cur: Any, q: Statements, sids: Sequence[int], when: str | None, ahead: int
@@ -172,7 +173,7 @@ class OneTrip:
         ``ahead`` claimed readers: (renewed, who left the audience)."""
         if self.recheck.compiled is not q.recheck:  # built again (Statements.fresh)
             self.recheck.renew(q.recheck)
-        run = [self.renew.template]
+        run = [self.renewal]
         if sids:
             ids, now = Prepared.text(ids_text("postgresql", sids)), Prepared.text(when or "")
             run += [self.sent.call(sids=ids, now=now), self.clear.call(sids=ids)]
