@@ -6,6 +6,9 @@ configuration or usage, 1 for a failed run. ``app`` holds the group; each module
 beside it adds its commands.
 """
 
-from publisher.cli.app import main
+from publisher.cli.collector import importing
+
+with importing():
+    from publisher.cli.app import main
 
 __all__ = ["main"]

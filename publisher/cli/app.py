@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from publisher import config as configuration
+from publisher.cli.collector import ending, importing
 from publisher.errors import PublisherError
 from publisher.store import Store
 
@@ -50,8 +51,15 @@ class _Commands(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            importlib.import_module(f"publisher.cli.{COMMANDS[cmd_name]}")
+            with importing():
+                importlib.import_module(f"publisher.cli.{COMMANDS[cmd_name]}")
         return super().get_command(ctx, cmd_name)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            ending()
 
 
 def fail(message: str, code: int) -> None:
