@@ -30,6 +30,7 @@ from one run:
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import shutil
@@ -552,6 +553,8 @@ def main() -> None:
     parser.add_argument("--child-send", help=argparse.SUPPRESS)
     parser.add_argument("--child-newsletters", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if sys.dont_write_bytecode:  # as installed: every publish process reads compiled modules
+        compileall.compile_dir(ROOT / "publisher", quiet=1)
     if args.child_send:
         child_send(args.child_send)
         return
