@@ -18,6 +18,7 @@ that died (SIGKILL) is named there too; what it had claimed returns to the queue
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -147,6 +148,7 @@ def _signal(children: list[Any], signum: int) -> None:
 def _child(target: Target, argument: Any, events: Any, level: int, parent: int) -> None:
     """A sender process: its log records go to the parent, SIGTERM and SIGINT (and its
     parent going away) stop it between two messages; it always sends back one report."""
+    gc.freeze()  # what the fork server imported: no collection here walks it (or copies its pages)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
