@@ -7,7 +7,7 @@ every message per recipient.
   same issue at once: every reader gets it exactly once.
 - A worker paused (SIGSTOP) mid-send for longer than its claim lasts: the other
   machine takes its readers over; woken up (SIGCONT) it sends nothing more. At most
-  one duplicate per connection it had in flight, nobody lost.
+  one duplicate per message it had in flight (IN_FLIGHT per connection), nobody lost.
 
 Both check the ledger against what the server got: every reader ``sent``, and the
 server holds a message for exactly the readers the ledger says were sent to.
@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from publisher import config as configuration
 from publisher import pipeline
+from publisher.delivery.sender import IN_FLIGHT
 from publisher.store import Store
 from publisher.store.schema import deliveries, subscribers
 from tests.mailserver import MailServer, smtp_site
@@ -38,7 +39,7 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 READERS = 300
-CONNECTIONS = 2  # each worker's SMTP connections: the most it can have in flight
+CONNECTIONS = 2  # each worker's SMTP connections, each with at most IN_FLIGHT messages in flight
 LEASE = 3  # seconds (store.lease, the minimum): a claim lasts this long unrenewed
 SKEW = 120  # seconds the second machine's clock is ahead
 # Only the wall clock is skewed: a machine's monotonic clock means nothing to another
@@ -218,5 +219,7 @@ def test_a_paused_machine_loses_its_readers_and_sends_nothing_more_when_it_wakes
     assert "Traceback" not in logs, logs
     # What node-a sent in all: what the server had when it stopped, and its messages in
     # flight then; the rest of its claim was node-b's to send.
-    assert sent_by(results[0][1]) <= stopped_at + CONNECTIONS, f"node-a sent on after it woke\n{logs}"
-    check_exactly_once(site, mail_server, readers, CONNECTIONS, logs)
+    assert sent_by(results[0][1]) <= stopped_at + CONNECTIONS * IN_FLIGHT, (
+        f"node-a sent on after it woke\n{logs}"
+    )
+    check_exactly_once(site, mail_server, readers, CONNECTIONS * IN_FLIGHT, logs)

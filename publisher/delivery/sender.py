@@ -15,6 +15,9 @@ parallel; one writer (the calling thread) records their outcomes. It commits
 whatever has arrived since its last commit in one transaction (group commit), so
 the ledger pays one commit per handful of messages, never one fsync per message
 (SQLite WAL with synchronous=NORMAL keeps every commit through a killed process).
+A connection sends its next message while its last outcome is being committed, and
+never has more than ``IN_FLIGHT`` (two) sent and not yet recorded: a process killed or
+frozen at any moment leaves at most that many per connection to arrive twice.
 That writer's side, the ledger and the report, is ``delivery.recorder``.
 
 Temporary failures (4xx, dropped connections) are retried with exponential
@@ -55,6 +58,11 @@ from publisher.store.claims import SKIPPED, Claim
 log = logging.getLogger(__name__)
 
 _GROUP_WAIT = 0.005  # seconds a commit waits for the outcomes the other busy connections owe
+# Messages a connection may have sent and not yet recorded. Two: the commit of one
+# outcome overlaps the sending of the next (one made the connection wait for every
+# commit: on PostgreSQL, two senders into smtp-sink, 10,000 readers, 20% longer and
+# twice the commits); a killed process may leave that many per connection sent twice.
+IN_FLIGHT = 2
 
 
 class LedgerView(Protocol):
@@ -153,25 +161,29 @@ class _Stop:
 
 
 class _Turn:
-    """A worker's turn to hand its transport a message: taken before each message (it
-    waits until the writer committed its last outcome), given back by the writer once
-    that outcome is committed. A plain lock, in C: held while an outcome is unrecorded."""
+    """A worker's turns to hand its transport a message: one is taken before each message
+    and given back by the writer once that message's outcome is committed, ``IN_FLIGHT``
+    of them: a connection never has more messages sent and not recorded. Tokens in a
+    SimpleQueue (in C: a Queue or a Semaphore is Python code, each a cost of the GIL)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(IN_FLIGHT):
+            self._tokens.put(None)
 
     def take(self, stop: _Stop) -> bool:
-        """Wait for the turn; False: the run stops first (nothing more is sent)."""
-        while not self._lock.acquire(timeout=0.05):
-            if stop.is_set():
-                return False
-        return True
+        """Wait for a turn; False: the run stops first (nothing more is sent)."""
+        while True:
+            try:
+                self._tokens.get(timeout=0.05)
+                return True
+            except queue.Empty:
+                if stop.is_set():
+                    return False
 
     def give(self) -> None:
-        try:
-            self._lock.release()
-        except RuntimeError:  # not taken: a worker that stopped waiting (nothing more is sent)
-            pass
+        if self._tokens.qsize() < IN_FLIGHT:  # not one a worker that stopped waiting never took
+            self._tokens.put(None)
 
 
 class _Run:
@@ -202,8 +214,8 @@ class _Run:
         # (conditions in Python) per message cost more of the GIL than the sending
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()  # at most 2 a worker
         # (worker, what it did): each worker's last outcome is committed before it hands
-        # the transport another message (its _Turn), so a process killed at any moment
-        # leaves at most one message per connection sent and not recorded
+        # the transport more than IN_FLIGHT messages (its _Turn), so a process killed at
+        # any moment leaves at most that many per connection sent and not recorded
         self.results: queue.SimpleQueue[tuple[int, Outcome | Retry | Halt | Paused | BaseException]] = (
             queue.SimpleQueue()
         )
@@ -322,8 +334,8 @@ class _Run:
         return max(least, min(5 * least, left // 20))
 
     def _may_send(self, sub: Subscriber) -> Outcome | None:
-        """None: a worker that has its turn (its last outcome is committed; the message
-        was built meanwhile) may hand ``sub``'s message to its transport now: not to a
+        """None: a worker that has its turn (no more than ``IN_FLIGHT`` of its outcomes are
+        unrecorded; the message was built meanwhile) may hand ``sub``'s message to its transport now: not to a
         reader who left since the claim (a commit saw it: skipped), and not past the
         claim's local deadline: a process paused past it waits for the calling thread's
         renewal, which fails once another run took the claim over (it stays queued)."""
@@ -364,7 +376,7 @@ class _Run:
         message, on PostgreSQL several times more)."""
         batch: list[Outcome] = []
         done: list[_Turn] = []
-        owed = min(self.workers, self.in_flight) if wait else 0
+        owed = min(IN_FLIGHT * self.workers, self.in_flight) if wait else 0
         try:
             worker, item = self.results.get(timeout=wait) if wait else self.results.get_nowait()
             until = time.monotonic() + _GROUP_WAIT
@@ -416,7 +428,8 @@ class _Run:
 
     def _commit(self, batch: list[Outcome], renew: bool = False) -> None:
         """Record ``batch`` (``renew``: renew the claim even with nothing to record). Each
-        connection hands at most one message per commit (its last outcome must be
-        committed first): the messages in flight, the retries waiting and twice the
-        connections over cover every reader handed out before the next commit."""
-        self.rec.commit(batch, self.in_flight + len(self.retries) + 2 * self.workers, renew)
+        connection hands at most ``IN_FLIGHT`` messages per commit (no more may be
+        unrecorded): the messages in flight, the retries waiting and that many more per
+        connection, and one more, cover every reader handed out before the next commit."""
+        ahead = self.in_flight + len(self.retries) + (IN_FLIGHT + 1) * self.workers
+        self.rec.commit(batch, ahead, renew)
