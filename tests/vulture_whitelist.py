@@ -50,3 +50,4 @@ _.pauses
 _.change_status  # store/subscribers.py: since the web confirms through subscriptions only
 #                  tests/test_subscriptions.py calls it (newsletters/webnl: use it or remove it)
 _.get_cache_key  # render.py: jinja2's BytecodeCache calls it (an override)
+_.autocommit  # store/claiming.py: psycopg's connection property, set around a commit's one simple query
