@@ -109,8 +109,7 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
     report = RunReport(dry_run=options.dry_run)
     newsletters = issues.chosen(config, options.newsletters)  # an unknown key stops here
     now = datetime.now(UTC)
-    if Step.SEND in steps and _processes(config, options.workers) > 1:
-        senders.warm()  # the sender processes' code imported beside the collect and the feeds
+    several = Step.SEND in steps and _processes(config, options.workers) > 1
     with Store.scratch_copy(config) if options.dry_run else Store.of(config) as store:
         if set(steps) - {Step.SEND}:  # writing the site's content: under its lock
             with site_lock(store, dry_run=options.dry_run, **_lock(config, options)) as lock:
@@ -119,6 +118,8 @@ def run(config: Config, options: Options, steps: Collection[Step] = EVERYTHING) 
                 if Step.DIGEST in steps:
                     lock.check()  # lost meanwhile (paused past the lease): another run may make this issue
                     prepare_digest(config, store, now, options, report, newsletters, lock.fence)
+                if several and store.ledger.unfinished():  # only once there is something to send:
+                    senders.warm()  # the sender processes' code imported beside the feeds
                 if Step.BUILD in steps:
                     lock.check()
                     try:
@@ -193,8 +194,8 @@ def deliver(
     """Send every queued delivery of every unfinished issue, oldest issue first, in
     ``workers`` sender processes (default ``delivery.workers``; one per core), each
     claiming batches of the queue (``store.claims``), so any number of them, here or on
-    other machines, send each delivery once. No more processes start than there are
-    claims' worth of deliveries queued; one sends in this process.
+    other machines, send each delivery once. No more processes send than there are
+    claims' worth of deliveries queued; one of them is this process.
 
     Once ``stop`` is set, the messages in flight finish, the rest stay queued for the
     next run, and ``Stopped`` is raised."""
@@ -210,7 +211,14 @@ def deliver(
             raise Stopped()
         return
     # one count of temporary failures in a row for all of them: an unwell server stops the run
-    sent = senders.run(_sender, (config, count, Streak.shared()), count, shown, stop)
+    streak = Streak.shared()
+
+    def here(progress: Callable[[int], None], stop: threading.Event) -> tuple[SendReport, bool]:
+        """This process's share, on the store it has open (count - 1 processes start)."""
+        report = SendReport()
+        return report, not send_here(config, store, report, progress, stop, count, streak)
+
+    sent = senders.run(_sender, (config, count, streak), count, shown, stop, here)
     report.delivery.add(sent.report)
     # once every sender here ended: what is still queued, and held by senders elsewhere
     state = [store.ledger.queue_state(record.id) for record in pending]

@@ -4,12 +4,15 @@ unfinished issues (``publish now``, the scheduler's send, ``publish deliver``).
 Each process starts clean (multiprocessing's ``forkserver``: no inherited locks,
 connections or threads), opens its own store and runs the claims loop
 (``store.claims``), so the processes never send one delivery twice. The fork server
-imports the sending code once (``warm``: ``publish now`` starts it before collecting,
-so the import runs beside the collect and the feeds on another core) and each sender
-is forked from it ready to send, instead of importing it all again. The parent only
-watches: it sums their ``SendReport``s, turns their progress into one count for one
-progress bar, and passes their log records on to its own handlers (the same format,
-one stream). Stopping: when the parent's ``stop`` is set (SIGTERM, the scheduler
+imports the sending code once (``warm``: ``publish now`` starts it once its issue is
+queued, so the import runs beside the feeds and the first sends on another core, and a
+run with nothing to send starts none) and each sender
+is forked from it ready to send, instead of importing it all again. The parent sends
+its own share too, beside them (``here``: its store is open and its code imported, so
+it starts sending at once, while the fork server still starts), and watches: it sums
+every ``SendReport``, turns the progress into one count for one progress bar, and
+passes the children's log records on to its own handlers (the same format, one
+stream). Stopping: when the parent's ``stop`` is set (SIGTERM, the scheduler
 shutting down), every child gets SIGTERM, finishes the messages in flight and leaves
 the rest queued; a parent killed outright takes its children with it. A child never prints
 a traceback: a failure comes back as one line in the report's errors, and a child
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # What a child runs: (its argument, progress(done so far), stop) -> (report, stopped).
 Target = Callable[[Any, Callable[[int], None], threading.Event], tuple[SendReport, bool]]
+# What the parent runs for its own share: (progress(done so far), stop) -> (report, stopped).
+Here = Callable[[Callable[[int], None], threading.Event], tuple[SendReport, bool]]
 
 _PARENT_CHECK = 1.0  # seconds between a child's checks that its parent still runs
 # what a sender process runs, imported once by the fork server
@@ -71,27 +76,34 @@ def run(
     count: int,
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    here: Here | None = None,
 ) -> Sent:
-    """Run ``target(argument, progress, stop)`` in ``count`` processes; ``progress(done)``
-    gets the messages done by all of them."""
+    """Run ``target(argument, progress, stop)`` in ``count`` processes, or, with ``here``,
+    in ``count - 1`` while ``here(progress, stop)`` sends this process's share in a
+    thread of it; ``progress(done)`` gets the messages done by all of them."""
     context = _context()
     events: Any = context.Queue()
     level = logging.getLogger().getEffectiveLevel()
+    own_stop = stop or threading.Event()  # set on the way out: this process's share stops too
+    own = None
+    if here is not None:  # first: it sends while the fork server starts and forks the others
+        own = threading.Thread(target=_here, args=(here, events, own_stop), name="sender-0", daemon=True)
+        own.start()
     children = [
         context.Process(
             target=_child, args=(target, argument, events, level, os.getpid()), name=f"sender-{i + 1}"
         )
-        for i in range(count)
+        for i in range(count - (here is not None))
     ]
     for child in children:
         child.start()
     total = Sent(SendReport(), False)
-    done: dict[int, int] = {}  # each child's messages done so far
+    done: dict[int, int] = {}  # each sender's messages done so far
     reported: set[int] = set()
     stopping = False
     try:
         while len(reported) < count:
-            if stop is not None and stop.is_set() and not stopping:
+            if own_stop.is_set() and not stopping:
                 stopping = True
                 _signal(children, signal.SIGTERM)
             try:
@@ -114,10 +126,12 @@ def run(
                 total.report.add(value[0])
                 total.stopped = total.stopped or value[1]
     except BaseException:  # KeyboardInterrupt, a bug: the children stop cleanly too
+        own_stop.set()
         _signal(children, signal.SIGTERM)
         raise
     finally:
-        while any(child.is_alive() for child in children):  # read on: a child blocked writing never ends
+        # read on: a child blocked writing never ends
+        while any(child.is_alive() for child in children) or (own is not None and own.is_alive()):
             try:
                 events.get(timeout=0.1)
             except queue.Empty:
@@ -126,6 +140,17 @@ def run(
             child.join()
         events.close()
     return total
+
+
+def _here(here: Here, events: Any, stop: threading.Event) -> None:
+    """This process's own share (a thread of it): its progress and its report go through
+    the children's queue, so the watching loop counts every sender alike."""
+    pid = os.getpid()
+    try:
+        report, stopped = here(lambda n: events.put(("done", pid, n)), stop)
+    except Exception as exc:  # as a child's: one line in the report
+        report, stopped = SendReport(errors=[f"sending in this process failed: {_why(exc)}"]), False
+    events.put(("report", pid, (report, stopped)))
 
 
 def _died(child: Any) -> str:
@@ -161,13 +186,16 @@ def _child(target: Target, argument: Any, events: Any, level: int, parent: int) 
     try:
         report, stopped = target(argument, lambda n: events.put(("done", pid, n)), stop)
     except Exception as exc:  # a store that went away, a bug: one line, never a traceback
-        why = str(exc) if isinstance(exc, PublisherError) else f"{type(exc).__name__}: {exc}"
-        report, stopped = SendReport(errors=[f"a sender process failed: {why}"]), False
+        report, stopped = SendReport(errors=[f"a sender process failed: {_why(exc)}"]), False
     events.put(("report", pid, (report, stopped)))
     if orphaned.is_set():  # nobody reads the queue any more: do not wait for it to take the rest
         events.cancel_join_thread()
     events.close()
     events.join_thread()
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, PublisherError) else f"{type(exc).__name__}: {exc}"
 
 
 def _die_with(parent: int, stop: threading.Event, orphaned: threading.Event) -> None:

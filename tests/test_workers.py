@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 
 from publisher import config as configuration
@@ -14,8 +16,9 @@ from publisher import pipeline
 from publisher.delivery.sender import IN_FLIGHT
 from publisher.pipeline import Step
 from tests.mailserver import add_subscribers, ledger_state, smtp_site
+from tests.newsletter_site import add_article
 from tests.pg import use_store
-from tests.sites import start_publish
+from tests.sites import publish_env, start_publish
 from tests.waiting import wait_until
 
 READERS = [f"reader{i:03}@example.com" for i in range(250)]  # three claims' worth (100 each)
@@ -55,12 +58,15 @@ def test_publish_now_with_two_workers_sends_each_reader_once_from_two_processes(
     site, run_publish, mail_server
 ):
     per_client = record_sessions(mail_server)
+    # long enough for the second sender to start (the run itself sends from the first moment;
+    # the other process is forked once the issue is queued): a tiny list is one process's work
+    mail_server.handler.delay = 0.01
     config = smtp_site(site, mail_server.port, connections=1, workers=2)
     add_subscribers(config, READERS)
     result = run_publish(site, "now")
     assert f"delivered: {len(READERS)} sent" in result.stdout, result.stdout + result.stderr
     assert sent_to(mail_server) == Counter(READERS)  # every reader, exactly once
-    # two processes with one connection each, both really sending
+    # two processes (the run's own and one it started) with one connection each, both really sending
     assert len(per_client) == 2 and min(per_client.values()) > 0, per_client
     assert ledger_state(config)[0] == {"sent": len(READERS)}
 
@@ -134,18 +140,19 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_killed_publish_now_takes_its_sender_processes_with_it(site, run_publish, mail_server):
-    """``publish now`` with two senders (forked from a fork server that imported the
-    sending code while the run collected) killed with SIGKILL mid-send: the fork server
-    and both senders end too, nothing keeps sending for a dead run; the next run sends
-    the rest, nobody twice beyond what was in flight."""
+    """``publish now`` with two senders (its own process, and one forked from a fork
+    server that imported the sending code once the issue was queued) killed with SIGKILL
+    mid-send: the fork server and the other sender end too, nothing keeps sending for a
+    dead run; the next run sends the rest, nobody twice beyond what was in flight."""
     mail_server.handler.delay = 0.05
     config = smtp_site(site, mail_server.port, connections=1, workers=2)
     add_subscribers(config, READERS)
     received = mail_server.handler.received
     proc = start_publish(site, "now")
+    # the fork server, the sender it forked, the resource tracker
+    wait_until(lambda: len(_descendants(proc.pid)) >= 3, 60, "the other sender process started")
     wait_until(lambda: len(received) >= 10, 60, "ten messages received")
     started = _descendants(proc.pid)
-    assert len(started) >= 3, started  # the fork server and two senders (and the resource tracker)
     proc.kill()
     proc.communicate(timeout=30)
     wait_until(lambda: not any(_alive(p) for p in started), 30, "every process it started to end")
@@ -156,3 +163,36 @@ def test_a_killed_publish_now_takes_its_sender_processes_with_it(site, run_publi
     copies = sent_to(mail_server)
     assert set(copies) == set(READERS)
     assert sum(copies.values()) - len(READERS) <= 2 * IN_FLIGHT, copies.most_common(3)
+
+
+CHILDREN_AFTER_A_RUN = """
+import os, sys
+from publisher import config, pipeline
+pipeline.run(config.load(sys.argv[1]), pipeline.Options())
+mine = []
+for entry in os.listdir("/proc"):
+    try:
+        stat = open(f"/proc/{entry}/stat").read() if entry.isdigit() else ""
+    except OSError:
+        continue
+    if stat and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+        mine.append(stat.split(" (", 1)[1].split(")", 1)[0])
+print(len(mine), mine)
+"""
+
+
+def test_a_run_with_nothing_to_send_starts_no_sender_processes(site, run_publish, mail_server):
+    """The scheduler's runs mostly find nothing new: with two senders wanted, a run that
+    queues nothing starts no fork server (it would stay, idle, for the daemon's lifetime);
+    one that queues an issue does."""
+    config = smtp_site(site, mail_server.port, connections=1, workers=2)
+    add_subscribers(config, READERS)
+    run_publish(site, "now")  # this edition's issue, sent
+    script = [sys.executable, "-c", CHILDREN_AFTER_A_RUN, str(site / "config.toml")]
+    done = subprocess.run(script, cwd=site, env=publish_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 "), done.stdout  # nothing new: no issue, no process
+    add_article(site, "zz_late.md", "A late story", "Politics")
+    done = subprocess.run(script, cwd=site, env=publish_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not done.stdout.startswith("0 "), done.stdout  # an issue queued: the fork server runs
