@@ -87,7 +87,8 @@ def run(
     own_stop = stop or threading.Event()  # set on the way out: this process's share stops too
     own = None
     if here is not None:  # first: it sends while the fork server starts and forks the others
-        own = threading.Thread(target=_here, args=(here, events, own_stop), name="sender-0", daemon=True)
+        share = (here, events, own_stop, "sending in this process failed")
+        own = threading.Thread(target=_share, args=share, name="sender-0", daemon=True)
         own.start()
     children = [
         context.Process(
@@ -142,14 +143,16 @@ def run(
     return total
 
 
-def _here(here: Here, events: Any, stop: threading.Event) -> None:
-    """This process's own share (a thread of it): its progress and its report go through
-    the children's queue, so the watching loop counts every sender alike."""
+def _share(send: Here, events: Any, stop: threading.Event, failure: str) -> None:
+    """One sender's share, in a child or in a thread of the parent: its progress and its
+    one report go through the children's queue, so the watching loop counts every sender
+    alike. A failure (a store that went away, a bug) is one line, never a traceback."""
     pid = os.getpid()
     try:
-        report, stopped = here(lambda n: events.put(("done", pid, n)), stop)
-    except Exception as exc:  # as a child's: one line in the report
-        report, stopped = SendReport(errors=[f"sending in this process failed: {_why(exc)}"]), False
+        report, stopped = send(lambda n: events.put(("done", pid, n)), stop)
+    except Exception as exc:
+        why = str(exc) if isinstance(exc, PublisherError) else f"{type(exc).__name__}: {exc}"
+        report, stopped = SendReport(errors=[f"{failure}: {why}"]), False
     events.put(("report", pid, (report, stopped)))
 
 
@@ -183,19 +186,11 @@ def _child(target: Target, argument: Any, events: Any, level: int, parent: int) 
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(events, pid)]
     root.setLevel(level)
-    try:
-        report, stopped = target(argument, lambda n: events.put(("done", pid, n)), stop)
-    except Exception as exc:  # a store that went away, a bug: one line, never a traceback
-        report, stopped = SendReport(errors=[f"a sender process failed: {_why(exc)}"]), False
-    events.put(("report", pid, (report, stopped)))
+    _share(lambda progress, stop: target(argument, progress, stop), events, stop, "a sender process failed")
     if orphaned.is_set():  # nobody reads the queue any more: do not wait for it to take the rest
         events.cancel_join_thread()
     events.close()
     events.join_thread()
-
-
-def _why(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, PublisherError) else f"{type(exc).__name__}: {exc}"
 
 
 def _die_with(parent: int, stop: threading.Event, orphaned: threading.Event) -> None:

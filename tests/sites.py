@@ -147,3 +147,22 @@ def mails(site: Path) -> list[EmailMessage]:
 def recipients(site: Path) -> list[str]:
     """The To header of every message in SITE/outbox, oldest first."""
     return [str(m["To"]) for m in mails(site)]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process started by ``pid``, and by those (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        of = todo.pop()
+        kids = [p for p, parent in parents.items() if parent == of]
+        found.update(kids)
+        todo += kids
+    return found
