@@ -7,10 +7,16 @@ Replies are bytes (sent as they are, CRLF included) or str (one line, CRLF added
 ``rcpt`` and ``data`` may be a dict by recipient address with a default under "*".
 A ``greeting`` or ``ehlo`` that is a callable is run with a ``send(bytes)`` and a
 ``stopping`` event: it can drip for as long as the test runs.
+
+A connection cut in the middle of a message's content delivers nothing (RFC 5321
+4.1.1.4). ``hold`` keeps each reply to a message's content back that many seconds, and
+``early`` counts the replies whose next command had already arrived by then: a client
+that announces its next message with this one's content (RFC 2920) does not wait.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import socketserver
 import threading
@@ -58,6 +64,9 @@ class Script:
     received: list[tuple[str, str, bytes]] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     connections: int = 0
+    contents: int = 0  # messages' contents read to their end, accepted or refused
+    hold: float = 0.0  # seconds each reply to a message's content is held back
+    early: int = 0  # replies to a content whose next command had already arrived
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def for_address(self, which: Reply | dict[str, Reply], address: str) -> Reply:
@@ -98,7 +107,7 @@ class HostileSmtp:
         with s.lock:
             s.connections += 1
         sock.settimeout(30)
-        reader = sock.makefile("rb")
+        reader = _Lines(sock)
 
         def send(data: bytes) -> None:
             sock.sendall(data)
@@ -137,8 +146,15 @@ class HostileSmtp:
                         continue
                     say("354 go ahead")
                     body = b""
-                    while (chunk := reader.readline(100_000)) not in (b".\r\n", b""):
+                    while (chunk := reader.readline(100_000)) != b".\r\n":
+                        if not chunk:
+                            return  # cut in the middle of the content: nothing is delivered
                         body += chunk
+                    if s.hold:
+                        time.sleep(s.hold)
+                    with s.lock:
+                        s.contents += 1
+                        s.early += reader.waiting()
                     reply = s.for_address(s.data, rcpt)
                     if isinstance(reply, bytes | str) and _bytes(reply)[:1] == b"2":
                         with s.lock:
@@ -156,6 +172,30 @@ class HostileSmtp:
             return
         finally:
             sock.close()
+
+
+class _Lines:
+    """Lines read from a socket, and whether more has arrived than was read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buf, self.pos = sock, b"", 0
+
+    def readline(self, limit: int) -> bytes:
+        """The next line (up to ``limit`` bytes), or what is left when the peer closes."""
+        while True:
+            end = self.buf.find(b"\n", self.pos, self.pos + limit)
+            if end >= 0 or len(self.buf) - self.pos >= limit:
+                cut = end + 1 if end >= 0 else self.pos + limit
+                line, self.pos = self.buf[self.pos : cut], cut
+                return line
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                line, self.buf, self.pos = self.buf[self.pos :], b"", 0
+                return line
+            self.buf, self.pos = self.buf[self.pos :] + chunk, 0
+
+    def waiting(self) -> bool:
+        return self.pos < len(self.buf) or bool(select.select([self.sock], [], [], 0)[0])
 
 
 def _address(line: bytes) -> str:

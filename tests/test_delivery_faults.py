@@ -95,7 +95,9 @@ def test_a_refusal_of_the_message_itself_stops_the_run_and_blames_nobody(site, s
         config = smtp_site(site, server.port, bounce_limit=1)
         add_subscribers(config, READERS)
         report = pipeline.run(config, pipeline.Options())
-        tried = sum(c.startswith("RCPT") for c in server.script.commands)
+        script = server.script
+        tried = script.contents if stage == "data" else sum(c.startswith("RCPT") for c in script.commands)
+        announced = sum(c.startswith("RCPT") for c in script.commands) - script.contents
     code = reply.split()[0]
     if (stage, reply) in POLICY_REFUSALS:
         assert report.delivery.halted == ""
@@ -105,6 +107,7 @@ def test_a_refusal_of_the_message_itself_stops_the_run_and_blames_nobody(site, s
         assert code in report.delivery.halted and report.delivery.paused == []
     assert report.delivery.failed == 0 and report.delivery.bounced == 0
     assert tried <= 2  # one try per connection, then the run stopped
+    assert announced <= 2 and script.received == []  # the next one announced, then dropped unsent
     counts, statuses = ledger_state(config)
     assert counts == {"queued": 5} and set(statuses.values()) == {"active"}
     assert set(hard_failures(config).values()) == {0}
@@ -146,6 +149,62 @@ def test_only_recipient_failures_count_against_an_address(site):
     assert failures["full@example.com"] == failures["odd@example.com"] == 1
     assert failures["limited@example.com"] == failures["busy@example.com"] == 0
     assert statuses["limited@example.com"] == statuses["busy@example.com"] == "active"
+
+
+def test_each_message_announces_the_next_one_and_waits_one_round_trip(site):
+    """With a next message to send, its MAIL, RCPT and DATA go with this one's content
+    (RFC 2920): the server has them before it replies to the content, and a
+    connection waits for one round trip a message, not two."""
+    with HostileSmtp(Script(hold=0.05)) as server:
+        config = smtp_site(site, server.port, connections=1)
+        add_subscribers(config, READERS)
+        report = pipeline.run(config, pipeline.Options())
+        script = server.script
+    assert report.delivery.sent == 5 and sorted(r for _, r, _ in script.received) == READERS
+    assert script.contents == 5 and script.connections == 1
+    assert script.early >= 3, script.commands  # of 4 with a next one (a commit running late: fewer)
+
+
+def test_a_refused_message_lets_the_announced_one_go_on_the_same_connection(site):
+    """A refusal of a message's content ends its transaction: the next one, announced
+    with it, goes on (no RSET in the middle of it, no new connection)."""
+    data = {"reader1@example.com": "552 5.2.2 Mailbox full", "*": "250 2.0.0 queued"}
+    with HostileSmtp(Script(data=data, hold=0.01)) as server:
+        config = smtp_site(site, server.port, connections=1, bounce_limit=3)
+        add_subscribers(config, READERS)
+        report = pipeline.run(config, pipeline.Options())
+        script = server.script
+    delivered = sorted(r for _, r, _ in script.received)
+    assert delivered == [r for r in READERS if r != "reader1@example.com"]
+    assert report.delivery.sent == 4 and report.delivery.failed == 1 and not report.delivery.halted
+    assert script.connections == 1 and "RSET" not in map(str.upper, script.commands), script.commands
+    assert hard_failures(config)["reader1@example.com"] == 1
+
+
+def test_an_announced_message_not_sent_is_dropped_with_the_connection_never_ended_empty():
+    """A transport told the next envelope, then given another message (or closed),
+    cuts the connection in the announced DATA: the server delivers nothing for it."""
+    from publisher.config import SmtpConfig
+    from publisher.delivery.smtp import SmtpTransport
+
+    with HostileSmtp() as server:
+        transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=server.port, security="none", timeout=5))
+        message = b"Subject: hi\r\n\r\nhello\r\n"
+        transport.send(
+            "news@x.example", "a@example.com", message, following=lambda: ("news@x.example", "b@example.com")
+        )
+        transport.send(
+            "news@x.example", "c@example.com", message, following=lambda: ("news@x.example", "d@example.com")
+        )
+        transport.close()
+        deadline = time.monotonic() + 5
+        while server.script.contents < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        script = server.script
+    assert [r for _, r, _ in script.received] == ["a@example.com", "c@example.com"]
+    assert script.contents == 2 and script.connections == 2
+    assert "QUIT" not in script.commands  # a QUIT in DATA would be content
 
 
 def test_a_greeting_dripped_byte_by_byte_is_given_up_in_bounded_time(site):

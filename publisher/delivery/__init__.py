@@ -1,10 +1,13 @@
 """Delivery: hand finished messages to a transport and keep the ledger true.
 
-A transport is anything with ``send(sender, recipient, message, key=None)`` that
-raises ``DeliveryError`` (``permanent`` or not) when the message was not accepted,
-and ``close()``; ``key``, a message's stable identity, lets a transport that can
-(the Maildir) deliver a message sent again after an interruption only once. One transport serves one sending thread; ``transports`` returns a
-factory for the configured kind and how many may send in parallel.
+A transport is anything with ``send(sender, recipient, message, key=None,
+following=None)`` that raises ``DeliveryError`` (``permanent`` or not) when the
+message was not accepted, and ``close()``; ``key``, a message's stable identity, lets
+a transport that can (the Maildir) deliver a message sent again after an interruption
+only once; ``following``, the next message's envelope on request, lets one that can
+(SMTP) announce it with this message (``delivery.smtp``). One transport serves one
+sending thread; ``transports`` returns a factory for the configured kind and how many
+may send in parallel.
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ from typing import Protocol
 
 from publisher.config import DeliveryConfig
 
+# The next message's (sender, recipient), given on a transport's request (or None).
+Following = Callable[[], tuple[str, str] | None]
+
 
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, message: bytes, key: str | None = None) -> None: ...
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        key: str | None = None,
+        following: Following | None = None,
+    ) -> None: ...
 
     def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from publisher.deliverability.gate import ProviderGate
-from publisher.delivery import Transport
+from publisher.delivery import Following, Transport
 from publisher.errors import DeliveryError
 from publisher.models import Outcome, Subscriber
 
@@ -59,10 +59,12 @@ def attempt(
     ready: Callable[[], None],
     may_send: Callable[[Subscriber], Outcome | None],
     gate: ProviderGate | None = None,
+    following: Following | None = None,
 ) -> Outcome | Retry | Halt | Paused:
     """Try to deliver one message: build it, wait until ``ready`` (the rate limit), ask
     ``may_send`` (an outcome instead when the reader left or the sending stops), hand it
-    to the transport, and say what happened."""
+    to the transport (with ``following``: the next message's envelope, on its request),
+    and say what happened."""
     sub, attempts = job
     if gate is not None and gate.paused(sub.email):
         return Paused(sub)
@@ -72,7 +74,7 @@ def attempt(
     if instead is not None:
         return instead
     try:
-        transport.send(sender if isinstance(sender, str) else sender(sub), sub.email, message)
+        transport.send(envelope_sender(sender, sub), sub.email, message, following=following)
     except DeliveryError as exc:
         error, code, status = str(exc), exc.code, exc.status
         if gate is not None:
@@ -87,3 +89,8 @@ def attempt(
     if gate is not None:
         gate.observe(sub.email)
     return Outcome(sub.id, "sent")
+
+
+def envelope_sender(sender: str | Callable[[Subscriber], str], sub: Subscriber) -> str:
+    """The MAIL FROM of ``sub``'s message: the run's, or the reader's own (VERP)."""
+    return sender if isinstance(sender, str) else sender(sub)

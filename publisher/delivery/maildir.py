@@ -19,6 +19,7 @@ import socket
 import time
 from pathlib import Path
 
+from publisher.delivery import Following
 from publisher.errors import DeliveryError
 
 STALE_TMP = 36 * 3600.0  # seconds: qmail's rule for leftovers in tmp/
@@ -29,7 +30,14 @@ class MaildirTransport:
         self.path = path
         self._box: mailbox.Maildir | None = None
 
-    def send(self, sender: str, recipient: str, message: bytes, key: str | None = None) -> None:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        key: str | None = None,
+        following: Following | None = None,  # nothing to announce: each message is a file
+    ) -> None:  # nothing to announce
         try:
             if self._box is None:
                 for sub in ("tmp", "new", "cur"):  # a half-made Maildir is completed

@@ -15,9 +15,11 @@ parallel; one writer (the calling thread) records their outcomes. It commits
 whatever has arrived since its last commit in one transaction (group commit), so
 the ledger pays one commit per handful of messages, never one fsync per message
 (SQLite WAL with synchronous=NORMAL keeps every commit through a killed process).
-A connection sends its next message while its last outcome is being committed, and
-never has more than ``IN_FLIGHT`` (two) sent and not yet recorded: a process killed or
-frozen at any moment leaves at most that many per connection to arrive twice.
+A connection sends its next message while its last outcomes are being committed, and
+announces the one after with each message's content (``delivery.smtp``: one round trip
+a message): it never has more than ``IN_FLIGHT`` (four) announced or sent and not yet
+recorded, so a process killed or frozen at any moment leaves at most that many per
+connection to arrive twice.
 That writer's side, the ledger and the report, is ``delivery.recorder``.
 
 Temporary failures (4xx, dropped connections) are retried with exponential
@@ -49,7 +51,7 @@ from typing import Protocol
 
 from publisher.deliverability.gate import ProviderGate
 from publisher.delivery import Transport
-from publisher.delivery.attempt import Halt, Job, Paused, Retry, attempt
+from publisher.delivery.attempt import Halt, Job, Paused, Retry, attempt, envelope_sender
 from publisher.delivery.recorder import Recorder, SendReport
 from publisher.delivery.unwell import Streak
 from publisher.models import Outcome, Subscriber
@@ -58,11 +60,15 @@ from publisher.store.claims import SKIPPED, Claim
 log = logging.getLogger(__name__)
 
 _GROUP_WAIT = 0.005  # seconds a commit waits for the outcomes the other busy connections owe
-# Messages a connection may have sent and not yet recorded. Two: the commit of one
-# outcome overlaps the sending of the next (one made the connection wait for every
-# commit: on PostgreSQL, two senders into smtp-sink, 10,000 readers, 20% longer and
-# twice the commits); a killed process may leave that many per connection sent twice.
-IN_FLIGHT = 2
+_GROUP = 2  # outcomes a commit waits for from each busy connection (fewer: more commits)
+# Messages a connection may have announced or sent and not yet recorded. Four: the one
+# being sent, the next one announced with it, and the two before, whose commit (one of
+# _GROUP outcomes a connection) overlaps them. With two, every message waited for the
+# commit of the one before (one round trip a message could not be kept up); with one,
+# every message waited for its own. A killed process may leave that many per connection
+# sent twice.
+IN_FLIGHT = 4
+_JOBS = 4  # jobs handed out ahead, per worker: one is there to announce when a message goes
 
 
 class LedgerView(Protocol):
@@ -171,6 +177,14 @@ class _Turn:
         for _ in range(IN_FLIGHT):
             self._tokens.put(None)
 
+    def take_now(self) -> bool:
+        """A turn if one is free now (False: none, and nothing waited for)."""
+        try:
+            self._tokens.get_nowait()
+            return True
+        except queue.Empty:
+            return False
+
     def take(self, stop: _Stop) -> bool:
         """Wait for a turn; False: the run stops first (nothing more is sent)."""
         while True:
@@ -212,7 +226,7 @@ class _Run:
         self.workers = max(1, min(policy.workers, total))
         # SimpleQueue and plain locks (in C) between the threads: a Queue or an Event
         # (conditions in Python) per message cost more of the GIL than the sending
-        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()  # at most 2 a worker
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()  # at most _JOBS a worker
         # (worker, what it did): each worker's last outcome is committed before it hands
         # the transport more than IN_FLIGHT messages (its _Turn), so a process killed at
         # any moment leaves at most that many per connection sent and not recorded
@@ -240,21 +254,47 @@ class _Run:
             transport: Transport | None = None
             turn = self.turns[me]
             taken = False  # this job's turn, taken by may_send before the transport has it
+            ahead: list[Job | None] = []  # the next job, taken early to be announced
+            announced = False  # this job was announced with the last message: turn taken, checked
+            next_announced = False
 
             def may_send(sub: Subscriber) -> Outcome | None:
                 nonlocal taken
+                if announced:
+                    return None
                 taken = turn.take(self.stop)
                 return self._may_send(sub) if taken else Outcome(sub.id, "queued", None)
 
+            def following() -> tuple[str, str] | None:
+                """The next job's envelope, for the transport to announce with this
+                message's content, when that job may be sent at once: a turn free now,
+                its reader still in the audience, the claim current, its provider not
+                paused, no rate limit to wait for. None: it goes the usual way."""
+                nonlocal next_announced
+                if ahead or limiter.interval or self.stop.is_set():
+                    return None
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    return None
+                ahead.append(job)
+                if job is None or (self.gate is not None and self.gate.paused(job[0].email)):
+                    return None
+                if not self._may_announce(job[0]) or not turn.take_now():
+                    return None
+                next_announced = True
+                return envelope_sender(sender, job[0]), job[0].email
+
             try:
                 transport = open_transport()
-                while (job := self.jobs.get()) is not None:
-                    taken = False
+                while (job := ahead.pop() if ahead else self.jobs.get()) is not None:
+                    announced, next_announced = next_announced, False
+                    taken = announced
                     if self.stop.is_set():  # draining: it stays queued
                         result: Outcome | Retry | Halt | Paused = Outcome(job[0].id, "queued", None)
                     else:
                         result = attempt(
-                            job, sender, message_for, transport, limiter.wait, may_send, self.gate
+                            job, sender, message_for, transport, limiter.wait, may_send, self.gate, following
                         )
                     if isinstance(result, Halt):
                         self.stop.set()  # before this worker or another takes the next job
@@ -276,7 +316,7 @@ class _Run:
             t.start()
         try:
             while not self.stop.is_set():
-                while self.jobs.qsize() < 2 * self.workers and (job := self._next_job()) is not None:
+                while self.jobs.qsize() < _JOBS * self.workers and (job := self._next_job()) is not None:
                     self.jobs.put(job)
                     self.in_flight += 1
                 if self.claimed_all and not self.pending and not self.in_flight and not self.retries:
@@ -350,6 +390,11 @@ class _Run:
             return Outcome(sub.id, "queued", None)
         return None
 
+    def _may_announce(self, sub: Subscriber) -> bool:
+        """Whether ``sub``'s message may be announced now, without waiting: what
+        ``_may_send`` asks, where it would wait or give an outcome instead: no."""
+        return sub.id not in self.rec.left and not self.claim.lost and time.monotonic() < self.claim.deadline
+
     def _lose(self) -> None:
         """The claim was taken over (this run was paused or cut off past its expiry):
         send nothing more; another run has the rows."""
@@ -376,7 +421,7 @@ class _Run:
         message, on PostgreSQL several times more)."""
         batch: list[Outcome] = []
         done: list[_Turn] = []
-        owed = min(IN_FLIGHT * self.workers, self.in_flight) if wait else 0
+        owed = min(_GROUP * self.workers, self.in_flight) if wait else 0
         try:
             worker, item = self.results.get(timeout=wait) if wait else self.results.get_nowait()
             until = time.monotonic() + _GROUP_WAIT

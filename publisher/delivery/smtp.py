@@ -1,5 +1,11 @@
 """The SMTP transport: one connection reused for many messages, pipelined
-(RFC 2920) when the server offers it.
+(RFC 2920) when the server offers it: a message's MAIL, RCPT and DATA go in one
+write, and the next message's go with this one's content (``following``: RFC 2920
+lets a group begin with a message's content and end with DATA), so a connection
+that always has a next message waits for one round trip per message, not two. The
+next message is announced only once it may be sent; if it then is not (the run
+stops, the next message is another's), the connection is dropped in its DATA state,
+which a server discards (RFC 5321 4.1.1.4): it is never ended with an empty message.
 
 Every reply is read against a deadline (``timeout`` for the whole reply, not per
 read), within a size bound (8 KB a line, 100 lines, 64 KB), so a server that drips
@@ -23,6 +29,7 @@ import ssl
 import time
 
 from publisher.config import SmtpConfig
+from publisher.delivery import Following
 from publisher.delivery.replies import Stage, classify, is_policy, reply_status
 from publisher.errors import DeliveryError, RcptClosing, ServerFault
 from publisher.mail import END_OF_DATA, Message
@@ -120,6 +127,9 @@ class SmtpTransport:
         self.cfg = cfg
         self._conn: smtplib.SMTP | None = None
         self._pipelining = False
+        # (sender, recipient) of the transaction whose MAIL, RCPT and DATA went out with
+        # the last message's content, their replies not yet read
+        self._announced: tuple[str, str] | None = None
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.cfg
@@ -169,13 +179,27 @@ class SmtpTransport:
                 f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
             ) from exc
 
-    def send(self, sender: str, recipient: str, message: bytes, key: str | None = None) -> None:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        key: str | None = None,
+        following: Following | None = None,
+    ) -> None:
+        """Send one message. ``following`` is asked, just before the message's content
+        goes out, for the envelope (sender, recipient) of the message this transport will
+        be given next, or None: that envelope goes out with the content. The next
+        ``send`` must then be of that envelope, or the announced transaction is dropped
+        with the connection."""
+        if self._announced is not None and self._announced != (sender, recipient):
+            self._drop()  # announced, then not sent: a connection cut in DATA delivers nothing
         if self._conn is None:
             self._conn = self._open()
             self._pipelining = self._conn.has_extn("pipelining")
         try:
             if self._pipelining:
-                self._send_pipelined(self._conn, sender, recipient, message)
+                self._send_pipelined(self._conn, sender, recipient, message, following)
             else:
                 self._conn.sendmail(sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -234,19 +258,28 @@ class SmtpTransport:
         policy = verdict.reason == "policy" and stage != "mail"  # a recipient's provider may refuse alone
         return DeliveryError(what, permanent=False, code=code, halt=True, status=status, policy=policy)
 
-    @staticmethod
-    def _send_pipelined(conn: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
-        """MAIL, RCPT and DATA in one write, then the message in one more (RFC 2920:
-        its content may be sent only after DATA's 354): two round trips per message
-        instead of four. Replies are read in order; the first failure decides. A
-        ``Message`` brings its DATA form (dot-stuffed once per rendition, as
+    def _send_pipelined(
+        self,
+        conn: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        following: Following | None,
+    ) -> None:
+        """MAIL, RCPT and DATA in one write (unless they went with the last message's
+        content), then the message in one more (RFC 2920: its content may be sent only
+        after DATA's 354), with the next message's MAIL, RCPT and DATA when ``following``
+        gives its envelope: one round trip per message while there is a next one, two
+        without, instead of four. Replies are read in order; the first failure decides.
+        A ``Message`` brings its DATA form (dot-stuffed once per rendition, as
         ``MessageTemplate`` builds it); other bytes are stuffed here."""
-        conn.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+        if self._announced is None:
+            conn.send(_envelope(sender, recipient))
+        self._announced = None  # its replies are read now
         replies = [conn.getreply() for _ in range(3)]
         (mail_code, mail_msg), (rcpt_code, rcpt_msg), (data_code, data_msg) = replies
         if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
-            conn.send(b".\r\n")  # the server should not have taken DATA; end it empty
-            conn.getreply()
+            self._drop()  # it should not have taken DATA: cut, never ended with an empty message
         if mail_code != 250:
             raise smtplib.SMTPSenderRefused(mail_code, mail_msg, sender)
         if rcpt_code not in (250, 251):
@@ -255,16 +288,25 @@ class SmtpTransport:
             raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_msg)})
         if data_code != 354:
             raise smtplib.SMTPDataError(data_code, data_msg)
-        conn.send(message.data if isinstance(message, Message) else _data(message))
+        data = message.data if isinstance(message, Message) else _data(message)
+        after = following() if following is not None else None
+        try:
+            announce = _envelope(*after) if after is not None else b""
+        except UnicodeEncodeError:  # its own send says what is wrong with the address
+            after, announce = None, b""
+        conn.send(data + announce)
+        self._announced = after
         code, msg = conn.getreply()
-        if code != 250:
+        if code != 250:  # this transaction is over either way; an announced one goes on
             raise smtplib.SMTPDataError(code, msg)
 
     def _end_transaction(self, code: int) -> None:
-        """After a refusal: a 421 means the server is closing; else RSET and go on."""
+        """After a refusal: a 421 means the server is closing; else RSET and go on (not
+        when the next transaction was announced: the refusal ended this one, and the
+        server is taking the next one's commands)."""
         if code == 421:
             self._drop()
-        else:
+        elif self._announced is None:
             self._reset()
 
     def _reset(self) -> None:
@@ -275,6 +317,7 @@ class SmtpTransport:
             self._drop()
 
     def _drop(self) -> None:
+        self._announced = None
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -282,12 +325,19 @@ class SmtpTransport:
                 self._conn = None
 
     def close(self) -> None:
+        if self._announced is not None:  # in DATA: a QUIT would be taken for content
+            self._drop()
         if self._conn is not None:
             try:
                 self._conn.quit()
             except (OSError, smtplib.SMTPException):
                 pass
             self._drop()
+
+
+def _envelope(sender: str, recipient: str) -> bytes:
+    """One transaction's MAIL, RCPT and DATA, as one pipelined group."""
+    return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
 
 
 def _data(message: bytes) -> bytes:
