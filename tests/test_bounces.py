@@ -29,7 +29,7 @@ FATES = {
     "full@example.com": ("5.2.2", "552 5.2.2 <full@example.com>: Mailbox full"),
     "spam@example.com": ("5.7.1", "550 5.7.1 Message rejected as spam"),
 }
-READERS = ["ok@example.com", *FATES]
+READERS = ["reader@example.com", *FATES]
 imap_server = imap.imap_server
 VERP = re.compile(r"^bounces\+([a-z2-7]{32})@news\.example\.com$")
 
@@ -80,7 +80,7 @@ def test_publish_bounces_reads_the_dsns_of_a_maildir_once(bounced, site):
     assert "suppressed gone@example.com" in result.stdout
     statuses, suppressed = state(config)
     assert statuses == {
-        "ok@example.com": "active",
+        "reader@example.com": "active",
         "gone@example.com": "bounced",  # 5.1.1: suppressed at once, its subscription ended
         "full@example.com": "active",  # 5.2.2: one soft bounce counted
         "spam@example.com": "active",  # 5.7.1: our message's problem, never the reader's
@@ -113,26 +113,26 @@ def test_a_forged_return_path_token_is_ignored(bounced, site):
     """A DSN to a return path whose token was altered names no delivery: only the
     recipient the DSN itself names is blamed, not the subscriber the forger picked."""
     config, returns, accepted = bounced
-    mail_from = next(m for m, rcpt in accepted if rcpt == "ok@example.com")
+    mail_from = next(m for m, rcpt in accepted if rcpt == "reader@example.com")
     token = VERP.match(mail_from).group(1)
     forged = mail_from.replace(token, token[:-1] + ("a" if token[-1] != "a" else "b"))
     report = dsn(forged, "nobody@elsewhere.example", "5.1.1", "550 5.1.1 unknown", b"Subject: x\n\n")
     pipe(site, report)
     statuses, suppressed = state(config)
-    assert statuses["ok@example.com"] == "active"
+    assert statuses["reader@example.com"] == "active"
     assert suppressed == ["nobody@elsewhere.example"]
 
 
 def test_a_dsn_that_only_the_return_path_identifies_still_names_the_delivery(bounced, site):
     config, _, accepted = bounced
-    mail_from = next(m for m, rcpt in accepted if rcpt == "ok@example.com")
+    mail_from = next(m for m, rcpt in accepted if rcpt == "reader@example.com")
     report = dsn(mail_from, "", "5.1.1", "550 5.1.1 unknown", b"Subject: x\n\n").replace(
         b"Final-Recipient: rfc822; \n", b""
     )
     report = report.replace(b"Original-Recipient: rfc822;\n", b"")
     result = pipe(site, report)
-    assert "suppressed ok@example.com" in result.stdout, result.stdout + result.stderr
-    assert state(config)[0]["ok@example.com"] == "bounced"
+    assert "suppressed reader@example.com" in result.stdout, result.stdout + result.stderr
+    assert state(config)[0]["reader@example.com"] == "bounced"
 
 
 ARF = """\
@@ -174,7 +174,7 @@ def test_an_arf_complaint_suppresses_and_unsubscribes_even_with_the_recipient_re
     config, _, accepted = bounced
     store = Store.open(config.store_url)
     try:
-        public_id = store.subscribers.get("ok@example.com").public_id
+        public_id = store.subscribers.get("reader@example.com").public_id
     finally:
         store.close()
     report = ARF.format(
@@ -183,9 +183,9 @@ def test_an_arf_complaint_suppresses_and_unsubscribes_even_with_the_recipient_re
         message_id=f"<2026-12-04.{public_id}@news.example.com>",
     )
     result = pipe(site, report.encode())
-    assert "suppressed ok@example.com" in result.stdout, result.stdout + result.stderr
+    assert "suppressed reader@example.com" in result.stdout, result.stdout + result.stderr
     statuses, suppressed = state(config)
-    assert statuses["ok@example.com"] == "unsubscribed" and "ok@example.com" in suppressed
+    assert statuses["reader@example.com"] == "unsubscribed" and "reader@example.com" in suppressed
 
 
 QMAIL = """\
@@ -233,7 +233,7 @@ def test_mail_it_cannot_read_is_kept_and_reported_never_lost(bounced, site):
 
 def test_an_out_of_office_reply_is_ignored_not_kept(bounced, site):
     reply = (
-        b"From: ok@example.com\nTo: bounces@news.example.com\nSubject: Out of Office: Korea JoongAng Daily\n"
+        b"From: reader@example.com\nTo: bounces@news.example.com\nSubject: Out of Office: Korea JoongAng Daily\n"
         b"Auto-Submitted: auto-replied\n\nI am away until Monday.\n"
     )
     result = pipe(site, reply)
@@ -261,7 +261,7 @@ def test_a_store_that_cannot_be_written_makes_the_mail_server_try_again(bounced,
 def test_without_a_return_path_the_envelope_sender_is_the_from_address(site, tmp_path):
     with BounceRelay(tmp_path / "returns", {}) as relay:
         config = smtp_site(site, relay.port)
-        add_subscribers(config, ["ok@example.com"])
+        add_subscribers(config, ["reader@example.com"])
         publish(site, "now")
         assert [m for m, _ in relay.accepted] == ["digest@news.example.com"]
 
@@ -271,7 +271,7 @@ def test_the_maildir_transport_writes_the_return_path(site):
     (site / "config.toml").write_text(
         text.replace('maildir = "outbox"\n', f'maildir = "outbox"\nreturn_path = "{RETURN_PATH}"\n')
     )
-    add_subscribers(configuration.load(site / "config.toml"), ["ok@example.com"])
+    add_subscribers(configuration.load(site / "config.toml"), ["reader@example.com"])
     publish(site, "now")
     box = mailbox.Maildir(site / "outbox", factory=None, create=False)
     first = box.get_bytes(box.keys()[0]).split(b"\n", 1)[0].decode()
