@@ -165,6 +165,18 @@ def test_each_message_announces_the_next_one_and_waits_one_round_trip(site):
     assert script.early >= 3, script.commands  # of 4 with a next one (a commit running late: fewer)
 
 
+def test_a_rate_limited_run_announces_nothing(site):
+    """Under ``delivery.smtp.rate`` each message waits its turn before it goes: none is
+    announced early, so no server is held in DATA while the limit waits."""
+    with HostileSmtp(Script(hold=0.05)) as server:
+        config = smtp_site(site, server.port, connections=1, smtp_extra="rate = 50\n")
+        add_subscribers(config, READERS)
+        report = pipeline.run(config, pipeline.Options())
+        script = server.script
+    assert report.delivery.sent == 5 and script.contents == 5
+    assert script.early == 0, script.commands
+
+
 def test_a_refused_message_lets_the_announced_one_go_on_the_same_connection(site):
     """A refusal of a message's content ends its transaction: the next one, announced
     with it, goes on (no RSET in the middle of it, no new connection)."""

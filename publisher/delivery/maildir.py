@@ -37,7 +37,7 @@ class MaildirTransport:
         message: bytes,
         key: str | None = None,
         following: Following | None = None,  # nothing to announce: each message is a file
-    ) -> None:  # nothing to announce
+    ) -> None:
         try:
             if self._box is None:
                 for sub in ("tmp", "new", "cur"):  # a half-made Maildir is completed
